@@ -1,0 +1,103 @@
+"""The "limit": the pipeline's trafilatura call over all cores, nothing else.
+
+    .venv/bin/python -m bench.limit CORPUS [--workers N] [--chunksize 32] [--texts OUT.jsonl]
+
+Each worker reads a file from disk and calls ``trafilatura.bare_extraction(html_bytes, url=...,
+**TRAFILATURA_OPTIONS)``; archived items are fed their body HTML (after the header). Prints one
+JSON line with counts and the extraction time (pool start-up included, interpreter start not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+
+from bench.corpus import ITEM_SUFFIX, corpus_files, parse_zyte_name, source_url, split_item
+
+_want_texts = False  # set in each worker by the pool initializer
+
+
+def _init(want_texts: bool) -> None:
+    global _want_texts
+    _want_texts = want_texts
+
+
+def extract_file(path_str: str) -> tuple[str, str, int, str | None]:
+    """``(url, status, text_length, text)``; text only for Zyte copies when texts are wanted."""
+    import trafilatura
+
+    from flows.settings import TRAFILATURA_OPTIONS
+
+    path = Path(path_str)
+    url = ""
+    try:
+        data = path.read_bytes()
+        url = source_url(path, data)
+        html = split_item(data)[2] if path.suffix == ITEM_SUFFIX else data
+        doc = trafilatura.bare_extraction(html, url=url, **TRAFILATURA_OPTIONS)
+    except Exception as exc:  # counted and reported, never silently dropped
+        return url or path_str, f"error: {type(exc).__name__}: {exc}", 0, None
+    text = getattr(doc, "text", None) if doc is not None else None
+    status = "ok" if text else "empty"
+    keep = _want_texts and parse_zyte_name(path) is not None
+    return url, status, len(text or ""), text if keep else None
+
+
+def run_limit(corpus: Path, workers: int, chunksize: int, texts: Path | None) -> dict[str, object]:
+    """Extract every corpus file in a spawn pool; return the counts and timing."""
+    paths = [str(p) for p in corpus_files(corpus)]
+    counts = {"ok": 0, "empty": 0, "error": 0}
+    errors: list[str] = []
+    chars = 0
+    out = texts.open("w", encoding="utf-8") if texts else None
+    started = time.perf_counter()
+    try:
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(workers, initializer=_init, initargs=(texts is not None,)) as pool:
+            for url, status, length, text in pool.imap_unordered(
+                extract_file, paths, chunksize=chunksize
+            ):
+                kind = status.split(":", 1)[0]
+                counts[kind] += 1
+                chars += length
+                if kind == "error" and len(errors) < 5:
+                    errors.append(f"{url}: {status}")
+                if out is not None and text is not None:
+                    out.write(json.dumps({"url": url, "text": text}, ensure_ascii=False) + "\n")
+    finally:
+        if out is not None:
+            out.close()
+    seconds = time.perf_counter() - started
+    return {
+        "files": len(paths),
+        **counts,
+        "text_chars": chars,
+        "workers": workers,
+        "chunksize": chunksize,
+        "seconds": round(seconds, 3),
+        "pages_per_s": round(len(paths) / seconds, 1) if seconds else None,
+        "first_errors": errors,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="trafilatura over all cores: the upper bound")
+    parser.add_argument("corpus", type=Path)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--chunksize", type=int, default=32)
+    parser.add_argument("--texts", type=Path, help="write Zyte copies' texts here (JSON lines)")
+    args = parser.parse_args()
+    if not args.corpus.is_dir():
+        sys.exit(f"bench.limit: {args.corpus} is not a directory")
+    result = run_limit(args.corpus, args.workers, args.chunksize, args.texts)
+    print(json.dumps(result))
+    sys.exit(1 if result["error"] else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,438 @@
+"""The benchmark: the pipeline beside its limit and a peer tool, in one run, on the same files.
+
+    .venv/bin/python -m bench.run --n 10000 [--workdir DIR] [--keep] [--quality]
+
+Stages, each a subprocess timed by wall clock with the peak RSS of its whole process tree
+(sampled every 0.1 s):
+  limit    python -m bench.limit: the pipeline's trafilatura call in a spawn pool, all cores
+  pipeline article-etl ingest CORPUS --warehouse WH, end to end with start-up
+  peer     the trafilatura command line (--json --with-metadata --parallel CORES) on plain HTML
+  second   the same ingest again on the unchanged corpus into the same warehouse
+The corpus (and its plain-HTML sibling for the peer) is cached in the workdir, keyed by N.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+import psutil
+
+from bench import SHARED
+from bench.corpus import (
+    CORPUS_VERSION,
+    build_corpus,
+    build_plain_copy,
+    corpus_files,
+    parse_zyte_name,
+    zyte_url,
+)
+from bench.score import Score, score, zyte_pages
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv's console scripts live beside its python
+SAMPLE_S = 0.1
+DEFAULT_WORKDIR = Path(os.environ.get("TMPDIR", "/tmp")) / "article-etl-bench"
+
+
+@dataclass
+class Stage:
+    name: str
+    cmd: list[str]
+    ok: bool = False
+    wall: float = 0.0
+    peak_rss: int = 0
+    returncode: int | None = None
+    note: str = ""
+    log: Path | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def _tree(root: psutil.Process, seen: dict[int, psutil.Process]) -> int:
+    """Sum of RSS over ``root``, its descendants and earlier-seen descendants still alive."""
+    try:
+        for p in [root, *root.children(recursive=True)]:
+            seen.setdefault(p.pid, p)
+    except psutil.Error:
+        pass
+    total = 0
+    for pid, p in list(seen.items()):
+        try:
+            if not p.is_running():
+                raise psutil.NoSuchProcess(pid)
+            total += p.memory_info().rss
+        except psutil.Error:
+            del seen[pid]
+    return total
+
+
+def measure(stage: Stage, log: Path, timeout: float, env: dict[str, str], cwd: Path) -> Stage:
+    """Run ``stage.cmd``; record wall time, exit code and the peak RSS of its process tree."""
+    stage.log = log
+    peak = 0
+    done = threading.Event()
+    with log.open("wb") as out:
+        started = time.perf_counter()
+        try:
+            proc = subprocess.Popen(
+                stage.cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            stage.note = f"could not start: {exc}"
+            return stage
+        root = psutil.Process(proc.pid)
+        seen: dict[int, psutil.Process] = {}
+
+        def sample() -> None:
+            nonlocal peak
+            while not done.is_set():
+                peak = max(peak, _tree(root, seen))
+                done.wait(SAMPLE_S)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            stage.returncode = proc.wait(timeout=timeout)
+            stage.wall = time.perf_counter() - started
+        except subprocess.TimeoutExpired:
+            stage.wall = time.perf_counter() - started
+            stage.note = f"timed out after {timeout:.0f} s"
+            _kill_group(proc.pid)
+            stage.returncode = proc.wait()
+        done.set()
+        sampler.join()
+    # Helpers such as multiprocessing's resource tracker exit just after their parent.
+    others = [p for p in seen.values() if p.pid != proc.pid]
+    _, alive = psutil.wait_procs(others, timeout=3)
+    leftovers = [p for p in alive if _alive(p)]
+    if leftovers:  # processes the stage left behind in its session: note them, then end them
+        stage.note = (
+            stage.note + "; " if stage.note else ""
+        ) + f"left {len(leftovers)} process(es)"
+        _kill_group(proc.pid)
+    stage.peak_rss = peak
+    stage.ok = stage.returncode == 0 and not stage.note.startswith("timed out")
+    if stage.returncode and not stage.note:
+        stage.note = f"exit {stage.returncode}: {_last_line(log)}"
+    return stage
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _kill_group(pgid: int) -> None:
+    """End the session this benchmark started for one stage (its own process group)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(2)
+
+
+def _last_line(log: Path) -> str:
+    lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    return lines[-1][:200] if lines else "(no output)"
+
+
+def _tail(log: Path | None, n: int = 12) -> str:
+    if log is None or not log.exists():
+        return ""
+    lines = log.read_text(errors="replace").splitlines()[-n:]
+    return "\n".join("    | " + ln[:160] for ln in lines)
+
+
+def _task_runs(warehouse: Path) -> list[int] | str:
+    """``runs.task_runs`` of every run in the warehouse, in insertion order, or 'n/a'."""
+    try:
+        import duckdb
+
+        with duckdb.connect(str(warehouse / "articles.duckdb"), read_only=True) as con:
+            return [int(r[0]) for r in con.execute("SELECT task_runs FROM runs").fetchall()]
+    except Exception as exc:
+        print(f"  (task runs: n/a, {type(exc).__name__}: {str(exc)[:120]})")
+        return "n/a"
+
+
+def _count_rows(warehouse: Path) -> str:
+    try:
+        import duckdb
+
+        with duckdb.connect(str(warehouse / "articles.duckdb"), read_only=True) as con:
+            arts = con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
+            rej = con.execute("SELECT reason, count(*) FROM rejects GROUP BY 1 ORDER BY 2 DESC")
+            reasons = ", ".join(f"{r} {c}" for r, c in rej.fetchall())
+        return f"{arts} articles, rejects: {reasons or 'none'}"
+    except Exception as exc:
+        return f"n/a ({type(exc).__name__})"
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = psutil.virtual_memory().total / 2**30
+    versions = []
+    for pkg in ("trafilatura", "prefect", "duckdb", "pyarrow"):
+        try:
+            versions.append(f"{pkg} {metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{pkg} -")
+    return (
+        f"{model}, {os.cpu_count()} cores, {ram:.1f} GiB RAM; Python {platform.python_version()}, "
+        + ", ".join(versions)
+    )
+
+
+def prepare(workdir: Path, n: int, shared: Path) -> tuple[Path, Path]:
+    """The cached corpus for N and its plain-HTML sibling (built once, outside any timing)."""
+    corpus = workdir / f"corpus-v{CORPUS_VERSION}-n{n}"
+    plain = workdir / f"corpus-v{CORPUS_VERSION}-n{n}-plain"
+    if corpus.is_dir():
+        print(f"corpus: {corpus} (cached)")
+    else:
+        t = time.perf_counter()
+        build_corpus(corpus, n, shared)
+        print(f"corpus: {corpus} (built in {time.perf_counter() - t:.1f} s)")
+    if not plain.is_dir():
+        build_plain_copy(corpus, plain)
+    size = sum(p.stat().st_size for p in corpus_files(corpus))
+    print(f"        {n} files, {size / 2**20:.0f} MiB; plain HTML copy for the peer: {plain}")
+    return corpus, plain
+
+
+def _zyte_ids(corpus: Path) -> dict[str, list[str]]:
+    """page id -> URLs of its copies in the corpus, first copy (k=0) first."""
+    copies: dict[str, list[tuple[int, str]]] = {}
+    for p in corpus_files(corpus):
+        parsed = parse_zyte_name(p)
+        if parsed:
+            copies.setdefault(parsed[0], []).append((parsed[1], zyte_url(*parsed)))
+    return {pid: [url for _, url in sorted(urls)] for pid, urls in copies.items()}
+
+
+def _quality(texts: dict[str, str | None], ids: dict[str, list[str]], shared: Path) -> Score:
+    """Body F1 per Zyte page in the corpus, on the first of its copies that has a text."""
+    truth = {pid: body for pid, _, _, body in zyte_pages(shared)}
+
+    def text(urls: list[str]) -> str | None:
+        return next((texts[u] for u in urls if texts.get(u)), None)
+
+    return score((text(urls), truth[pid]) for pid, urls in ids.items())
+
+
+def _pipeline_texts(warehouse: Path, urls: Sequence[str]) -> dict[str, str | None]:
+    import duckdb
+
+    with duckdb.connect(str(warehouse / "articles.duckdb"), read_only=True) as con:
+        out: dict[str, str | None] = {}
+        for url in urls:
+            row = con.execute("SELECT body FROM articles WHERE url = ?", [url]).fetchall()
+            out[url] = row[0][0] if row else None
+        return out
+
+
+def _peer_texts(out_dir: Path) -> dict[str, str | None]:
+    """Peer JSON outputs by the URL the page declares (trafilatura reads our canonical link)."""
+    texts: dict[str, str | None] = {}
+    for p in out_dir.rglob("*.json"):
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if doc.get("source"):
+            texts[doc["source"]] = doc.get("text")
+    return texts
+
+
+def _fmt_rate(n: int, st: Stage) -> str:
+    return f"{n / st.wall:8.1f}" if st.ok and st.wall else "       -"
+
+
+def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
+    print()
+    print(f"article-etl benchmark, N = {n}, {started:%Y-%m-%d %H:%M} UTC")
+    print(f"machine: {machine()}")
+    print()
+    print(f"{'stage':<10} {'wall s':>8} {'pages/s':>8} {'peak RSS MiB':>13}  status")
+    for st in stages.values():
+        status = "ok" if st.ok else "FAILED"
+        if st.note:
+            status += f" ({st.note})"
+        wall = f"{st.wall:8.1f}" if st.wall else "       -"
+        rss = f"{st.peak_rss / 2**20:13.0f}" if st.peak_rss else "            -"
+        print(f"{st.name:<10} {wall} {_fmt_rate(n, st)} {rss}  {status}")
+    lim, pipe = stages.get("limit"), stages.get("pipeline")
+    peer, second = stages.get("peer"), stages.get("second")
+
+    def ratio(a: Stage | None, b: Stage | None, label: str) -> None:
+        if a and b and a.ok and b.ok and b.wall:
+            r = a.wall / b.wall
+            print(f"{label}: {r:.2f}× the time ({1 / r:.2f}× the throughput)")
+        else:
+            print(f"{label}: n/a (a stage failed or was not run)")
+
+    print()
+    ratio(pipe, lim, "pipeline / limit")
+    ratio(pipe, peer, "pipeline / peer ")
+    ratio(second, pipe, "second run / first run")
+    for st in stages.values():
+        for key, value in st.extra.items():
+            print(f"{st.name} {key}: {value}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=10_000, help="number of inputs")
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--keep", action="store_true", help="keep warehouses and outputs")
+    parser.add_argument("--quality", action="store_true", help="body F1 on the Zyte pages")
+    parser.add_argument("--timeout", type=float, help="seconds per stage (default 300 + n/5)")
+    parser.add_argument(
+        "--stages", default="limit,pipeline,peer,second", help="comma-separated subset to run"
+    )
+    parser.add_argument("--shared", type=Path, default=SHARED)
+    parser.add_argument("--cli", type=Path, default=BIN / "article-etl", help="the pipeline's CLI")
+    args = parser.parse_args(argv)
+    wanted = set(args.stages.split(","))
+    timeout = args.timeout or 300 + args.n / 5
+    cores = os.cpu_count() or 1
+    started = datetime.now(UTC)
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    corpus, plain = prepare(args.workdir.resolve(), args.n, args.shared)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"run-{started:%Y%m%dT%H%M%S}-", dir=args.workdir))
+    warehouse = run_dir / "warehouse"
+    env = dict(os.environ)
+    env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    ids = _zyte_ids(corpus) if args.quality else {}
+    cli = args.cli.absolute()
+    ingest = [str(cli), "ingest", str(corpus), "--warehouse", str(warehouse)]
+    texts_file = run_dir / "limit-texts.jsonl"
+    plan = {
+        "limit": [sys.executable, "-m", "bench.limit", str(corpus), "--workers", str(cores)]
+        + (["--texts", str(texts_file)] if args.quality else []),
+        "pipeline": ingest,
+        "peer": [
+            str(BIN / "trafilatura"),
+            "--input-dir",
+            str(plain),
+            "--output-dir",
+            str(run_dir / "peer-out"),
+            "--json",
+            "--with-metadata",
+            "--parallel",
+            str(cores),
+        ],
+        "second": ingest,
+    }
+    stages: dict[str, Stage] = {}
+    for name, cmd in plan.items():
+        if name not in wanted:
+            continue
+        stage = Stage(name, cmd)
+        stages[name] = stage
+        print(f"\n== {name}: {' '.join(cmd)}", flush=True)
+        if name in ("pipeline", "second") and not cli.exists():
+            stage.note = f"{cli} not found (is the package installed with its console script?)"
+            print(f"  FAILED: {stage.note}")
+            continue
+        if name == "second" and not stages.get("pipeline", stage).ok:
+            stage.note = "skipped: the first pipeline run failed"
+            print(f"  {stage.note}")
+            continue
+        measure(stage, run_dir / f"{name}.log", timeout, env, run_dir)
+        tail = f", {stage.note}" if stage.note else f", exit {stage.returncode}"
+        print(f"  {'ok' if stage.ok else 'FAILED'}: {stage.wall:.1f} s{tail}")
+        if not stage.ok:
+            print(_tail(stage.log))
+        _after(stage, args, run_dir, warehouse, ids)
+
+    report(args.n, stages, started)
+    if args.keep:
+        print(f"\noutputs kept in {run_dir}")
+    else:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return 0 if all(st.ok for st in stages.values()) else 1
+
+
+def _after(
+    stage: Stage, args: argparse.Namespace, run_dir: Path, wh: Path, ids: dict[str, list[str]]
+) -> None:
+    """Per-stage details: counts, task runs, and body F1 when --quality is on."""
+    if not stage.ok:
+        return
+    if stage.name == "limit" and stage.log:
+        lines = stage.log.read_text().strip().splitlines()
+        try:
+            summary = json.loads(lines[-1])
+            stage.extra["inside"] = (
+                f"{summary['seconds']} s in the pool, {summary['pages_per_s']} pages/s; "
+                f"ok {summary['ok']}, empty {summary['empty']}, error {summary['error']}"
+            )
+        except (IndexError, ValueError, KeyError):
+            pass
+        if ids:
+            texts: dict[str, str | None] = {}
+            with (run_dir / "limit-texts.jsonl").open(encoding="utf-8") as fh:
+                for line in fh:
+                    rec = json.loads(line)
+                    texts[rec["url"]] = rec["text"]
+            stage.extra["body F1"] = _fmt_score(_quality(texts, ids, args.shared))
+    elif stage.name in ("pipeline", "second"):
+        runs = _task_runs(wh)
+        mine = runs if isinstance(runs, str) else (runs[-1] if runs else "n/a")
+        stage.extra["task runs"] = mine
+        stage.extra["warehouse"] = _count_rows(wh)
+        print(_tail(stage.log, 6))
+        if ids and stage.name == "pipeline":
+            try:
+                texts = _pipeline_texts(wh, [u for urls in ids.values() for u in urls])
+                stage.extra["body F1"] = _fmt_score(_quality(texts, ids, args.shared))
+            except Exception as exc:
+                stage.extra["body F1"] = f"n/a ({type(exc).__name__}: {str(exc)[:120]})"
+    elif stage.name == "peer":
+        out = run_dir / "peer-out"
+        files = sum(1 for _ in out.rglob("*.json")) if out.exists() else 0
+        # trafilatura names outputs by a hash of the text: copies of one page share a name
+        stage.extra["outputs"] = f"{files} JSON files (same-text copies overwrite each other)"
+        if ids:
+            stage.extra["body F1"] = _fmt_score(_quality(_peer_texts(out), ids, args.shared))
+
+
+def _fmt_score(s: Score) -> str:
+    return f"{s.f1:.3f} (precision {s.precision:.3f}, recall {s.recall:.3f}, {s.pages} pages)"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""One batch of work units -> one staging Parquet part of articles and one of rejects.
+
+Runs wherever the batch is sent: a local worker process, or a Dask worker on another machine
+(then ``staging_dir`` must be a folder every worker can reach).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
+from flows.settings import DOC_TIME_BUDGET_S
+from flows.transform import transform_unit
+from flows.units import Article, Rejection, RejectReason, WorkUnit
+
+Progress = Callable[[int], None]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    batch_id: str
+    items: int = 0
+    articles: int = 0
+    rejected: int = 0
+    articles_path: str | None = None
+    rejects_path: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+    sample_rejects: list[tuple[str, str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class DocumentTimeout(Exception):
+    pass
+
+
+@contextmanager
+def time_budget(seconds: float) -> Iterator[None]:
+    """Interrupt Python code that runs past ``seconds`` (main thread only; else no-op).
+
+    The parent's watchdog kills the process for code that never returns to Python.
+    """
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _alarm(_signum: int, _frame: object) -> None:
+        raise DocumentTimeout
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejection:
+    try:
+        with time_budget(budget_s):
+            return transform_unit(unit)
+    except DocumentTimeout:
+        return Rejection(
+            unit.source, RejectReason.TIMEOUT, f"over the {budget_s:g} s budget", unit.seq,
+            unit.fingerprint,
+        )
+
+
+def write_parquet_atomic(table: pa.Table, path: Path) -> None:
+    """Readers (and globs) only ever see complete files: write aside, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _article_row(a: Article) -> dict[str, object]:
+    return {
+        "url": a.url, "timestamp": a.timestamp, "title": a.title, "body": a.body,
+        "image": a.image, "source": a.source, "content_hash": a.content_hash,
+        "timestamp_source": a.timestamp_source, "seq": a.seq, "fingerprint": a.fingerprint,
+    }
+
+
+def process_batch(
+    units: Sequence[WorkUnit],
+    staging_dir: str,
+    batch_id: str,
+    *,
+    budget_s: float = DOC_TIME_BUDGET_S,
+    preset: dict[int, Rejection] | None = None,
+    progress: Progress | None = None,
+) -> BatchResult:
+    """Transform every unit; ``preset`` holds outcomes already decided (a document that hung)."""
+    started = time.perf_counter()
+    result = BatchResult(batch_id=batch_id, items=len(units))
+    articles: list[dict[str, object]] = []
+    rejects: list[Rejection] = []
+    for index, unit in enumerate(units):
+        if progress is not None:
+            progress(index)
+        outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s)
+        if isinstance(outcome, Article):
+            articles.append(_article_row(outcome))
+        else:
+            rejects.append(outcome)
+    if progress is not None:
+        progress(len(units))
+
+    out = Path(staging_dir)
+    if articles:
+        result.articles_path = str(out / f"articles-{batch_id}.parquet")
+        write_parquet_atomic(pa.Table.from_pylist(articles, schema=STAGING_SCHEMA),
+                             Path(result.articles_path))
+    if rejects:
+        result.rejects_path = str(out / f"rejects-{batch_id}.parquet")
+        rows = [{"source": r.source, "reason": r.reason, "detail": r.detail, "seq": r.seq,
+                 "fingerprint": r.fingerprint} for r in rejects]
+        write_parquet_atomic(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA),
+                             Path(result.rejects_path))
+    result.articles, result.rejected = len(articles), len(rejects)
+    for r in rejects:
+        result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
+    result.sample_rejects = [(r.source, r.reason, r.detail) for r in rejects[:20]]
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,90 @@
+"""Bytes to text: BOM, then HTTP charset, then <meta> charset, then UTF-8, then a detector."""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from charset_normalizer import from_bytes
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE
+)
+_XML_ENCODING = re.compile(rb"""^<\?xml[^>]+encoding\s*=\s*["']([A-Za-z0-9_\-.]+)""")
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: it starts with the same bytes
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# Legacy labels are decoded with their supersets, as browsers do (WHATWG encoding spec).
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "big5": "big5hkscs",
+    "cp950": "big5hkscs",
+    "iso-8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "ascii": "cp1252",
+    "us-ascii": "cp1252",
+    "shift_jis": "cp932",
+    "euc-kr": "cp949",
+}
+
+
+class DecodeError(ValueError):
+    """The bytes are not text in any encoding we can establish."""
+
+
+def normalise_charset(label: str | None) -> str | None:
+    """A Python codec name for a declared label, or None if unknown."""
+    if not label:
+        return None
+    label = label.strip().strip("\"'").lower()
+    try:
+        name = codecs.lookup(label).name
+    except LookupError:
+        return None
+    return _SUPERSETS.get(label, _SUPERSETS.get(name, name))
+
+
+def _strict(data: bytes, encoding: str) -> str | None:
+    try:
+        return data.decode(encoding)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes early on mean binary, unless it is UTF-16/32 with a BOM."""
+    head = data[:4096]
+    return b"\x00" in head and not head.startswith(tuple(b for b, _ in _BOMS))
+
+
+def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
+    """Return (text, encoding used). A declared charset that does not decode is not trusted."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(encoding, errors="replace"), encoding
+    declared = [normalise_charset(http_charset)]
+    head = data[:4096]
+    if m := _META_CHARSET.search(head) or _XML_ENCODING.search(head):
+        declared.append(normalise_charset(m.group(1).decode("ascii", "ignore")))
+    for encoding in declared:
+        if encoding and (text := _strict(data, encoding)) is not None:
+            # A page declaring a single-byte charset while being valid UTF-8 is UTF-8.
+            if encoding == "cp1252" and (utf8 := _strict(data, "utf-8")) is not None:
+                return utf8, "utf-8"
+            return text, encoding
+    if (text := _strict(data, "utf-8")) is not None:
+        return text, "utf-8"
+    best = from_bytes(data[:65536] if len(data) > 65536 else data).best()
+    if best is None:
+        raise DecodeError("no encoding fits the bytes")
+    encoding = normalise_charset(best.encoding) or best.encoding
+    text = data.decode(encoding, errors="replace")
+    if text.count("\ufffd") > max(8, len(text) // 100):
+        raise DecodeError(f"bytes do not decode as {encoding}")
+    return text, encoding

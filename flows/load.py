@@ -1,0 +1,229 @@
+"""The only writer of the warehouse: one DuckDB transaction per run, Parquet files atomically.
+
+Layout: ``DIR/articles.duckdb``, ``DIR/parquet/<run>.parquet`` (the versions each run loaded,
+exactly ARTICLE_SCHEMA), ``DIR/staging/<run>/`` (transform output until the run commits).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flows.schema import ARTICLE_SCHEMA
+from flows.settings import DB_FILENAME, PARQUET_DIRNAME, STAGING_DIRNAME
+from flows.sqlfiles import files, sql
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the DuckDB file; we waited as long as allowed."""
+
+
+@dataclass(slots=True)
+class LoadCounts:
+    transformed: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    superseded: int = 0
+    rejected: int = 0
+
+
+@dataclass(slots=True)
+class RunRecord:
+    run_id: str
+    flow_run_id: str | None
+    started_at: datetime
+    sources: str
+    inputs: int
+    skipped_unchanged: int
+    task_runs: int
+
+
+def db_path(warehouse: Path) -> Path:
+    return warehouse / DB_FILENAME
+
+
+def staging_dir(warehouse: Path, run_id: str) -> Path:
+    return warehouse / STAGING_DIRNAME / run_id
+
+
+def connect(warehouse: Path, *, read_only: bool = False, wait_s: float = 30.0) -> duckdb.DuckDBPyConnection:
+    """Open the database, waiting (bounded) while another process holds its lock."""
+    path = db_path(warehouse)
+    if not read_only:
+        warehouse.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `article-etl ingest` first")
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                if "lock" in str(exc).lower():
+                    raise WarehouseBusy(
+                        f"{path} is locked by another process (waited {wait_s:g} s); "
+                        "try again when the running ingest has finished"
+                    ) from exc
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+    # TIMESTAMPTZ values and their dates must not move with the session's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for path in files("ddl"):
+        con.execute(path.read_text(encoding="utf-8"))
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create every view in sql/views; a view may build on another, so retry in passes."""
+    pending = files("views")
+    while pending:
+        failed: list[Path] = []
+        error: Exception | None = None
+        for path in pending:
+            try:
+                con.execute(path.read_text(encoding="utf-8"))
+            except duckdb.CatalogException as exc:
+                failed.append(path)
+                error = exc
+        if len(failed) == len(pending):
+            raise RuntimeError(f"cannot create views {[p.name for p in failed]}: {error}")
+        pending = failed
+
+
+def prepare(warehouse: Path) -> dict[str, str]:
+    """Create what is missing, finish what a crashed run left, return known fingerprints."""
+    con = connect(warehouse)
+    try:
+        ensure_schema(con)
+        create_views(con)
+        committed = [row[0] for row in con.execute(sql("load/committed_parquet_files.sql")).fetchall()]
+        known = dict(con.execute(sql("load/known_fingerprints.sql")).fetchall())
+    finally:
+        con.close()
+    recover(warehouse, committed)
+    return known
+
+
+def recover(warehouse: Path, committed: Sequence[str]) -> None:
+    """Publish Parquet files of committed runs that a crash left in staging; drop the rest."""
+    parquet = warehouse / PARQUET_DIRNAME
+    staging = warehouse / STAGING_DIRNAME
+    committed_set = set(committed)
+    for name in committed_set:
+        run_id = name.removesuffix(".parquet")
+        pending = staging / run_id / name
+        if pending.exists() and not (parquet / name).exists():
+            parquet.mkdir(parents=True, exist_ok=True)
+            os.replace(pending, parquet / name)
+    if staging.is_dir():
+        for run_dir in staging.iterdir():
+            shutil.rmtree(run_dir, ignore_errors=True)
+    if parquet.is_dir():
+        for leftover in parquet.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
+def _write_loaded(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    reader = con.sql(sql("load/10_loaded_rows.sql")).to_arrow_reader(batch_size=10_000)
+    rows = 0
+    tmp = path.with_name(f".{path.name}.tmp")
+    with pq.ParquetWriter(tmp, ARTICLE_SCHEMA, compression="zstd") as writer:
+        for batch in reader:
+            table = pa.Table.from_batches([batch]).cast(ARTICLE_SCHEMA)
+            writer.write_table(table)
+            rows += table.num_rows
+    if rows == 0:
+        tmp.unlink()
+        return 0
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return rows
+
+
+def load_run(
+    warehouse: Path,
+    run: RunRecord,
+    article_parts: Sequence[str],
+    reject_parts: Sequence[str],
+    *,
+    wait_s: float = 60.0,
+) -> tuple[LoadCounts, str | None]:
+    """Merge the run's staging parts in one transaction; publish its Parquet file after commit."""
+    stage = staging_dir(warehouse, run.run_id)
+    stage.mkdir(parents=True, exist_ok=True)
+    parquet_name = f"{run.run_id}.parquet"
+    pending = stage / parquet_name
+    con = connect(warehouse, wait_s=wait_s)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        ensure_schema(con)
+        con.execute(sql("load/01_stage_articles.sql"))
+        con.execute(sql("load/02_stage_rejects.sql"))
+        if article_parts:
+            con.execute(sql("load/03_fill_articles.sql"), {"parts": list(article_parts)})
+        if reject_parts:
+            con.execute(sql("load/04_fill_rejects.sql"), {"parts": list(reject_parts)})
+        con.execute(sql("load/05_decide.sql"))
+        row = con.execute(sql("load/11_counts.sql")).fetchone()
+        counts = LoadCounts(*row)
+        now = datetime.now(UTC)
+        params = {"run_id": run.run_id, "now": now}
+        con.execute(sql("load/06_upsert_articles.sql"))
+        con.execute(sql("load/07_insert_lineage.sql"), params)
+        con.execute(sql("load/08_insert_rejects.sql"), params)
+        con.execute(sql("load/09_upsert_source_state.sql"), {"run_id": run.run_id})
+        written = _write_loaded(con, pending)
+        duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
+        con.execute(
+            sql("load/12_insert_run.sql"),
+            {
+                **params,
+                "flow_run_id": run.flow_run_id,
+                "started_at": run.started_at,
+                "sources": run.sources,
+                "inputs": run.inputs,
+                "skipped_unchanged": run.skipped_unchanged,
+                "new": counts.new,
+                "updated": counts.updated,
+                "unchanged": counts.unchanged,
+                "duplicates": duplicates,
+                "rejected": counts.rejected,
+                "task_runs": run.task_runs,
+                "seconds": (now - run.started_at).total_seconds(),
+                "parquet_file": parquet_name if written else None,
+            },
+        )
+        create_views(con)
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # the transaction is already gone; nothing was committed
+        raise
+    finally:
+        con.close()
+    if written:
+        parquet = warehouse / PARQUET_DIRNAME
+        parquet.mkdir(parents=True, exist_ok=True)
+        os.replace(pending, parquet / parquet_name)
+    shutil.rmtree(stage, ignore_errors=True)
+    return counts, (parquet_name if written else None)
+

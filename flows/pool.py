@@ -1,0 +1,172 @@
+"""Worker processes for the CPU-bound transform, with a watchdog per document.
+
+Prefect tasks (threads in the flow process) hand whole batches to these processes, so Prefect
+and DuckDB stay out of the workers, and a page that hangs inside C code cannot stall a run:
+the parent kills the worker, rejects that page as ``timeout`` and re-sends the rest.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any
+
+from flows.batch import BatchResult, process_batch
+from flows.settings import DOC_HARD_KILL_S, DOC_TIME_BUDGET_S, WORKER_MAX_DOCS
+from flows.units import Rejection, RejectReason, WorkUnit
+
+_CTX = mp.get_context("spawn")  # never fork: a forked child inherits DuckDB and Prefect state
+
+
+class WorkerError(RuntimeError):
+    """A batch failed for a reason that is not one document's fault."""
+
+
+def _worker_main(conn: Connection, progress: Any) -> None:
+    def report(index: int) -> None:
+        progress[1] = time.monotonic()
+        progress[0] = index
+
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if job is None:
+            return
+        units, staging_dir, batch_id, budget_s, preset = job
+        try:
+            result = process_batch(
+                units, staging_dir, batch_id, budget_s=budget_s, preset=preset, progress=report
+            )
+            conn.send(("ok", result))
+        except Exception as exc:  # reported to the parent, which fails the task (retryable)
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    progress: Any
+    docs: int = 0
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+        self.conn.close()
+
+
+class WorkerPool:
+    """A fixed set of spawn-started processes; ``run_batch`` is thread-safe and blocking."""
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        budget_s: float = DOC_TIME_BUDGET_S,
+        hard_kill_s: float = DOC_HARD_KILL_S,
+        max_docs: int = WORKER_MAX_DOCS,
+    ) -> None:
+        self.size = workers
+        self.budget_s = budget_s
+        self.hard_kill_s = hard_kill_s
+        self.max_docs = max_docs
+        self.restarts = 0
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._lock = threading.Lock()
+        self._closed = False
+        for _ in range(workers):
+            self._idle.put(self._start())
+
+    def _start(self) -> _Worker:
+        parent, child = _CTX.Pipe()
+        progress = _CTX.Array("d", [-1.0, time.monotonic()], lock=False)
+        process = _CTX.Process(
+            target=_worker_main, args=(child, progress), daemon=True, name="article-etl-worker"
+        )
+        process.start()
+        child.close()
+        return _Worker(process, parent, progress)
+
+    def _replace(self, worker: _Worker, kill: bool) -> _Worker:
+        worker.stop(kill=kill)
+        with self._lock:
+            self.restarts += 1
+        return self._start()
+
+    def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
+        if self._closed:
+            raise WorkerError("the worker pool is closed")
+        preset: dict[int, Rejection] = {}
+        worker = self._idle.get()
+        try:
+            while True:
+                worker.progress[0], worker.progress[1] = -1.0, time.monotonic()
+                worker.conn.send((list(units), staging_dir, batch_id, self.budget_s, preset))
+                outcome = self._wait(worker, len(units))
+                if isinstance(outcome, BatchResult):
+                    worker.docs += len(units)
+                    if worker.docs >= self.max_docs:  # recycle: bounds memory creep
+                        worker = self._replace(worker, kill=False)
+                    return outcome
+                if isinstance(outcome, str):
+                    raise WorkerError(outcome)
+                index, reason, detail = outcome
+                if index < 0 or index >= len(units) or index in preset:
+                    worker = self._replace(worker, kill=True)
+                    raise WorkerError(f"worker failed outside any document: {detail}")
+                unit = units[index]
+                preset[index] = Rejection(unit.source, reason, detail, unit.seq, unit.fingerprint)
+                worker = self._replace(worker, kill=True)
+        finally:
+            self._idle.put(worker)
+
+    def _wait(self, worker: _Worker, n: int) -> BatchResult | str | tuple[int, str, str]:
+        while True:
+            if worker.conn.poll(0.1):
+                try:
+                    status, payload = worker.conn.recv()
+                except (EOFError, OSError):
+                    return self._died(worker)
+                return payload if status == "ok" else str(payload)
+            if not worker.process.is_alive():
+                return self._died(worker)
+            index, since = int(worker.progress[0]), worker.progress[1]
+            if 0 <= index < n and time.monotonic() - since > self.hard_kill_s:
+                return index, RejectReason.TIMEOUT, f"killed after {self.hard_kill_s:g} s"
+
+    @staticmethod
+    def _died(worker: _Worker) -> tuple[int, str, str]:
+        worker.process.join(timeout=1)
+        code = worker.process.exitcode
+        return (int(worker.progress[0]), RejectReason.PARSE_ERROR,
+                f"worker process died (exit code {code}) on this document")
+
+    def close(self) -> None:
+        self._closed = True
+        while True:
+            try:
+                self._idle.get_nowait().stop()
+            except queue.Empty:
+                break
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,37 @@
+"""The one declaration of the article schema (DESIGN.md §2) and its staging companions."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# The public contract: every file under warehouse/parquet/ has exactly this schema.
+ARTICLE_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=True),
+        pa.field("title", pa.string(), nullable=False),
+        pa.field("body", pa.string(), nullable=False),
+        pa.field("image", pa.string(), nullable=True),
+    ]
+)
+ARTICLE_COLUMNS: tuple[str, ...] = tuple(ARTICLE_SCHEMA.names)
+
+# Staging parts written by the transform: the article plus the lineage the loader records.
+LINEAGE_FIELDS = [
+    pa.field("source", pa.string(), nullable=False),
+    pa.field("content_hash", pa.string(), nullable=False),
+    pa.field("timestamp_source", pa.string(), nullable=True),
+    pa.field("seq", pa.int64(), nullable=False),
+    pa.field("fingerprint", pa.string(), nullable=True),
+]
+STAGING_SCHEMA = pa.schema(list(ARTICLE_SCHEMA) + LINEAGE_FIELDS)
+
+REJECT_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("detail", pa.string(), nullable=True),
+        pa.field("seq", pa.int64(), nullable=False),
+        pa.field("fingerprint", pa.string(), nullable=True),
+    ]
+)

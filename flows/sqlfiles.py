@@ -1,0 +1,23 @@
+"""SQL lives in sql/ as one object per file; this module finds and reads it."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+@cache
+def sql(name: str) -> str:
+    """The text of ``sql/<name>`` (e.g. ``load/05_decide.sql``)."""
+    return (SQL_DIR / name).read_text(encoding="utf-8")
+
+
+def files(folder: str) -> list[Path]:
+    return sorted((SQL_DIR / folder).glob("*.sql"))
+
+
+def quote_identifier(name: str) -> str:
+    """The one place identifiers are quoted; values are always bound as parameters."""
+    return '"' + name.replace('"', '""') + '"'

@@ -1,0 +1,204 @@
+"""Pure transform: one raw work unit in, an Article or a Rejection out. No I/O beyond reading it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from datetime import UTC, datetime
+
+import lxml.html
+import trafilatura
+from htmldate import find_date
+from lxml import etree
+
+from flows.decode import DecodeError, decode_html, looks_binary
+from flows.extract.archive import HeaderError, looks_archived, parse_archived
+from flows.metadata import collapse, first_body_image, page_metadata
+from flows.settings import MAX_INPUT_BYTES, MIN_PARAGRAPH_CHARS, TRAFILATURA_OPTIONS
+from flows.units import Article, Rejection, RejectReason, WorkUnit
+from flows.urls import BadURL, absolute_http_url, canonical_url
+
+_HTML_HINT = re.compile(rb"<(!doctype\s+html|html|head|body|p|div|article|meta|title)[\s>/]", re.I)
+_DATE_ONLY = re.compile(r"^\s*\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}(\s*[-–|,]?\s*\d{1,2}:\d{2}(:\d{2})?)?\s*$")
+_SHARE_LABEL = re.compile(r"^\s*(分享|分享到|share|partager|compartir|teilen|condividi)\s*[:：]?\s*$", re.I)
+_CONTENT_ROOTS = ('.//*[@itemprop="articleBody"]', ".//article", ".//main")
+
+
+class Reject(Exception):
+    """Raised inside the transform to turn a unit into a Rejection."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def read_bytes(unit: WorkUnit, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The unit's raw bytes, gunzipped when gzip, refusing anything past ``limit``."""
+    if unit.data is not None:
+        data = unit.data
+    else:
+        assert unit.path is not None
+        try:
+            with open(unit.path, "rb") as fh:
+                data = fh.read(limit + 1)
+        except OSError as exc:
+            raise Reject(RejectReason.READ_ERROR, f"{type(exc).__name__}: {exc}") from exc
+    if len(data) > limit:
+        raise Reject(RejectReason.TOO_LARGE, f"more than {limit} bytes")
+    if data[:2] == b"\x1f\x8b":
+        # Decompress incrementally so a gzip bomb stops at the limit instead of filling memory.
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflater.decompress(data, limit + 1)
+        except zlib.error as exc:
+            raise Reject(RejectReason.DECODE_ERROR, f"bad gzip data: {exc}") from exc
+        if len(out) > limit:
+            raise Reject(RejectReason.TOO_LARGE, f"gzip expands past {limit} bytes")
+        data = out
+    return data
+
+
+def content_hash(url: str, ts: datetime | None, title: str, body: str, image: str | None) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for part in (url, ts.isoformat() if ts else "", title, body, image or ""):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def parse_html(text: str) -> lxml.html.HtmlElement:
+    """Parse once; the same tree feeds our metadata pass and trafilatura."""
+    parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
+    try:
+        tree = lxml.html.document_fromstring(text, parser=parser)
+    except (etree.ParserError, ValueError) as exc:
+        raise Reject(RejectReason.PARSE_ERROR, f"HTML parser: {exc}") from exc
+    fatal = [e for e in parser.error_log if e.level_name == "FATAL"]
+    if fatal:
+        raise Reject(RejectReason.PARSE_ERROR, f"HTML parser: {fatal[0].message}")
+    return tree
+
+
+def strip_item_chrome(tree: lxml.html.HtmlElement) -> None:
+    """Archived item bodies carry a dated div and a share block that are not article text."""
+    for el in list(tree.iter("div", "span", "p", "time")):
+        text = el.text_content()
+        if len(text) > 80:
+            continue
+        if _DATE_ONLY.match(text) and el.getparent() is not None:
+            el.drop_tree()
+        elif _SHARE_LABEL.match(text) and (parent := el.getparent()) is not None:
+            # The label's container holds the share links too: drop the whole block.
+            block = parent if parent.tag != "body" else el
+            if block.getparent() is not None:
+                block.drop_tree()
+
+
+def _display_len(line: str) -> int:
+    # CJK characters carry about two Latin characters' worth of text each.
+    return sum(2 if ord(c) >= 0x2E80 else 1 for c in line)
+
+
+def extract_body(tree: lxml.html.HtmlElement, url: str | None) -> str:
+    doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
+    text = (doc.text or "") if doc is not None else ""
+    lines = [line for line in (collapse(line) for line in text.splitlines()) if line]
+    # Menus and link lists come out as short lines only: no sentence, no article.
+    if not any(_display_len(line) >= MIN_PARAGRAPH_CHARS for line in lines):
+        return ""
+    return "\n".join(lines)
+
+
+def _content_root(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
+    for xpath in _CONTENT_ROOTS:
+        found = tree.find(xpath)
+        if found is not None:
+            return found
+    return tree
+
+
+def _transform(unit: WorkUnit) -> Article:
+    raw = read_bytes(unit)
+    if not raw.strip():
+        raise Reject(RejectReason.EMPTY_FILE, "no bytes" if not raw else "only whitespace")
+    if looks_binary(raw):
+        raise Reject(RejectReason.NOT_HTML, "binary content")
+    try:
+        text, _encoding = decode_html(raw, unit.charset)
+    except DecodeError as exc:
+        raise Reject(RejectReason.DECODE_ERROR, str(exc)) from exc
+
+    url, title, published, ts_source = unit.url, unit.title, unit.published, unit.published_source
+    archived = looks_archived(text)
+    if archived:
+        try:
+            item = parse_archived(text)
+        except HeaderError as exc:
+            raise Reject(exc.reason, str(exc)) from exc
+        url, title, published, ts_source = item.url, item.title, item.published, "header"
+        html_text = item.body_html
+    else:
+        is_html_type = (unit.content_type or "").lower().find("html") >= 0
+        if not (is_html_type or _HTML_HINT.search(raw[:8192]) or unit.title):
+            raise Reject(RejectReason.NOT_HTML, "neither an archived item nor an HTML page")
+        html_text = text
+    if not html_text.strip():
+        raise Reject(RejectReason.EMPTY_BODY, "the item has no HTML body")
+
+    tree = parse_html(html_text)
+    meta = page_metadata(tree, base_url=url)
+    url = url or meta.url
+    if not url:
+        raise Reject(RejectReason.NO_URL, "no canonical link or og:url, and the source gives none")
+    try:
+        url = canonical_url(url)
+    except BadURL as exc:
+        raise Reject(RejectReason.BAD_URL, str(exc)) from exc
+    # An archive header is the only truth for its title; other sources fall back to the page.
+    title = collapse(title) if archived else collapse(title) or meta.title
+    if not title:
+        raise Reject(RejectReason.EMPTY_TITLE, "the headline is empty")
+    if published is None and meta.published is not None:
+        published, ts_source = meta.published, meta.published_source
+    if published is None and not archived:
+        found = find_date(tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
+        if found:
+            published = datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC)
+            ts_source = "htmldate"
+
+    image = meta.image
+    if archived:
+        strip_item_chrome(tree)
+    if image is None:
+        image = absolute_http_url(first_body_image(_content_root(tree)), url)
+
+    body = extract_body(tree, url)
+    if not body:
+        raise Reject(RejectReason.EMPTY_BODY, "no article text after removing boilerplate")
+    return Article(
+        url=url,
+        timestamp=published,
+        title=title,
+        body=body,
+        image=image,
+        source=unit.source,
+        content_hash=content_hash(url, published, title, body, image),
+        timestamp_source=ts_source,
+        seq=unit.seq,
+        fingerprint=unit.fingerprint,
+    )
+
+
+def transform_unit(unit: WorkUnit) -> Article | Rejection:
+    """Never raises for bad input: every failure becomes a Rejection with a stable reason."""
+    try:
+        return _transform(unit)
+    except Reject as exc:
+        reason, detail = exc.reason, exc.detail
+    except RecursionError:
+        reason, detail = RejectReason.PARSE_ERROR, "document nesting too deep"
+    except MemoryError:
+        reason, detail = RejectReason.TOO_LARGE, "out of memory while processing"
+    return Rejection(unit.source, reason, detail[:500], unit.seq, unit.fingerprint)

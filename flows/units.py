@@ -1,0 +1,72 @@
+"""The values that travel through the pipeline: work units in, articles or rejections out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(slots=True)
+class WorkUnit:
+    """One input item. Bytes are read lazily from ``path`` in the worker, or carried in ``data``.
+
+    ``url``/``title``/``published`` are what the source already knows (a feed item, an
+    archive header read later by the transform, an HTTP response); known beats guessed.
+    """
+
+    source: str
+    path: str | None = None
+    data: bytes | None = None
+    url: str | None = None
+    title: str | None = None
+    published: datetime | None = None
+    published_source: str | None = None
+    charset: str | None = None  # from an HTTP Content-Type header
+    content_type: str | None = None
+    fingerprint: str | None = None  # cheap change detector (size:mtime for files, ETag...)
+    seq: int = 0  # discovery order: on equal timestamps the later ingest wins
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Article:
+    url: str
+    timestamp: datetime | None
+    title: str
+    body: str
+    image: str | None
+    source: str
+    content_hash: str
+    timestamp_source: str | None
+    seq: int = 0
+    fingerprint: str | None = None
+
+
+@dataclass(slots=True)
+class Rejection:
+    source: str
+    reason: str  # stable code: empty_body, bad_url, no_url, decode_error, not_html, ...
+    detail: str = ""
+    seq: int = 0
+    fingerprint: str | None = None
+
+
+class RejectReason:
+    """Stable reject codes (DESIGN.md §2). Users filter on these; never rename one."""
+
+    EMPTY_FILE = "empty_file"
+    EMPTY_BODY = "empty_body"
+    EMPTY_TITLE = "empty_title"
+    BAD_URL = "bad_url"
+    NO_URL = "no_url"
+    BAD_HEADER = "bad_header"
+    BAD_TIMESTAMP = "bad_timestamp"
+    DECODE_ERROR = "decode_error"
+    NOT_HTML = "not_html"
+    PARSE_ERROR = "parse_error"
+    TOO_LARGE = "too_large"
+    READ_ERROR = "read_error"
+    TIMEOUT = "timeout"
+    HTTP_ERROR = "http_error"
+    BLOCKED_ADDRESS = "blocked_address"
+    ROBOTS_DISALLOWED = "robots_disallowed"

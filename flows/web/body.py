@@ -1,0 +1,86 @@
+"""Read a response body without ever holding more than a limit of decoded bytes.
+
+httpx's own decoders expand a whole network chunk at once (a 64 KiB gzip chunk can expand
+to ~64 MiB), so we read the raw stream and decompress with ``max_length``.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+_IDENTITY = frozenset({"", "identity"})
+_GZIP = frozenset({"gzip", "x-gzip"})
+
+
+class TooLarge(Exception):
+    pass
+
+
+class BadEncoding(Exception):
+    pass
+
+
+class BoundedDecoder:
+    def __init__(self, content_encoding: str, limit: int) -> None:
+        codings = [c.strip().lower() for c in content_encoding.split(",")]
+        codings = [c for c in codings if c not in _IDENTITY]
+        if len(codings) > 1 or (codings and codings[0] not in _GZIP | {"deflate"}):
+            raise BadEncoding(f"unsupported content-encoding {content_encoding!r}")
+        self._coding = codings[0] if codings else None
+        self._limit = limit
+        self._size = 0
+        self._zlib: zlib._Decompress | None = None
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def _count(self, n: int) -> None:
+        self._size += n
+        if self._size > self._limit:
+            raise TooLarge(f"more than {self._limit} bytes")
+
+    def _new(self, first: bytes) -> zlib._Decompress:
+        if self._coding in _GZIP:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        # "deflate" should be zlib-wrapped (RFC 9110), but some servers send raw deflate.
+        wrapped = len(first) >= 2 and first[0] & 0x0F == 8 and (first[0] << 8 | first[1]) % 31 == 0
+        return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
+
+    def decode(self, chunk: bytes) -> bytes:
+        if self._coding is None:
+            self._count(len(chunk))
+            return chunk
+        out: list[bytes] = []
+        data = chunk
+        while data:
+            if self._zlib is None:
+                self._zlib = self._new(data)
+            try:
+                # max_length one past the limit: reaching it proves the limit is exceeded
+                piece = self._zlib.decompress(data, self._limit - self._size + 1)
+            except zlib.error as exc:
+                raise BadEncoding(f"bad {self._coding} data: {exc}") from exc
+            self._count(len(piece))
+            out.append(piece)
+            if self._zlib.unconsumed_tail:
+                data = self._zlib.unconsumed_tail
+            elif self._zlib.eof and self._coding in _GZIP and self._zlib.unused_data.strip(b"\0"):
+                data = self._zlib.unused_data  # another gzip member follows
+                self._zlib = None
+            else:
+                data = b""
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        if self._zlib is None:
+            return b""
+        rest = self._zlib.flush()
+        self._count(len(rest))
+        return rest
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip file (a ``sitemap.xml.gz``) up to ``limit`` bytes."""
+    decoder = BoundedDecoder("gzip", limit)
+    return decoder.decode(data) + decoder.flush()

@@ -1,0 +1,9 @@
+-- Every version that was loaded into articles: where it came from and when.
+CREATE TABLE IF NOT EXISTS lineage (
+    url VARCHAR NOT NULL,
+    source VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    timestamp_source VARCHAR,
+    run_id VARCHAR NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL
+);

@@ -1,0 +1,1 @@
+INSERT INTO stage_articles SELECT * FROM read_parquet($parts);

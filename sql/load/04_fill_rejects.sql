@@ -1,0 +1,1 @@
+INSERT INTO stage_rejects SELECT * FROM read_parquet($parts);

@@ -1,0 +1,1 @@
+SELECT source, fingerprint FROM source_state;

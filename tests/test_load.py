@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+
+from flows.batch import process_batch
+from flows.extract.files import discover_files
+from flows.load import RunRecord, connect, load_run, prepare, staging_dir
+from flows.schema import ARTICLE_SCHEMA
+from flows.units import WorkUnit
+
+from .items import write_item
+
+
+def _load(warehouse: Path, sources: list[Path], run_id: str) -> dict[str, int]:
+    """Transform and load like the flow does, without Prefect."""
+    known = prepare(warehouse)
+    stage = staging_dir(warehouse, run_id)
+    stage.mkdir(parents=True)
+    units = [u for u in discover_files([str(s) for s in sources]) if isinstance(u, WorkUnit)]
+    for seq, unit in enumerate(units):
+        unit.seq = seq
+    fresh = [u for u in units if known.get(u.source) != u.fingerprint]
+    result = process_batch(fresh, str(stage), "000001")
+    record = RunRecord(run_id, None, datetime.now(UTC), "test", len(units),
+                       len(units) - len(fresh), 1)
+    counts, _ = load_run(
+        warehouse, record, [result.articles_path] if result.articles_path else [],
+        [result.rejects_path] if result.rejects_path else [],
+    )
+    return {"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged,
+            "superseded": counts.superseded, "rejected": counts.rejected,
+            "skipped": len(units) - len(fresh)}
+
+
+def _articles(warehouse: Path) -> list[tuple]:
+    con = connect(warehouse, read_only=True)
+    try:
+        return con.execute(
+            'SELECT url, "timestamp", title, image FROM articles ORDER BY url'
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_rerun_is_idempotent_and_skips_unchanged(tmp_path: Path, warehouse: Path) -> None:
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501000, "A", "https://n.example/a", image="/i/a.jpg")
+    write_item(src, "b.txt", 1690933502000, "B", "https://n.example/b")
+    (src / "bad.txt").write_text("just words, no html and no header", encoding="utf-8")
+    first = _load(warehouse, [src], "run1")
+    assert first == {"new": 2, "updated": 0, "unchanged": 0, "superseded": 0, "rejected": 1,
+                     "skipped": 0}
+    before = _articles(warehouse)
+    second = _load(warehouse, [src], "run2")
+    assert second["skipped"] == 3 and second["new"] == 0
+    assert _articles(warehouse) == before
+    assert before[0][3] == "https://n.example/i/a.jpg"
+
+
+def test_touched_but_identical_file_is_unchanged(tmp_path: Path, warehouse: Path) -> None:
+    src = tmp_path / "in"
+    path = write_item(src, "a.txt", 1690933501000, "A", "https://n.example/a")
+    _load(warehouse, [src], "run1")
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    assert _load(warehouse, [src], "run2")["unchanged"] == 1
+
+
+def test_later_version_wins_within_and_across_runs(tmp_path: Path, warehouse: Path) -> None:
+    src = tmp_path / "in"
+    write_item(src, "1-old.txt", 1690933501000, "Old", "https://n.example/x", marker="old")
+    write_item(src, "2-new.txt", 1690933509000, "New", "https://n.example/x", marker="new")
+    write_item(src, "3-same.txt", 1690933509000, "New", "https://n.example/x", marker="new")
+    counts = _load(warehouse, [src], "run1")
+    assert counts["new"] == 1
+    assert _articles(warehouse)[0][2] == "New"
+    # An older version arriving later does not replace the newer one.
+    late = tmp_path / "late"
+    write_item(late, "old-again.txt", 1690933500000, "Older", "https://n.example/x")
+    assert _load(warehouse, [late], "run2")["superseded"] == 1
+    assert _articles(warehouse)[0][2] == "New"
+    # Same timestamp, different content: the later ingest wins.
+    tie = tmp_path / "tie"
+    write_item(tie, "tie.txt", 1690933509000, "Corrected", "https://n.example/x")
+    assert _load(warehouse, [tie], "run3")["updated"] == 1
+    assert _articles(warehouse)[0][2] == "Corrected"
+
+
+def test_parquet_files_have_exactly_the_schema(tmp_path: Path, warehouse: Path) -> None:
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501123, "A", "https://n.example/a")
+    _load(warehouse, [src], "run1")
+    files = sorted((warehouse / "parquet").glob("*.parquet"))
+    assert [f.name for f in files] == ["run1.parquet"]
+    table = pq.read_table(files[0])
+    assert table.schema.equals(ARTICLE_SCHEMA)
+    assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+    ts = table.column("timestamp")[0].as_py()
+    assert ts == datetime(2023, 8, 1, 23, 45, 1, 123000, tzinfo=UTC)
+    # one glob reads the dataset in DuckDB as well
+    rows = duckdb.sql(f"SELECT count(*) FROM read_parquet('{warehouse}/parquet/*.parquet')")
+    assert rows.fetchall() == [(1,)]
+    assert not (warehouse / "staging" / "run1").exists()
+
+
+def test_lineage_rejects_and_run_log(tmp_path: Path, warehouse: Path) -> None:
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501000, "A", "https://n.example/a")
+    write_item(src, "js.txt", 1690933501000, "JS", "javascript:alert(1)")
+    _load(warehouse, [src], "run1")
+    con = connect(warehouse, read_only=True)
+    try:
+        lineage = con.execute("SELECT url, source, timestamp_source, run_id FROM lineage").fetchall()
+        rejects = con.execute("SELECT source, reason, run_id FROM rejects").fetchall()
+        runs = con.execute("SELECT run_id, inputs, new, rejected FROM runs").fetchall()
+    finally:
+        con.close()
+    assert lineage == [("https://n.example/a", str(src / "a.txt"), "header", "run1")]
+    assert rejects == [(str(src / "js.txt"), "bad_url", "run1")]
+    assert runs == [("run1", 2, 1, 1)]

@@ -1,0 +1,103 @@
+"""Golden inputs: every example and tricky file gives exactly the expected article or reject."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from flows.transform import transform_unit
+from flows.units import Article, Rejection, WorkUnit
+
+from .conftest import DATA, EXAMPLES, shared_path
+
+CASES = [
+    (EXAMPLES, name, spec)
+    for name, spec in json.loads((DATA / "examples_expected.json").read_text("utf-8")).items()
+] + [
+    (DATA, name, spec)
+    for name, spec in json.loads((DATA / "expected.json").read_text("utf-8")).items()
+]
+
+
+def _expected_timestamp(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    if len(value) == 10:  # a date only: midnight UTC
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@pytest.mark.parametrize(("root", "name", "spec"), CASES, ids=[c[1] for c in CASES])
+def test_golden_file(root: Path, name: str, spec: dict) -> None:
+    path = root / name
+    outcome = transform_unit(WorkUnit(source=str(path), path=str(path)))
+    if "reject" in spec:
+        assert isinstance(outcome, Rejection), f"expected reject {spec['reject']}, got {outcome}"
+        assert outcome.reason == spec["reject"], outcome.detail
+        return
+    if spec.get("reject_or_article"):
+        if isinstance(outcome, Rejection):
+            assert outcome.reason == "parse_error"
+        else:
+            assert outcome.url == spec["url"] and outcome.body
+        return
+    assert isinstance(outcome, Article), f"{name}: {outcome}"
+    assert outcome.url == spec["url"]
+    assert outcome.title == spec["title"]
+    if "timestamp" in spec:
+        assert outcome.timestamp == _expected_timestamp(spec["timestamp"])
+    assert outcome.image == spec.get("image")
+    for sentence in spec.get("contains", []):
+        assert sentence in outcome.body
+    for text in spec.get("absent", []):
+        assert text not in outcome.body
+    assert outcome.body.strip() == outcome.body and outcome.body
+
+
+def test_seed_item() -> None:
+    seed = shared_path("seed", "000_1a3f970fd5f7210b.txt")
+    article = transform_unit(WorkUnit(source=str(seed), path=str(seed)))
+    assert isinstance(article, Article)
+    assert article.url == (
+        "https://www.rfi.fr/cn/%E4%B8%AD%E5%9B%BD/20230801-%E4%B8%AD%E5%9B%BD%E5%A4%96%E4%BA%A4"
+        "%E9%83%A8%E9%95%BF%E7%8E%8B%E6%AF%85%E5%8F%97%E9%82%80%E8%AE%BF%E9%97%AE%E7%BE%8E%E5%9B%BD"
+    )
+    assert article.timestamp == datetime(2023, 8, 1, 23, 45, 1, 0, tzinfo=UTC)
+    assert article.title == "中国外交部长王毅受邀访问美国"
+    assert article.image is not None
+    assert article.image.startswith("https://s.rfi.fr/media/display/b6583f6c-")
+    assert article.image.endswith(".png")
+    assert article.body.startswith("美国国务院发言人马修·米勒表示，美国和中国高级官员周一在华盛顿举行会议期间发出了这一邀请。")
+    assert "分享" not in article.body
+    assert "01/08/2023" not in article.body
+    assert article.timestamp_source == "header"
+
+
+def test_known_metadata_beats_the_page() -> None:
+    page = (
+        b"<html><head><title>Page title</title><link rel=canonical href='https://a.example/p'>"
+        b"</head><body><article><p>" + b"Plenty of article text here. " * 20 + b"</p></article>"
+        b"</body></html>"
+    )
+    known = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    unit = WorkUnit(source="feed", data=page, url="https://feed.example/item?utm_source=rss",
+                    title="Feed title", published=known, published_source="feed")
+    article = transform_unit(unit)
+    assert isinstance(article, Article)
+    assert (article.url, article.title, article.timestamp) == (
+        "https://feed.example/item", "Feed title", known)
+
+
+def test_oversize_and_gzip_bomb_are_rejected(tmp_path: Path) -> None:
+    import gzip
+
+    big = tmp_path / "big.html"
+    big.write_bytes(b"<p>" + b"x" * (11 * 1024 * 1024))
+    bomb = tmp_path / "bomb.html.gz"
+    bomb.write_bytes(gzip.compress(b"<p>" + b"a" * (50 * 1024 * 1024)))
+    for path in (big, bomb):
+        outcome = transform_unit(WorkUnit(source=str(path), path=str(path)))
+        assert isinstance(outcome, Rejection) and outcome.reason == "too_large"
