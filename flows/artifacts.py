@@ -21,12 +21,23 @@ def _key(text: str) -> str:
 
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     order = [
-        "inputs", "new", "updated", "unchanged", "duplicates", "rejected",
-        "skipped_unchanged", "batches", "task_runs", "seconds", "pages_per_s",
+        "inputs",
+        "new",
+        "updated",
+        "unchanged",
+        "duplicates",
+        "rejected",
+        "skipped_unchanged",
+        "batches",
+        "task_runs",
+        "seconds",
+        "pages_per_s",
     ]
     rows = [{"measure": k, "value": summary[k]} for k in order if k in summary]
-    rows += [{"measure": f"rejected: {k}", "value": v}
-             for k, v in sorted(summary.get("reasons", {}).items())]
+    rows += [
+        {"measure": f"rejected: {k}", "value": v}
+        for k, v in sorted(summary.get("reasons", {}).items())
+    ]
     return rows
 
 

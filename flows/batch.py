@@ -72,7 +72,10 @@ def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejectio
             return transform_unit(unit)
     except DocumentTimeout:
         return Rejection(
-            unit.source, RejectReason.TIMEOUT, f"over the {budget_s:g} s budget", unit.seq,
+            unit.source,
+            RejectReason.TIMEOUT,
+            f"over the {budget_s:g} s budget",
+            unit.seq,
             unit.fingerprint,
         )
 
@@ -88,9 +91,16 @@ def write_parquet_atomic(table: pa.Table, path: Path) -> None:
 
 def _article_row(a: Article) -> dict[str, object]:
     return {
-        "url": a.url, "timestamp": a.timestamp, "title": a.title, "body": a.body,
-        "image": a.image, "source": a.source, "content_hash": a.content_hash,
-        "timestamp_source": a.timestamp_source, "seq": a.seq, "fingerprint": a.fingerprint,
+        "url": a.url,
+        "timestamp": a.timestamp,
+        "title": a.title,
+        "body": a.body,
+        "image": a.image,
+        "source": a.source,
+        "content_hash": a.content_hash,
+        "timestamp_source": a.timestamp_source,
+        "seq": a.seq,
+        "fingerprint": a.fingerprint,
     }
 
 
@@ -122,14 +132,24 @@ def process_batch(
     out = Path(staging_dir)
     if articles:
         result.articles_path = str(out / f"articles-{batch_id}.parquet")
-        write_parquet_atomic(pa.Table.from_pylist(articles, schema=STAGING_SCHEMA),
-                             Path(result.articles_path))
+        write_parquet_atomic(
+            pa.Table.from_pylist(articles, schema=STAGING_SCHEMA), Path(result.articles_path)
+        )
     if rejects:
         result.rejects_path = str(out / f"rejects-{batch_id}.parquet")
-        rows = [{"source": r.source, "reason": r.reason, "detail": r.detail, "seq": r.seq,
-                 "fingerprint": r.fingerprint} for r in rejects]
-        write_parquet_atomic(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA),
-                             Path(result.rejects_path))
+        rows = [
+            {
+                "source": r.source,
+                "reason": r.reason,
+                "detail": r.detail,
+                "seq": r.seq,
+                "fingerprint": r.fingerprint,
+            }
+            for r in rejects
+        ]
+        write_parquet_atomic(
+            pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), Path(result.rejects_path)
+        )
     result.articles, result.rejected = len(articles), len(rejects)
     for r in rejects:
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1

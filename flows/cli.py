@@ -79,14 +79,23 @@ def run_query(args: argparse.Namespace) -> int:
         writer.writerow(columns)
         writer.writerows(rows)
     elif args.format == "json":
-        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str,
-                         ensure_ascii=False, indent=1))
+        print(
+            json.dumps(
+                [dict(zip(columns, r, strict=True)) for r in rows],
+                default=str,
+                ensure_ascii=False,
+                indent=1,
+            )
+        )
     else:
         print(format_table(columns, rows))
     return 0
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    from flows.extract.files import check_sources
+
+    check_sources(args.sources)  # fail in a line, before Prefect starts
     interactive = sys.stderr.isatty() and not args.json
     # Plain log lines when not on a terminal; on a terminal a bar replaces per-batch lines.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if interactive else "INFO")
@@ -98,8 +107,9 @@ def run_ingest(args: argparse.Namespace) -> int:
     if interactive:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-        bar_ctx = Progress("ingest", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                           transient=True)
+        bar_ctx = Progress(
+            "ingest", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=True
+        )
         bar_ctx.start()
         bar_task = bar_ctx.add_task("ingest", total=None)
 
@@ -122,8 +132,20 @@ def run_ingest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, default=str, indent=1))
         return 0
-    rows = [(k, summary[k]) for k in ("inputs", "new", "updated", "unchanged", "duplicates",
-                                      "rejected", "skipped_unchanged", "seconds", "pages_per_s")]
+    rows = [
+        (k, summary[k])
+        for k in (
+            "inputs",
+            "new",
+            "updated",
+            "unchanged",
+            "duplicates",
+            "rejected",
+            "skipped_unchanged",
+            "seconds",
+            "pages_per_s",
+        )
+    ]
     rows += [(f"rejected: {k}", v) for k, v in summary["reasons"].items()]
     print(format_table(("measure", "value"), rows))
     print(f"{summary['inputs']} inputs = {summary['reconciliation']}")

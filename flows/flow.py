@@ -23,6 +23,7 @@ from flows.batch import BatchResult, write_parquet_atomic
 from flows.extract.files import check_sources, count_files, discover_files
 from flows.load import RunRecord, load_run, prepare, staging_dir
 from flows.lock import run_lock
+from flows.maintenance import compact_parquet, prune_lineage
 from flows.pool import WorkerPool
 from flows.schema import REJECT_SCHEMA
 from flows.settings import BATCH_SIZE, DEFAULT_WAREHOUSE, DOC_TIME_BUDGET_S, worker_count
@@ -49,7 +50,11 @@ def transform_batch(units: list[WorkUnit], staging: str, run_id: str, batch_no: 
     result = _POOLS[run_id].run_batch(units, staging, f"{batch_no:06d}")
     get_run_logger().info(
         "batch %d: %d items -> %d articles, %d rejected in %.1f s",
-        batch_no, result.items, result.articles, result.rejected, result.seconds,
+        batch_no,
+        result.items,
+        result.articles,
+        result.rejected,
+        result.seconds,
     )
     return result
 
@@ -92,8 +97,15 @@ class _RejectSink:
         self.reasons: dict[str, int] = {}
 
     def add(self, r: Rejection) -> None:
-        self.rows.append({"source": r.source, "reason": r.reason, "detail": r.detail,
-                          "seq": r.seq, "fingerprint": r.fingerprint})
+        self.rows.append(
+            {
+                "source": r.source,
+                "reason": r.reason,
+                "detail": r.detail,
+                "seq": r.seq,
+                "fingerprint": r.fingerprint,
+            }
+        )
         self.count += 1
         self.reasons[r.reason] = self.reasons.get(r.reason, 0) + 1
         if len(self.samples) < SAMPLE_REJECTS:
@@ -205,7 +217,9 @@ def ingest(
     counts = loaded["counts"]
     seconds = time.perf_counter() - t0
     duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
-    accounted = skipped + counts.rejected + counts.new + counts.updated + counts.unchanged + duplicates
+    accounted = (
+        skipped + counts.rejected + counts.new + counts.updated + counts.unchanged + duplicates
+    )
     summary: dict[str, Any] = {
         "run_id": run_id,
         "inputs": inputs,
@@ -227,8 +241,10 @@ def ingest(
         ),
     }
     if accounted != inputs:
-        raise RuntimeError(f"count mismatch: {inputs} inputs but {accounted} accounted for "
-                           f"({summary['reconciliation']})")
+        raise RuntimeError(
+            f"count mismatch: {inputs} inputs but {accounted} accounted for "
+            f"({summary['reconciliation']})"
+        )
     logger.info("run %s: %d inputs = %s", run_id, inputs, summary["reconciliation"])
     samples = list(sink.samples)
     for r in results:
@@ -266,3 +282,38 @@ def _partition(
 def _chunks(units: Iterator[WorkUnit], size: int) -> Iterator[list[WorkUnit]]:
     while chunk := list(itertools.islice(units, size)):
         yield chunk
+
+
+@task(name="compact-parquet", retries=1, retry_delay_seconds=5)
+def compact_task(warehouse: str) -> tuple[int, int, int]:
+    """Rewrite small Parquet files into large ones: same rows, same schema."""
+    return compact_parquet(Path(warehouse))
+
+
+@task(name="prune-lineage-and-checkpoint", retries=1, retry_delay_seconds=5)
+def prune_task(warehouse: str, retention_days: int) -> int:
+    """Delete lineage past the retention (keeping each url's current record), checkpoint DuckDB."""
+    return prune_lineage(Path(warehouse), retention_days)
+
+
+@flow(name="maintenance", flow_run_name="maintenance {warehouse}")
+def maintenance(
+    warehouse: str = str(DEFAULT_WAREHOUSE),
+    lineage_retention_days: int = 90,
+    lock_wait_s: float = 600.0,
+) -> dict[str, int]:
+    """Compact the Parquet dataset, checkpoint DuckDB and prune old lineage.
+
+    Args:
+        warehouse: Folder of the warehouse to maintain.
+        lineage_retention_days: Lineage records older than this are deleted, except the record
+            of each url's current version.
+        lock_wait_s: How long to wait for a running ingest of the same warehouse to finish.
+    """
+    logger = get_run_logger()
+    with run_lock(Path(warehouse), lock_wait_s):  # nothing else writes meanwhile
+        prepare_warehouse(warehouse)
+        before, after, rows = compact_task(warehouse)
+        pruned = prune_task(warehouse, lineage_retention_days)
+    logger.info("parquet files %d -> %d (%d rows); lineage pruned %d", before, after, rows, pruned)
+    return {"files_before": before, "files_after": after, "rows": rows, "lineage_pruned": pruned}

@@ -56,7 +56,9 @@ def staging_dir(warehouse: Path, run_id: str) -> Path:
     return warehouse / STAGING_DIRNAME / run_id
 
 
-def connect(warehouse: Path, *, read_only: bool = False, wait_s: float = 30.0) -> duckdb.DuckDBPyConnection:
+def connect(
+    warehouse: Path, *, read_only: bool = False, wait_s: float = 30.0
+) -> duckdb.DuckDBPyConnection:
     """Open the database, waiting (bounded) while another process holds its lock."""
     path = db_path(warehouse)
     if not read_only:
@@ -112,7 +114,9 @@ def prepare(warehouse: Path) -> dict[str, str]:
     try:
         ensure_schema(con)
         create_views(con)
-        committed = [row[0] for row in con.execute(sql("load/committed_parquet_files.sql")).fetchall()]
+        committed = [
+            row[0] for row in con.execute(sql("load/committed_parquet_files.sql")).fetchall()
+        ]
         known = dict(con.execute(sql("load/known_fingerprints.sql")).fetchall())
     finally:
         con.close()
@@ -226,4 +230,3 @@ def load_run(
         os.replace(pending, parquet / parquet_name)
     shutil.rmtree(stage, ignore_errors=True)
     return counts, (parquet_name if written else None)
-

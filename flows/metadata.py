@@ -70,7 +70,9 @@ def _jsonld_objects(tree: HtmlElement) -> Iterator[dict]:
                 stack.extend(reversed(item))
             elif isinstance(item, dict):
                 if "@graph" in item:
-                    stack.extend(reversed(item["@graph"]) if isinstance(item["@graph"], list) else [])
+                    stack.extend(
+                        reversed(item["@graph"]) if isinstance(item["@graph"], list) else []
+                    )
                 if _types(item) & _ARTICLE_TYPES:
                     yield item
 
@@ -131,8 +133,11 @@ def page_metadata(tree: HtmlElement, base_url: str | None = None) -> PageMeta:
     jsonld = next((o for o in objects if _types(o) - {"webpage"}), objects[0] if objects else {})
 
     canonical = next(
-        (el.get("href") for el in tree.iterfind(".//link[@rel]")
-         if "canonical" in el.get("rel", "").lower().split() and el.get("href")),
+        (
+            el.get("href")
+            for el in tree.iterfind(".//link[@rel]")
+            if "canonical" in el.get("rel", "").lower().split() and el.get("href")
+        ),
         None,
     )
     og_url = _meta(tree, "og:url")

@@ -7,6 +7,7 @@ the parent kills the worker, rejects that page as ``timeout`` and re-sends the r
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import queue
 import threading
@@ -60,10 +61,8 @@ class _Worker:
         if kill:
             self.process.kill()
         else:
-            try:
+            with contextlib.suppress(OSError):
                 self.conn.send(None)
-            except OSError:
-                pass
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
@@ -154,8 +153,11 @@ class WorkerPool:
     def _died(worker: _Worker) -> tuple[int, str, str]:
         worker.process.join(timeout=1)
         code = worker.process.exitcode
-        return (int(worker.progress[0]), RejectReason.PARSE_ERROR,
-                f"worker process died (exit code {code}) on this document")
+        return (
+            int(worker.progress[0]),
+            RejectReason.PARSE_ERROR,
+            f"worker process died (exit code {code}) on this document",
+        )
 
     def close(self) -> None:
         self._closed = True

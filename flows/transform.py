@@ -20,8 +20,12 @@ from flows.units import Article, Rejection, RejectReason, WorkUnit
 from flows.urls import BadURL, absolute_http_url, canonical_url
 
 _HTML_HINT = re.compile(rb"<(!doctype\s+html|html|head|body|p|div|article|meta|title)[\s>/]", re.I)
-_DATE_ONLY = re.compile(r"^\s*\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}(\s*[-–|,]?\s*\d{1,2}:\d{2}(:\d{2})?)?\s*$")
-_SHARE_LABEL = re.compile(r"^\s*(分享|分享到|share|partager|compartir|teilen|condividi)\s*[:：]?\s*$", re.I)
+_DATE_ONLY = re.compile(
+    r"^\s*\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}(\s*[-–|,]?\s*\d{1,2}:\d{2}(:\d{2})?)?\s*$"
+)
+_SHARE_LABEL = re.compile(
+    r"^\s*(分享|分享到|share|partager|compartir|teilen|condividi)\s*[:：]?\s*$", re.I
+)
 _CONTENT_ROOTS = ('.//*[@itemprop="articleBody"]', ".//article", ".//main")
 
 

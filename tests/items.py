@@ -14,8 +14,14 @@ PARAGRAPHS = (
 )
 
 
-def item_text(epoch_ms: int | str, title: str, url: str, paragraphs: tuple[str, ...] = PARAGRAPHS,
-              image: str | None = None, marker: str = "") -> str:
+def item_text(
+    epoch_ms: int | str,
+    title: str,
+    url: str,
+    paragraphs: tuple[str, ...] = PARAGRAPHS,
+    image: str | None = None,
+    marker: str = "",
+) -> str:
     img = f'<img src="{image}">' if image else ""
     body = "".join(f"<p>{p} {marker}</p>" for p in paragraphs)
     return (

@@ -6,8 +6,14 @@ import pytest
 
 from flows.decode import DecodeError, decode_html, looks_binary
 
-ZH_CN = "<p>美国国务院发言人表示，美国和中国高级官员周一在华盛顿举行会议期间发出了这一邀请。这些官员进行了坦诚、实质性和富有成效的讨论。</p>"
-ZH_TW = "<p>美國國務院發言人表示，美國和中國高級官員週一在華盛頓舉行會議期間發出了這一邀請。這些官員進行了坦誠、實質性和富有成效的討論。</p>"
+ZH_CN = (
+    "<p>美国国务院发言人表示，美国和中国高级官员周一在华盛顿举行会议期间发出了这一邀请。"
+    "这些官员进行了坦诚、实质性和富有成效的讨论。</p>"
+)
+ZH_TW = (
+    "<p>美國國務院發言人表示，美國和中國高級官員週一在華盛頓舉行會議期間發出了這一邀請。"
+    "這些官員進行了坦誠、實質性和富有成效的討論。</p>"
+)
 
 
 def test_gbk_without_declaration_is_detected() -> None:
@@ -34,7 +40,7 @@ def test_bom_wins() -> None:
 
 def test_binary_is_recognised() -> None:
     assert looks_binary(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
-    assert not looks_binary("<p>plain</p>".encode())
+    assert not looks_binary(b"<p>plain</p>")
 
 
 def test_undecodable_bytes_raise() -> None:

@@ -25,15 +25,23 @@ def _load(warehouse: Path, sources: list[Path], run_id: str) -> dict[str, int]:
         unit.seq = seq
     fresh = [u for u in units if known.get(u.source) != u.fingerprint]
     result = process_batch(fresh, str(stage), "000001")
-    record = RunRecord(run_id, None, datetime.now(UTC), "test", len(units),
-                       len(units) - len(fresh), 1)
+    record = RunRecord(
+        run_id, None, datetime.now(UTC), "test", len(units), len(units) - len(fresh), 1
+    )
     counts, _ = load_run(
-        warehouse, record, [result.articles_path] if result.articles_path else [],
+        warehouse,
+        record,
+        [result.articles_path] if result.articles_path else [],
         [result.rejects_path] if result.rejects_path else [],
     )
-    return {"new": counts.new, "updated": counts.updated, "unchanged": counts.unchanged,
-            "superseded": counts.superseded, "rejected": counts.rejected,
-            "skipped": len(units) - len(fresh)}
+    return {
+        "new": counts.new,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "superseded": counts.superseded,
+        "rejected": counts.rejected,
+        "skipped": len(units) - len(fresh),
+    }
 
 
 def _articles(warehouse: Path) -> list[tuple]:
@@ -52,8 +60,14 @@ def test_rerun_is_idempotent_and_skips_unchanged(tmp_path: Path, warehouse: Path
     write_item(src, "b.txt", 1690933502000, "B", "https://n.example/b")
     (src / "bad.txt").write_text("just words, no html and no header", encoding="utf-8")
     first = _load(warehouse, [src], "run1")
-    assert first == {"new": 2, "updated": 0, "unchanged": 0, "superseded": 0, "rejected": 1,
-                     "skipped": 0}
+    assert first == {
+        "new": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "superseded": 0,
+        "rejected": 1,
+        "skipped": 0,
+    }
     before = _articles(warehouse)
     second = _load(warehouse, [src], "run2")
     assert second["skipped"] == 3 and second["new"] == 0
@@ -113,7 +127,9 @@ def test_lineage_rejects_and_run_log(tmp_path: Path, warehouse: Path) -> None:
     _load(warehouse, [src], "run1")
     con = connect(warehouse, read_only=True)
     try:
-        lineage = con.execute("SELECT url, source, timestamp_source, run_id FROM lineage").fetchall()
+        lineage = con.execute(
+            "SELECT url, source, timestamp_source, run_id FROM lineage"
+        ).fetchall()
         rejects = con.execute("SELECT source, reason, run_id FROM rejects").fetchall()
         runs = con.execute("SELECT run_id, inputs, new, rejected FROM runs").fetchall()
     finally:

@@ -70,7 +70,9 @@ def test_seed_item() -> None:
     assert article.image is not None
     assert article.image.startswith("https://s.rfi.fr/media/display/b6583f6c-")
     assert article.image.endswith(".png")
-    assert article.body.startswith("美国国务院发言人马修·米勒表示，美国和中国高级官员周一在华盛顿举行会议期间发出了这一邀请。")
+    assert article.body.startswith(
+        "美国国务院发言人马修·米勒表示，美国和中国高级官员周一在华盛顿举行会议期间发出了这一邀请。"
+    )
     assert "分享" not in article.body
     assert "01/08/2023" not in article.body
     assert article.timestamp_source == "header"
@@ -83,12 +85,21 @@ def test_known_metadata_beats_the_page() -> None:
         b"</body></html>"
     )
     known = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
-    unit = WorkUnit(source="feed", data=page, url="https://feed.example/item?utm_source=rss",
-                    title="Feed title", published=known, published_source="feed")
+    unit = WorkUnit(
+        source="feed",
+        data=page,
+        url="https://feed.example/item?utm_source=rss",
+        title="Feed title",
+        published=known,
+        published_source="feed",
+    )
     article = transform_unit(unit)
     assert isinstance(article, Article)
     assert (article.url, article.title, article.timestamp) == (
-        "https://feed.example/item", "Feed title", known)
+        "https://feed.example/item",
+        "Feed title",
+        known,
+    )
 
 
 def test_oversize_and_gzip_bomb_are_rejected(tmp_path: Path) -> None:

@@ -21,7 +21,15 @@ def test_canonical_url(raw: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["/news/1", "ftp://example.com/a", "javascript:alert(1)", "http://", "", "https://ex ample.com/"]
+    "raw",
+    [
+        "/news/1",
+        "ftp://example.com/a",
+        "javascript:alert(1)",
+        "http://",
+        "",
+        "https://ex ample.com/",
+    ],
 )
 def test_bad_urls_are_refused(raw: str) -> None:
     with pytest.raises(BadURL):

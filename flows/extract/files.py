@@ -76,7 +76,9 @@ def check_sources(sources: Iterable[str]) -> None:
     """Fail before the run starts if a SOURCE matches nothing."""
     for source in sources:
         path = Path(source)
-        if not (path.exists() or path.is_symlink() or (glob.has_magic(source) and any(
-            True for _ in glob.iglob(source, recursive=True)
-        ))):
+        if not (
+            path.exists()
+            or path.is_symlink()
+            or (glob.has_magic(source) and any(True for _ in glob.iglob(source, recursive=True)))
+        ):
             raise SourceNotFound(f"no such file, directory or glob match: {source!r}")

@@ -1,8 +1,8 @@
 """Run an async producer in a background thread and hand its items to a plain generator.
 
-The producer's ``emit`` waits while ``capacity`` items are unconsumed, so memory stays
-bounded and the consumer can start on the first items while the rest are fetched. Closing
-the generator early cancels the producer.
+The producer's ``emit`` waits while the consumer has ``max_items`` items, or ``max_bytes``
+by ``weight``, still to take, so memory stays bounded and the consumer can start on the first
+items while the rest are fetched. Closing the generator early cancels the producer.
 """
 
 from __future__ import annotations
@@ -24,16 +24,45 @@ class _Failure:
         self.exc = exc
 
 
+class _Buffer:
+    """Counts what the consumer has not taken yet; lives on the event loop."""
+
+    def __init__(self, max_items: int, max_bytes: int) -> None:
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self.items = self.bytes = 0
+        self.changed = asyncio.Event()  # bound to the loop on first wait
+
+    def full_for(self, size: int) -> bool:
+        # one item always fits in an empty buffer, however large
+        return self.items >= self.max_items or (
+            self.items > 0 and self.bytes + size > self.max_bytes
+        )
+
+    def take(self, size: int) -> None:
+        self.items -= 1
+        self.bytes -= size
+        self.changed.set()
+
+
 def iterate_in_thread(
-    produce: Callable[[Emit], Awaitable[None]], capacity: int, name: str
+    produce: Callable[[Emit], Awaitable[None]],
+    weight: Callable[[Any], int],
+    max_items: int,
+    max_bytes: int,
+    name: str,
 ) -> Iterator[Any]:
     out: queue.Queue[Any] = queue.Queue()
     loop = asyncio.new_event_loop()
-    space = asyncio.Semaphore(capacity)  # bound to ``loop`` on first use, in the thread
+    buffer = _Buffer(max_items, max_bytes)
 
     async def emit(item: Any) -> None:
-        await space.acquire()
-        out.put(item)
+        size = weight(item)
+        while buffer.full_for(size):
+            buffer.changed.clear()
+            await buffer.changed.wait()
+        buffer.items += 1
+        buffer.bytes += size
+        out.put((item, size))
 
     async def main() -> None:
         try:
@@ -58,17 +87,18 @@ def iterate_in_thread(
             loop.close()
             out.put(_DONE)
 
-    def call(callback: Callable[[], object]) -> None:
+    def call(callback: Callable[..., object], *args: Any) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has already closed
-            loop.call_soon_threadsafe(callback)
+            loop.call_soon_threadsafe(callback, *args)
 
     thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     try:
-        while (item := out.get()) is not _DONE:
-            if isinstance(item, _Failure):
-                raise item.exc
-            call(space.release)
+        while (entry := out.get()) is not _DONE:
+            if isinstance(entry, _Failure):
+                raise entry.exc
+            item, size = entry
+            call(buffer.take, size)
             yield item
     finally:
         if thread.is_alive():

@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 
 MAX_SITEMAP_DEPTH = 3  # index -> index -> index -> sitemap
 MAX_PAGES_PER_SOURCE = 100_000  # pages one root source (a sitemap tree) may contribute
-OUTPUT_CAPACITY = 64  # items fetched ahead of the consumer
+# How far fetching may run ahead of the consumer: a few batches' worth, and bounded memory.
+AHEAD_ITEMS = 64
+AHEAD_BYTES = 64 * 1024 * 1024
 
 WebItem = WorkUnit | Rejection | NotModified | Validator
 
@@ -98,6 +100,7 @@ class _Crawl:
         self._idle = asyncio.Event()
         self._idle.set()
         self._error: BaseException | None = None
+        self._main: asyncio.Task[object] | None = None
 
     async def emit(self, item: WebItem) -> None:
         if isinstance(item, WorkUnit):
@@ -107,6 +110,7 @@ class _Crawl:
         await self._emit(item)
 
     async def run(self, sources: Iterable[str]) -> None:
+        self._main = asyncio.current_task()
         roots = asyncio.Semaphore(max(4, self.options.global_concurrency * 2))
         try:
             for source in expand_sources(sources):
@@ -117,13 +121,16 @@ class _Crawl:
                 if not self._submit(_Job(normalize_url(source), _Role.ROOT, root_slot=roots)):
                     roots.release()
             await self._idle.wait()
-            if self._error is not None:
-                raise self._error
+        except asyncio.CancelledError:
+            if self._error is None:
+                raise
         finally:
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             await self.fetcher.aclose()
+        if self._error is not None:
+            raise self._error
 
     def _submit(self, job: _Job) -> bool:
         if job.url in self._seen:
@@ -132,7 +139,7 @@ class _Crawl:
         self._seen.add(job.url)
         if job.group is not None:
             job.group.pending += 1
-        host = urlsplit(job.url).hostname or ""
+        host = _host(job.url)
         self._queues.setdefault(host, deque()).append(job)
         self._outstanding += 1
         self._idle.clear()
@@ -153,7 +160,8 @@ class _Crawl:
                     self._idle.set()
         except Exception as exc:  # a bug outside one URL's handling: end the run loudly
             self._error = exc
-            self._idle.set()
+            if self._main is not None:
+                self._main.cancel()
             raise
         finally:
             self._runners[host] -= 1
@@ -318,7 +326,8 @@ class _Crawl:
                     detail = f"sitemap indexes nested deeper than {MAX_SITEMAP_DEPTH}"
                     await self.emit(Rejection(entry.loc, RejectReason.PARSE_ERROR, detail))
                     continue
-                self._submit(_Job(entry.loc, _Role.SITEMAP, group, depth=job.depth + 1))
+                child = _Job(normalize_url(entry.loc), _Role.SITEMAP, group, depth=job.depth + 1)
+                self._submit(child)
                 continue
             if group.budget[0] <= 0:
                 detail = f"more than {MAX_PAGES_PER_SOURCE} pages in this sitemap tree"
@@ -338,6 +347,17 @@ class _Crawl:
         await self._settle(group, False)
 
 
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # malformed: the fetch rejects it as bad_url
+        return ""
+
+
+def _weight(item: object) -> int:
+    return len(item.data or b"") if isinstance(item, WorkUnit) else 0
+
+
 def discover_web(
     sources: Iterable[str],
     options: WebOptions | None = None,
@@ -348,6 +368,8 @@ def discover_web(
     """Fetch ``sources`` (URLs, or files listing them) and yield what they hold, as it
     arrives. ``validators`` (keyed by requested URL) make requests conditional; ``stats``
     is filled with counters for the run."""
+    if isinstance(sources, str):  # one URL, not an iterable of characters
+        sources = [sources]
     options = options or WebOptions()
     stats = stats if stats is not None else WebStats()
     started = time.monotonic()
@@ -357,7 +379,8 @@ def discover_web(
 
     seq = 0
     try:
-        for item in iterate_in_thread(produce, OUTPUT_CAPACITY, "article-etl-web"):
+        ahead = iterate_in_thread(produce, _weight, AHEAD_ITEMS, AHEAD_BYTES, "article-etl-web")
+        for item in ahead:
             if isinstance(item, WorkUnit | Rejection):
                 item.seq = seq
                 seq += 1

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import feedparser
+import lxml.html
 
 from flows.web.xmlsafe import UnsafeXML, ensure_safe_xml
 
@@ -125,15 +126,24 @@ def _image(entry: Any, base: str) -> str | None:
     return None
 
 
+def _title(entry: Any) -> str | None:
+    title = entry.get("title")
+    if not isinstance(title, str):
+        return None
+    mime = (entry.get("title_detail") or {}).get("type")
+    if mime in _HTML_TYPES and "<" in title:  # Atom type="html": the headline is the text
+        title = lxml.html.fragment_fromstring(title, create_parent="div").text_content()
+    return title.strip() or None
+
+
 def _item(entry: Any, base: str) -> FeedItem:
     link = entry.get("link")
     if not link:
         guid = entry.get("id") or ""
         link = guid if guid.startswith(("http://", "https://")) else None
-    title = entry.get("title")
     return FeedItem(
         link=_absolute(base, link),
-        title=title.strip() if isinstance(title, str) else None,
+        title=_title(entry),
         published=_published(entry),
         content=_content(entry),
         image=_image(entry, base),

@@ -63,6 +63,10 @@ class Fetched:
     status: int
     headers: httpx.Headers
     body: bytes
+    sha256: str = ""
+
+    def __post_init__(self) -> None:
+        self.sha256 = self.sha256 or hashlib.sha256(self.body).hexdigest()
 
     @property
     def content_type(self) -> str | None:
@@ -71,10 +75,6 @@ class Fetched:
     @property
     def charset(self) -> str | None:
         return parse_content_type(self.headers.get("content-type"))[1]
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
 
     def validator(self) -> Validator:
         return Validator(
@@ -171,7 +171,7 @@ class Fetcher:
 
     async def aclose(self) -> None:
         if self._robots is not None:
-            self._robots.close()
+            await self._robots.aclose()
         await self._client.aclose()
 
     async def fetch(

@@ -74,6 +74,7 @@ class RobotsCache:
         # shield: a waiter being cancelled must not cancel the fetch others wait for
         return await asyncio.shield(task)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         for task in self._tasks.values():
             task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)

@@ -45,10 +45,12 @@ def root_element(body: bytes) -> str | None:
 
 def classify(content_type: str | None, body: bytes) -> Kind:
     root = root_element(body)
+    if root == "html":  # whatever the header claims (an error page served as a feed)
+        return Kind.PAGE
     if root in _FEED_ROOTS or (content_type in _FEED_TYPES and root not in _SITEMAP_ROOTS):
         return Kind.FEED
     if root in _SITEMAP_ROOTS:
         return Kind.SITEMAP
-    if root == "html" or content_type is None or content_type in _HTML_TYPES:
+    if content_type is None or content_type in _HTML_TYPES:
         return Kind.PAGE
     return Kind.OTHER

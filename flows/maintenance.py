@@ -1,0 +1,72 @@
+"""Nightly upkeep: compact small Parquet files, checkpoint DuckDB, prune old lineage."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from flows.load import connect
+from flows.schema import ARTICLE_SCHEMA
+from flows.settings import PARQUET_DIRNAME
+from flows.sqlfiles import sql
+
+SMALL_FILE_BYTES = 32 * 1024 * 1024
+TARGET_ROWS_PER_FILE = 500_000
+
+
+def compact_parquet(warehouse: Path, small_bytes: int = SMALL_FILE_BYTES) -> tuple[int, int, int]:
+    """Rewrite the small files into as few as possible: same rows, same schema.
+
+    The new file appears (atomic rename) before the old ones go; a crash in between leaves
+    rows twice in the glob for a moment, and the next compaction removes the old files.
+    """
+    folder = warehouse / PARQUET_DIRNAME
+    files = sorted(p for p in folder.glob("*.parquet")) if folder.is_dir() else []
+    small = [p for p in files if p.stat().st_size < small_bytes]
+    pending_log = folder / ".compaction.log"
+    if pending_log.exists():  # a crash after the rename: finish deleting what it replaced
+        for name in pending_log.read_text(encoding="utf-8").split():
+            (folder / name).unlink(missing_ok=True)
+        pending_log.unlink()
+        files = sorted(folder.glob("*.parquet"))
+        small = [p for p in files if p.stat().st_size < small_bytes]
+    if len(small) < 2:
+        return len(files), len(files), sum(pq.ParquetFile(p).metadata.num_rows for p in files)
+    name = f"compact-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}.parquet"
+    tmp = folder / f".{name}.tmp"
+    rows = 0
+    with pq.ParquetWriter(tmp, ARTICLE_SCHEMA, compression="zstd") as writer:
+        for path in small:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000):
+                writer.write_batch(batch.cast(ARTICLE_SCHEMA))
+                rows += batch.num_rows
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    pending_log.write_text("\n".join(p.name for p in small), encoding="utf-8")
+    os.replace(tmp, folder / name)
+    for path in small:
+        path.unlink(missing_ok=True)
+    pending_log.unlink()
+    after = sorted(folder.glob("*.parquet"))
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in after)
+    return len(files), len(after), total
+
+
+def prune_lineage(warehouse: Path, retention_days: int) -> int:
+    """Drop lineage older than the retention, but never the record of a url's current version."""
+    cutoff = datetime.now(UTC) - timedelta(days=retention_days)
+    con = connect(warehouse)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        before = con.execute("SELECT count(*) FROM lineage").fetchone()[0]
+        con.execute(sql("maintenance/prune_lineage.sql"), {"cutoff": cutoff})
+        after = con.execute("SELECT count(*) FROM lineage").fetchone()[0]
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    return before - after

@@ -1,0 +1,67 @@
+"""The README, .ci/run and prefect.yaml agree with the code (DESIGN.md §4.11)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import io
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flows.cli import main
+
+from .conftest import EXAMPLES, REPO
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def _block_after(marker: str) -> str:
+    tail = README.split(f"<!-- {marker} -->", 1)[1]
+    return tail.split("```text\n", 1)[1].split("```", 1)[0]
+
+
+def test_quick_start_commands_are_what_ci_runs() -> None:
+    commands = re.findall(r"```sh\n(.+?)\n```", README.split("## Using it")[0])
+    assert len(commands) == 2
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    for command in commands:
+        assert command in ci
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_readme_output_is_what_the_main_command_prints(tmp_path: Path) -> None:
+    # Same relative paths as the README, in a scratch copy so ./warehouse is not touched.
+    shutil.copytree(EXAMPLES, tmp_path / "examples")
+    (tmp_path / "sql").symlink_to(REPO / "sql")
+    out = io.StringIO()
+    with contextlib.chdir(tmp_path), contextlib.redirect_stdout(out):
+        assert main(["ingest", "examples/"]) == 0
+        assert main(["query", "sql/queries/sample.sql"]) == 0
+    printed = out.getvalue()
+    volatile = re.compile(r"^(\| (seconds|pages_per_s) .*|warehouse: .*)$")
+    expected = [ln for ln in _block_after("ingest-output").splitlines() if not volatile.match(ln)]
+    expected += _block_after("sample-output").splitlines()
+    assert [ln for ln in printed.splitlines() if not volatile.match(ln)] == expected
+
+
+def test_every_query_file_the_readme_names_exists() -> None:
+    for name in set(re.findall(r"sql/queries/([a-z_]+\.sql)", README)):
+        assert (REPO / "sql" / "queries" / name).is_file(), name
+
+
+def test_prefect_yaml_entrypoints_resolve_and_parameters_exist() -> None:
+    config = yaml.safe_load((REPO / "prefect.yaml").read_text(encoding="utf-8"))
+    assert config["deployments"]
+    for deployment in config["deployments"]:
+        path, name = deployment["entrypoint"].split(":")
+        module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+        flow = getattr(module, name)
+        params = inspect.signature(flow.fn).parameters
+        assert set(deployment.get("parameters", {})) <= set(params), deployment["name"]
+        assert deployment["work_pool"]["name"] == "article-etl"
+        assert deployment["schedules"][0]["cron"]

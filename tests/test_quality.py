@@ -1,0 +1,23 @@
+"""Body quality on the zyte benchmark pages, scored as the benchmark does (bench/score.py)."""
+
+from __future__ import annotations
+
+from bench.score import score, zyte_pages
+from flows.transform import transform_unit
+from flows.units import Article, WorkUnit
+
+from .conftest import shared_path
+
+# trafilatura's own figure on these pages (bare_extraction with metadata): our floor.
+TRAFILATURA_F1 = 0.958
+
+
+def test_body_f1_on_zyte_pages_is_at_least_trafilaturas() -> None:
+    shared = shared_path("corpus", "zyte").parents[1]
+    pairs = []
+    for page_id, url, html, expected in zyte_pages(shared):
+        outcome = transform_unit(WorkUnit(source=page_id, data=html, url=url))
+        pairs.append((outcome.body if isinstance(outcome, Article) else None, expected))
+    result = score(pairs)
+    assert result.pages == 181
+    assert result.f1 >= TRAFILATURA_F1, result
