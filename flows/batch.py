@@ -6,6 +6,7 @@ Runs wherever the batch is sent: a local worker process, or a Dask worker on ano
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import threading
@@ -36,7 +37,6 @@ class BatchResult:
     articles_path: str | None = None
     rejects_path: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
-    sample_rejects: list[tuple[str, str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -46,24 +46,46 @@ class DocumentTimeout(Exception):
 
 @contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
-    """Interrupt Python code that runs past ``seconds`` (main thread only; else no-op).
+    """Raise DocumentTimeout in this thread once ``seconds`` pass.
 
-    The parent's watchdog kills the process for code that never returns to Python.
+    SIGALRM in a process's main thread (local workers); elsewhere (a Dask worker thread) an
+    asynchronous exception set from a timer. Both fire at the next Python bytecode: code that
+    never returns from C is left to the parent's watchdog, which kills the worker.
     """
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+    if seconds <= 0:
         yield
         return
+    if threading.current_thread() is threading.main_thread():
 
-    def _alarm(_signum: int, _frame: object) -> None:
-        raise DocumentTimeout
+        def _alarm(_signum: int, _frame: object) -> None:
+            raise DocumentTimeout
 
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+        previous = signal.signal(signal.SIGALRM, _alarm)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        return
+    target = threading.get_ident()
+    armed = threading.Event()
+    armed.set()
+
+    def _interrupt() -> None:
+        if armed.is_set():
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(target), ctypes.py_object(DocumentTimeout)
+            )
+
+    timer = threading.Timer(seconds, _interrupt)
+    timer.daemon = True
+    timer.start()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        armed.clear()
+        timer.cancel()
 
 
 def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejection:
@@ -153,6 +175,5 @@ def process_batch(
     result.articles, result.rejected = len(articles), len(rejects)
     for r in rejects:
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
-    result.sample_rejects = [(r.source, r.reason, r.detail) for r in rejects[:20]]
     result.seconds = time.perf_counter() - started
     return result

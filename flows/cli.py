@@ -26,6 +26,18 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     ing.add_argument("--workers", type=int, default=None, help="transform processes (all cores)")
     ing.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    web = ing.add_argument_group("web sources")
+    web.add_argument("--allow-private-network", action="store_true",
+                     help="fetch URLs on loopback/private addresses (refused by default)")
+    web.add_argument("--user-agent", default=None, help="User-Agent for requests and robots.txt")
+    web.add_argument("--per-host", type=int, default=2, help="concurrent requests per host")
+    web.add_argument("--min-delay", type=float, default=0.5,
+                     help="seconds between request starts to one host")
+    scale = ing.add_argument_group("cluster")
+    scale.add_argument("--dask", metavar="ADDRESS", default=None,
+                       help="run batches on this Dask scheduler (tcp://host:8786)")
+    scale.add_argument("--staging", metavar="DIR", default=None,
+                       help="folder for batch outputs every Dask worker can reach")
     q = sub.add_parser("query", help="run read-only SQL (text or a .sql file) on the warehouse")
     q.add_argument("sql", metavar="SQL|FILE.sql")
     q.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR")
@@ -93,12 +105,14 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from flows.extract.files import check_sources
+    from flows.discover import check_all
 
-    check_sources(args.sources)  # fail in a line, before Prefect starts
+    check_all(args.sources)  # fail in a line, before Prefect starts
     interactive = sys.stderr.isatty() and not args.json
     # Plain log lines when not on a terminal; on a terminal a bar replaces per-batch lines.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if interactive else "INFO")
+    from prefect import tags
+
     from flows import progress
     from flows.flow import ingest
 
@@ -118,12 +132,23 @@ def run_ingest(args: argparse.Namespace) -> int:
 
         progress.subscribe(listener)
     try:
-        summary = ingest(
-            sources=args.sources,
-            warehouse=str(args.warehouse),
-            batch_size=args.batch_size,
-            workers=args.workers,
-        )
+        options: dict[str, Any] = {
+            "allow_private_network": args.allow_private_network,
+            "per_host_concurrency": args.per_host,
+            "min_delay_s": args.min_delay,
+            "dask_address": args.dask,
+            "staging": args.staging,
+        }
+        if args.user_agent:
+            options["user_agent"] = args.user_agent
+        with tags("article-etl", "cli"):
+            summary = ingest(
+                sources=args.sources,
+                warehouse=str(args.warehouse),
+                batch_size=args.batch_size,
+                workers=args.workers,
+                **options,
+            )
     finally:
         if listener is not None:
             progress.unsubscribe(listener)

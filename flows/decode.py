@@ -74,8 +74,14 @@ def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]
         declared.append(normalise_charset(m.group(1).decode("ascii", "ignore")))
     for encoding in declared:
         if encoding and (text := _strict(data, encoding)) is not None:
-            # A page declaring a single-byte charset while being valid UTF-8 is UTF-8.
-            if encoding == "cp1252" and (utf8 := _strict(data, "utf-8")) is not None:
+            # A page declaring a legacy charset (cp1252, Shift_JIS, GBK...) while its non-ASCII
+            # bytes are valid UTF-8 is UTF-8: legacy text passes UTF-8's strict check by chance
+            # almost never, while copied templates keep stale labels all the time.
+            if (
+                encoding != "utf-8"
+                and not data.isascii()
+                and (utf8 := _strict(data, "utf-8")) is not None
+            ):
                 return utf8, "utf-8"
             return text, encoding
     if (text := _strict(data, "utf-8")) is not None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
@@ -20,34 +21,49 @@ from prefect.utilities.annotations import quote
 
 from flows import artifacts, progress
 from flows.batch import BatchResult, write_parquet_atomic
-from flows.extract.files import check_sources, count_files, discover_files
-from flows.load import RunRecord, load_run, prepare, staging_dir
+from flows.discover import Discovered, check_all, count_local, discover
+from flows.load import RunRecord, connect, known_validators, load_run, prepare, staging_dir
 from flows.lock import run_lock
 from flows.maintenance import compact_parquet, prune_lineage
 from flows.pool import WorkerPool
-from flows.schema import REJECT_SCHEMA
-from flows.settings import BATCH_SIZE, DEFAULT_WAREHOUSE, DOC_TIME_BUDGET_S, worker_count
+from flows.schema import REJECT_SCHEMA, VALIDATOR_SCHEMA
+from flows.settings import (
+    BATCH_SIZE,
+    DEFAULT_WAREHOUSE,
+    DOC_TIME_BUDGET_S,
+    USER_AGENT,
+    worker_count,
+)
+from flows.sqlfiles import sql
 from flows.units import Rejection, WorkUnit
+from flows.web import NotModified, Validator, WebOptions
 
-_POOLS: dict[str, WorkerPool] = {}  # per run: worker processes shared by the batch tasks
 SAMPLE_REJECTS = 50
 
 
+class Executor(Protocol):
+    size: int
+
+    def run_batch(self, units: list[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult: ...
+
+    def close(self) -> None: ...
+
+
+_EXECUTORS: dict[str, Executor] = {}  # per run: shared by its batch tasks (threads)
+
+
 @task(name="prepare-warehouse", retries=2, retry_delay_seconds=[1, 5])
-def prepare_warehouse(warehouse: str) -> dict[str, str]:
-    """Create tables and views, recover a crashed run, return the fingerprints of known inputs."""
-    return prepare(Path(warehouse))
+def prepare_warehouse(warehouse: str) -> tuple[dict[str, str], dict[str, Validator]]:
+    """Create tables and views, recover a crashed run; return what earlier runs saw."""
+    known = prepare(Path(warehouse))
+    validators = {row[0]: Validator(*row) for row in known_validators(Path(warehouse))}
+    return known, validators
 
 
-@task(
-    name="transform-batch",
-    task_run_name="batch-{batch_no}",
-    retries=1,
-    retry_delay_seconds=2,
-)
+@task(name="transform-batch", task_run_name="batch-{batch_no}", retries=1, retry_delay_seconds=2)
 def transform_batch(units: list[WorkUnit], staging: str, run_id: str, batch_no: int) -> BatchResult:
     """Extract articles from one batch in a worker process; write its staging Parquet parts."""
-    result = _POOLS[run_id].run_batch(units, staging, f"{batch_no:06d}")
+    result = _EXECUTORS[run_id].run_batch(units, staging, f"{batch_no:06d}")
     get_run_logger().info(
         "batch %d: %d items -> %d articles, %d rejected in %.1f s",
         batch_no,
@@ -59,20 +75,29 @@ def transform_batch(units: list[WorkUnit], staging: str, run_id: str, batch_no: 
     return result
 
 
-@task(name="load-warehouse", retries=1, retry_delay_seconds=5)
+@task(name="load-warehouse", retries=2, retry_delay_seconds=[5, 20])
 def load_warehouse(
-    warehouse: str, run: RunRecord, article_parts: list[str], reject_parts: list[str]
+    warehouse: str, run: RunRecord, articles: list[str], rejects: list[str], validators: list[str]
 ) -> dict[str, Any]:
     """Merge the run into DuckDB in one transaction and publish its Parquet file."""
-    counts, parquet_file = load_run(Path(warehouse), run, article_parts, reject_parts)
+    counts, parquet_file = load_run(Path(warehouse), run, articles, rejects, validators)
     return {"counts": counts, "parquet_file": parquet_file}
 
 
-def _run_name() -> str:
-    params = flow_run.parameters or {}
-    sources = params.get("sources") or []
-    label = ", ".join(_short(str(s)) for s in sources[:2]) + (" …" if len(sources) > 2 else "")
-    return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"[:100]
+@task(name="publish-report", retries=1, retry_delay_seconds=2)
+def publish_report(warehouse: str, summary: dict[str, Any], name: str) -> None:
+    """Summary, first rejects and articles per day as artifacts in the Prefect UI."""
+    con = connect(Path(warehouse), read_only=True)
+    try:
+        rejects = con.execute(
+            sql("load/report_rejects.sql"), {"run_id": summary["run_id"], "limit": SAMPLE_REJECTS}
+        ).fetchall()
+        per_day = con.execute(sql("load/report_per_day.sql")).fetchall()
+    finally:
+        con.close()
+    artifacts.publish_summary(summary, name)
+    artifacts.publish_rejects(rejects, name)
+    artifacts.publish_per_day(per_day, name)
 
 
 def _short(source: str) -> str:
@@ -82,50 +107,112 @@ def _short(source: str) -> str:
     return "/".join(Path(source).parts[-2:]) or source
 
 
-def _numbered(units: Iterator[WorkUnit | Rejection]) -> Iterator[WorkUnit | Rejection]:
-    for seq, unit in enumerate(units):
-        unit.seq = seq
-        yield unit
+def _run_name() -> str:
+    params = flow_run.parameters or {}
+    sources = params.get("sources") or []
+    label = ", ".join(_short(str(s)) for s in sources[:2]) + (" …" if len(sources) > 2 else "")
+    return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"[:100]
 
 
-class _RejectSink:
-    """Rejections found before the transform (unreadable files), written as staging parts."""
+class _PartWriter:
+    """Rows found outside the batches (discovery rejects, HTTP validators) as staging parts."""
 
-    def __init__(self, staging: Path) -> None:
-        self.staging, self.rows, self.parts, self.count = staging, [], [], 0
-        self.samples: list[tuple[str, str, str]] = []
-        self.reasons: dict[str, int] = {}
+    def __init__(self, staging: Path, prefix: str, schema: pa.Schema) -> None:
+        self.staging, self.prefix, self.schema = staging, prefix, schema
+        self.rows: list[dict[str, Any]] = []
+        self.parts: list[str] = []
+        self.count = 0
 
-    def add(self, r: Rejection) -> None:
-        self.rows.append(
-            {
-                "source": r.source,
-                "reason": r.reason,
-                "detail": r.detail,
-                "seq": r.seq,
-                "fingerprint": r.fingerprint,
-            }
-        )
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
         self.count += 1
-        self.reasons[r.reason] = self.reasons.get(r.reason, 0) + 1
-        if len(self.samples) < SAMPLE_REJECTS:
-            self.samples.append((r.source, r.reason, r.detail))
         if len(self.rows) >= 1000:
             self.flush()
 
     def flush(self) -> None:
         if self.rows:
-            path = self.staging / f"rejects-discovery-{len(self.parts):04d}.parquet"
-            write_parquet_atomic(pa.Table.from_pylist(self.rows, schema=REJECT_SCHEMA), path)
+            path = self.staging / f"{self.prefix}-{len(self.parts):04d}.parquet"
+            write_parquet_atomic(pa.Table.from_pylist(self.rows, schema=self.schema), path)
             self.parts.append(str(path))
             self.rows = []
+
+
+class _Router:
+    """Routes discovery output: rejects and validators to their parts, unchanged inputs
+    skipped, the rest on to the batches; counts every input exactly once."""
+
+    def __init__(self, staging: Path, known: Mapping[str, str]) -> None:
+        self.known = known
+        self.rejects = _PartWriter(staging, "rejects-discovery", REJECT_SCHEMA)
+        self.validators = _PartWriter(staging, "validators", VALIDATOR_SCHEMA)
+        self.reasons: dict[str, int] = {}
+        self.inputs = self.skipped = 0
+
+    def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
+        for item in stream:
+            if isinstance(item, Validator):  # state of a feed or sitemap, not an input
+                self.validators.add(
+                    {
+                        "url": item.url,
+                        "etag": item.etag,
+                        "last_modified": item.last_modified,
+                        "content_hash": item.content_hash,
+                    }
+                )
+                continue
+            item_seq = self.inputs
+            self.inputs += 1
+            if isinstance(item, NotModified):
+                self.skipped += 1
+            elif isinstance(item, Rejection):
+                item.seq = item_seq
+                self.rejects.add(
+                    {
+                        "source": item.source,
+                        "reason": item.reason,
+                        "detail": item.detail,
+                        "seq": item.seq,
+                        "fingerprint": item.fingerprint,
+                    }
+                )
+                self.reasons[item.reason] = self.reasons.get(item.reason, 0) + 1
+            elif item.fingerprint is not None and self.known.get(item.source) == item.fingerprint:
+                self.skipped += 1
+            else:
+                item.seq = item_seq
+                if item.path is None and item.source.startswith(("http://", "https://")):
+                    self.validators.add(
+                        {
+                            "url": item.source,
+                            "etag": item.meta.get("etag"),
+                            "last_modified": item.meta.get("last_modified"),
+                            "content_hash": item.fingerprint,
+                        }
+                    )
+                yield item
+
+    def flush(self) -> None:
+        self.rejects.flush()
+        self.validators.flush()
+
+
+def _chunks(units: Iterator[WorkUnit], size: int) -> Iterator[list[WorkUnit]]:
+    while chunk := list(itertools.islice(units, size)):
+        yield chunk
+
+
+def _open_executor(workers: int | None, dask_address: str | None, budget_s: float) -> Executor:
+    if dask_address:
+        from flows.dask_executor import DaskExecutor
+
+        return DaskExecutor(dask_address, budget_s=budget_s)
+    return WorkerPool(workers or worker_count(), budget_s=budget_s)
 
 
 @flow(
     name="ingest",
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=8),
-    log_prints=True,
 )
 def ingest(
     sources: list[str],
@@ -134,93 +221,145 @@ def ingest(
     workers: int | None = None,
     time_budget_s: float = DOC_TIME_BUDGET_S,
     lock_wait_s: float = 60.0,
+    allow_private_network: bool = False,
+    user_agent: str = USER_AGENT,
+    per_host_concurrency: int = 2,
+    min_delay_s: float = 0.5,
+    dask_address: str | None = None,
+    staging: str | None = None,
 ) -> dict[str, Any]:
-    """Ingest article files into the warehouse: extract, transform with trafilatura, load DuckDB.
+    """Ingest articles into the warehouse: extract, transform with trafilatura, load DuckDB.
 
     Args:
         sources: Files, directories (walked recursively) or globs of archived feed items and
-            saved HTML pages (optionally gzipped).
+            saved HTML pages (optionally gzipped); http(s) URLs of article pages, RSS/Atom
+            feeds or XML sitemaps; text files listing such URLs (one per line, # comments).
         warehouse: Folder of the warehouse: articles.duckdb and the parquet/ dataset.
         batch_size: Items per transform task; hundreds keep Prefect's overhead negligible.
         workers: Worker processes for the CPU-bound transform (default: all cores).
         time_budget_s: Time allowed for one document before it is rejected as `timeout`.
         lock_wait_s: How long to wait for another ingest of the same warehouse to finish.
+        allow_private_network: Fetch URLs whose host is on a loopback or private network.
+        user_agent: The User-Agent of every request (robots.txt rules are matched to it).
+        per_host_concurrency: At most this many requests at once to one host.
+        min_delay_s: At least this long between request starts to one host (robots.txt
+            Crawl-delay raises it).
+        dask_address: Address of a Dask scheduler (tcp://host:8786) to run the batches on a
+            cluster instead of local worker processes.
+        staging: Folder for the batches' Parquet parts; with a Dask cluster it must be a
+            folder every worker can reach (default: the warehouse's staging/ folder).
     """
-    logger = get_run_logger()
-    started = datetime.now(UTC)
-    t0 = time.perf_counter()
-    check_sources(sources)
-    wh = Path(warehouse)
-    name = _run_name()
-    with run_lock(wh, lock_wait_s):
-        known = prepare_warehouse(warehouse)
-        run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        staging = staging_dir(wh, run_id)
-        staging.mkdir(parents=True, exist_ok=True)
-        total = count_files(sources)
-        bar = artifacts.ProgressArtifact(name)
-        logger.info("run %s: %d inputs found in %s", run_id, total, ", ".join(sources))
+    params = dict(locals())
+    try:
+        return _ingest(**params)
+    except Exception as exc:
+        logger = get_run_logger()
+        # One line that says why, before Prefect's traceback.
+        logger.error("ingest failed: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)
+        raise
 
-        pool = WorkerPool(workers or worker_count(), budget_s=time_budget_s)
-        _POOLS[run_id] = pool
+
+def _ingest(**params: Any) -> dict[str, Any]:
+    logger = get_run_logger()
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    sources: list[str] = list(params["sources"])
+    warehouse: str = params["warehouse"]
+    check_all(sources)
+    wh, name = Path(warehouse), _run_name()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    web_options = WebOptions(
+        user_agent=params["user_agent"],
+        per_host_concurrency=params["per_host_concurrency"],
+        min_delay_s=params["min_delay_s"],
+        allow_private_network=params["allow_private_network"],
+    )
+    with run_lock(wh, params["lock_wait_s"]):
+        known, validators = prepare_warehouse(warehouse)
+        run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        stage = Path(params["staging"]) / run_id if params["staging"] else staging_dir(wh, run_id)
+        stage.mkdir(parents=True, exist_ok=True)
+        total = count_local(sources)
+        bar = artifacts.ProgressArtifact(name)
+        logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
+
+        executor = _open_executor(
+            params["workers"], params["dask_address"], params["time_budget_s"]
+        )
+        _EXECUTORS[run_id] = executor
+        router = _Router(stage, known)
         results: list[BatchResult] = []
-        sink = _RejectSink(staging)
-        done = 0
         in_flight: deque[PrefectFuture[BatchResult]] = deque()
-        max_in_flight = 2 * pool.size
 
         def collect(future: PrefectFuture[BatchResult]) -> None:
-            nonlocal done
-            result = future.result()
-            results.append(result)
-            done += result.items
-            seen = done + counters[1] + sink.count
-            bar.update(seen, total)
-            progress.notify(seen, total)
+            results.append(future.result())
+            seen = sum(r.items for r in results) + router.skipped + router.rejects.count
+            bar.update(seen, max(total, router.inputs))
+            progress.notify(seen, max(total, router.inputs))
 
         try:
-            stream = _numbered(discover_files(sources))
-            counters = [0, 0]  # inputs, skipped unchanged
-            fresh = _partition(stream, known, sink, counters)
-            for batch_no, chunk in enumerate(_chunks(fresh, batch_size), start=1):
-                in_flight.append(
-                    transform_batch.submit(quote(chunk), str(staging), run_id, batch_no)
-                )
-                while len(in_flight) > max_in_flight:
+            fresh = router.route(discover(sources, web_options, validators))
+            for batch_no, chunk in enumerate(_chunks(fresh, params["batch_size"]), start=1):
+                in_flight.append(transform_batch.submit(quote(chunk), str(stage), run_id, batch_no))
+                while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
                     collect(in_flight.popleft())
             while in_flight:
                 collect(in_flight.popleft())
-            sink.flush()
+            router.flush()
         finally:
-            pool.close()
-            _POOLS.pop(run_id, None)
-        inputs, skipped = counters
-        progress.notify(total, total)
-        bar.update(total, total)
+            executor.close()
+            _EXECUTORS.pop(run_id, None)
+        progress.notify(router.inputs, router.inputs)
+        bar.update(router.inputs, router.inputs)
 
-        task_runs = len(results) + 2  # prepare, one per batch, load
+        task_runs = len(results) + 3  # prepare, one per batch, load, report
         record = RunRecord(
             run_id=run_id,
             flow_run_id=str(flow_run.id) if flow_run.id else None,
             started_at=started,
             sources=" ".join(sources)[:2000],
-            inputs=inputs,
-            skipped_unchanged=skipped,
+            inputs=router.inputs,
+            skipped_unchanged=router.skipped,
             task_runs=task_runs,
         )
         loaded = load_warehouse(
             warehouse,
             record,
             [r.articles_path for r in results if r.articles_path],
-            [r.rejects_path for r in results if r.rejects_path] + sink.parts,
+            [r.rejects_path for r in results if r.rejects_path] + router.rejects.parts,
+            router.validators.parts,
         )
+    summary = _summary(run_id, router, results, loaded, task_runs, time.perf_counter() - t0)
+    logger.info("run %s: %d inputs = %s", run_id, summary["inputs"], summary["reconciliation"])
+    publish_report(warehouse, summary, name)
+    return summary
+
+
+def _summary(
+    run_id: str,
+    router: _Router,
+    results: list[BatchResult],
+    loaded: dict[str, Any],
+    task_runs: int,
+    seconds: float,
+) -> dict[str, Any]:
     counts = loaded["counts"]
-    seconds = time.perf_counter() - t0
     duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
-    accounted = (
-        skipped + counts.rejected + counts.new + counts.updated + counts.unchanged + duplicates
+    skipped, inputs = router.skipped, router.inputs
+    accounted = skipped + counts.rejected + counts.new + counts.updated + counts.unchanged
+    accounted += duplicates
+    reasons = dict(router.reasons)
+    for r in results:
+        for reason, n in r.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    reconciliation = (
+        f"{counts.new} new + {counts.updated} updated + {counts.unchanged} unchanged + "
+        f"{duplicates} duplicates + {counts.rejected} rejected + {skipped} skipped unchanged"
     )
-    summary: dict[str, Any] = {
+    if accounted != inputs:  # never lose a record silently
+        raise RuntimeError(
+            f"count mismatch: {inputs} inputs but {accounted} accounted for ({reconciliation})"
+        )
+    return {
         "run_id": run_id,
         "inputs": inputs,
         "new": counts.new,
@@ -233,55 +372,10 @@ def ingest(
         "task_runs": task_runs,
         "seconds": round(seconds, 2),
         "pages_per_s": round((inputs - skipped) / seconds, 1) if seconds else 0.0,
-        "reasons": _reject_reasons(results, sink),
+        "reasons": dict(sorted(reasons.items())),
         "parquet_file": loaded["parquet_file"],
-        "reconciliation": (
-            f"{counts.new} new + {counts.updated} updated + {counts.unchanged} unchanged + "
-            f"{duplicates} duplicates + {counts.rejected} rejected + {skipped} skipped unchanged"
-        ),
+        "reconciliation": reconciliation,
     }
-    if accounted != inputs:
-        raise RuntimeError(
-            f"count mismatch: {inputs} inputs but {accounted} accounted for "
-            f"({summary['reconciliation']})"
-        )
-    logger.info("run %s: %d inputs = %s", run_id, inputs, summary["reconciliation"])
-    samples = list(sink.samples)
-    for r in results:
-        samples.extend(r.sample_rejects[: SAMPLE_REJECTS - len(samples)])
-    artifacts.publish_summary(summary, name)
-    artifacts.publish_rejects(samples[:SAMPLE_REJECTS], name)
-    return summary
-
-
-def _reject_reasons(results: list[BatchResult], sink: _RejectSink) -> dict[str, int]:
-    reasons = dict(sink.reasons)
-    for r in results:
-        for reason, n in r.reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + n
-    return dict(sorted(reasons.items()))
-
-
-def _partition(
-    stream: Iterator[WorkUnit | Rejection],
-    known: dict[str, str],
-    sink: _RejectSink,
-    counters: list[int],
-) -> Iterator[WorkUnit]:
-    """Route discovery output: rejections to the sink, unchanged inputs skipped, the rest on."""
-    for item in stream:
-        counters[0] += 1
-        if isinstance(item, Rejection):
-            sink.add(item)
-        elif item.fingerprint is not None and known.get(item.source) == item.fingerprint:
-            counters[1] += 1
-        else:
-            yield item
-
-
-def _chunks(units: Iterator[WorkUnit], size: int) -> Iterator[list[WorkUnit]]:
-    while chunk := list(itertools.islice(units, size)):
-        yield chunk
 
 
 @task(name="compact-parquet", retries=1, retry_delay_seconds=5)

@@ -2,12 +2,20 @@
 
 Layout: ``DIR/articles.duckdb``, ``DIR/parquet/<run>.parquet`` (the versions each run loaded,
 exactly ARTICLE_SCHEMA), ``DIR/staging/<run>/`` (transform output until the run commits).
+
+Fault injection for the crash tests: with ``ARTICLE_ETL_CRASH_AT=before_commit`` (inside the
+transaction, everything written but not committed) or ``after_commit`` (committed, the run's
+Parquet file not yet renamed into parquet/), ``load_run`` kills its own process with SIGKILL
+there, as an OOM kill or a power cut would. Unset, it costs one dict lookup per load.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
+import signal
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,13 +26,24 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.lock import tell_waiting
 from flows.schema import ARTICLE_SCHEMA
 from flows.settings import DB_FILENAME, PARQUET_DIRNAME, STAGING_DIRNAME
 from flows.sqlfiles import files, sql
 
 
+CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+
 class WarehouseBusy(RuntimeError):
     """Another process holds the DuckDB file; we waited as long as allowed."""
+
+
+def _crash_point(name: str) -> None:
+    """Test-only fault injection (see the module docstring): die here without any cleanup."""
+    if os.environ.get(CRASH_AT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass(slots=True)
@@ -67,19 +86,25 @@ def connect(
         raise FileNotFoundError(f"no warehouse at {path}: run `article-etl ingest` first")
     deadline = time.monotonic() + wait_s
     delay = 0.05
+    told = False
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
             break
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                if "lock" in str(exc).lower():
-                    raise WarehouseBusy(
-                        f"{path} is locked by another process (waited {wait_s:g} s); "
-                        "try again when the running ingest has finished"
-                    ) from exc
+            if "lock" not in str(exc).lower():
                 raise
-            time.sleep(delay)
+            m = _HOLDER_PID.search(str(exc))
+            holder = f"process {m.group(1)}" if m else "another process"
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"{path} is locked by {holder} (waited {wait_s:g} s); "
+                    "try again when the running ingest has finished"
+                ) from exc
+            if not told:  # say so once: a silent wait looks like a hang
+                tell_waiting(f"{path} is in use by {holder}; waiting up to {wait_s:g} s")
+                told = True
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
             delay = min(delay * 2, 1.0)
     # TIMESTAMPTZ values and their dates must not move with the session's zone.
     con.execute("SET TimeZone = 'UTC'")
@@ -166,6 +191,7 @@ def load_run(
     run: RunRecord,
     article_parts: Sequence[str],
     reject_parts: Sequence[str],
+    validator_parts: Sequence[str] = (),
     *,
     wait_s: float = 60.0,
 ) -> tuple[LoadCounts, str | None]:
@@ -180,10 +206,13 @@ def load_run(
         ensure_schema(con)
         con.execute(sql("load/01_stage_articles.sql"))
         con.execute(sql("load/02_stage_rejects.sql"))
+        con.execute(sql("load/02b_stage_validators.sql"))
         if article_parts:
             con.execute(sql("load/03_fill_articles.sql"), {"parts": list(article_parts)})
         if reject_parts:
             con.execute(sql("load/04_fill_rejects.sql"), {"parts": list(reject_parts)})
+        if validator_parts:
+            con.execute(sql("load/04b_fill_validators.sql"), {"parts": list(validator_parts)})
         con.execute(sql("load/05_decide.sql"))
         row = con.execute(sql("load/11_counts.sql")).fetchone()
         counts = LoadCounts(*row)
@@ -193,6 +222,7 @@ def load_run(
         con.execute(sql("load/07_insert_lineage.sql"), params)
         con.execute(sql("load/08_insert_rejects.sql"), params)
         con.execute(sql("load/09_upsert_source_state.sql"), {"run_id": run.run_id})
+        con.execute(sql("load/09b_upsert_validators.sql"), {"run_id": run.run_id})
         written = _write_loaded(con, pending)
         duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
         con.execute(
@@ -215,18 +245,29 @@ def load_run(
             },
         )
         create_views(con)
+        _crash_point("before_commit")
         con.execute("COMMIT")
     except BaseException:
-        try:
+        with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
             con.execute("ROLLBACK")
-        except duckdb.Error:
-            pass  # the transaction is already gone; nothing was committed
         raise
     finally:
         con.close()
+    _crash_point("after_commit")
     if written:
         parquet = warehouse / PARQUET_DIRNAME
         parquet.mkdir(parents=True, exist_ok=True)
         os.replace(pending, parquet / parquet_name)
     shutil.rmtree(stage, ignore_errors=True)
     return counts, (parquet_name if written else None)
+
+
+def known_validators(warehouse: Path) -> list[tuple[str, str | None, str | None, str | None]]:
+    """(url, etag, last_modified, content_hash) of every URL fetched before."""
+    if not db_path(warehouse).exists():
+        return []
+    con = connect(warehouse, read_only=True)
+    try:
+        return con.execute(sql("load/known_validators.sql")).fetchall()
+    finally:
+        con.close()

@@ -35,3 +35,13 @@ REJECT_SCHEMA = pa.schema(
         pa.field("fingerprint", pa.string(), nullable=True),
     ]
 )
+
+# Conditional-request state of fetched URLs (ETag / Last-Modified / content hash).
+VALIDATOR_SCHEMA = pa.schema(
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("etag", pa.string(), nullable=True),
+        pa.field("last_modified", pa.string(), nullable=True),
+        pa.field("content_hash", pa.string(), nullable=True),
+    ]
+)

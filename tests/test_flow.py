@@ -56,9 +56,9 @@ def test_ingest_flow_runs_batches_and_publishes_artifacts(tmp_path: Path, wareho
     names = sorted(t.name for t in tasks)
     assert [n for n in names if n.startswith("batch-")] == ["batch-1", "batch-2", "batch-3"]
     assert all(t.state.is_completed() for t in tasks)
-    assert len(tasks) == summary["task_runs"] == 5
+    assert len(tasks) == summary["task_runs"] == 6
     kinds = {a.type for a in arts}
-    assert {"table", "progress"} <= kinds
+    assert {"table", "progress", "markdown"} <= kinds
     progress = [a for a in arts if a.type == "progress"]
     assert progress[0].data == 100.0
 

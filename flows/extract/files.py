@@ -20,11 +20,13 @@ def fingerprint(st: os.stat_result) -> str:
 
 
 def _walk(root: Path) -> Iterator[Path]:
-    # Sorted for a stable ingest order (ties are won by the later item); symlinked
-    # directories are not followed, so a symlink loop cannot trap the walk.
+    # Sorted for a stable ingest order (ties are won by the later item). Symlinked directories
+    # are not followed, so a symlink loop cannot trap the walk; they are yielded like files,
+    # so discovery accounts for each with a rejection instead of dropping it silently.
     for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+        links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+        for name in sorted([*filenames, *links]):
             if not name.startswith("."):
                 yield Path(dirpath) / name
 
@@ -56,9 +58,18 @@ def discover_files(sources: Iterable[str]) -> Iterator[WorkUnit | Rejection]:
                 yield Rejection(name, RejectReason.READ_ERROR, f"{type(exc).__name__}: {exc}")
                 continue
             if not path.is_file():
-                yield Rejection(name, RejectReason.READ_ERROR, "not a regular file")
+                yield Rejection(name, RejectReason.READ_ERROR, _not_a_file(path))
                 continue
             yield WorkUnit(source=name, path=name, fingerprint=fingerprint(st))
+
+
+def _not_a_file(path: Path) -> str:
+    if path.is_symlink() and path.is_dir():
+        target = path.resolve()
+        if target == path.parent.resolve() or target in path.parent.resolve().parents:
+            return f"symlink loop: points to the enclosing folder {target}"
+        return f"symlinked folder, not followed: {target}"
+    return "not a regular file (a FIFO, socket or device)" if not path.is_dir() else "a folder"
 
 
 def count_files(sources: Iterable[str]) -> int:

@@ -1,0 +1,40 @@
+"""Batches on a Dask cluster: the same process_batch, run where the cluster puts it.
+
+Prefect stays in the flow process (a worker process without an API URL would start its own
+temporary Prefect server); Dask workers only run the pure batch function and write their
+staging Parquet parts to a folder every worker can reach. DuckDB is written by the flow only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flows.batch import BatchResult, process_batch
+from flows.settings import DOC_TIME_BUDGET_S
+from flows.units import WorkUnit
+
+
+class DaskExecutor:
+    def __init__(self, address: str, *, budget_s: float = DOC_TIME_BUDGET_S) -> None:
+        from distributed import Client
+
+        self.client = Client(address, set_as_default=False, timeout=30)
+        self.budget_s = budget_s
+        workers = self.client.scheduler_info().get("workers", {})
+        self.size = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
+        self.restarts = 0
+
+    def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
+        future = self.client.submit(
+            process_batch,
+            list(units),
+            staging_dir,
+            batch_id,
+            budget_s=self.budget_s,
+            key=f"article-etl-batch-{batch_id}-{id(units):x}",
+            pure=False,
+        )
+        return future.result()
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,37 @@
+"""All sources as one lazy stream: local files first, then web sources (fetched in the
+background while the files are transformed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+
+from flows.extract.files import check_sources, count_files, discover_files
+from flows.units import Rejection, WorkUnit
+from flows.web import NotModified, Validator, WebOptions, discover_web, is_web_source
+
+Discovered = WorkUnit | Rejection | NotModified | Validator
+
+
+def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
+    web = [s for s in sources if is_web_source(s)]
+    return [s for s in sources if s not in web], web
+
+
+def check_all(sources: Sequence[str]) -> None:
+    """Fail before a run if a local SOURCE matches nothing (URLs are checked by fetching)."""
+    files, _ = split_sources(sources)
+    check_sources(files)
+
+
+def count_local(sources: Sequence[str]) -> int:
+    files, _ = split_sources(sources)
+    return count_files(files)
+
+
+def discover(
+    sources: Sequence[str], options: WebOptions, validators: Mapping[str, Validator]
+) -> Iterator[Discovered]:
+    files, web = split_sources(sources)
+    yield from discover_files(files)
+    if web:
+        yield from discover_web(web, options, validators)

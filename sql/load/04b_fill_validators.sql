@@ -1,0 +1,1 @@
+INSERT INTO stage_validators SELECT * FROM read_parquet($parts);

@@ -1,0 +1,1 @@
+SELECT url, etag, last_modified, content_hash FROM http_validators;
