@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ class BatchResult:
     rejects_path: str | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    worker: str = ""  # host:pid that ran the batch
 
 
 class DocumentTimeout(Exception):
@@ -137,7 +139,8 @@ def process_batch(
 ) -> BatchResult:
     """Transform every unit; ``preset`` holds outcomes already decided (a document that hung)."""
     started = time.perf_counter()
-    result = BatchResult(batch_id=batch_id, items=len(units))
+    result = BatchResult(batch_id=batch_id, items=len(units),
+                         worker=f"{socket.gethostname()}:{os.getpid()}")
     articles: list[dict[str, object]] = []
     rejects: list[Rejection] = []
     for index, unit in enumerate(units):

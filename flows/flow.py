@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import logging
 import time
 import uuid
@@ -328,6 +329,7 @@ def _ingest(**params: Any) -> dict[str, Any]:
             [r.rejects_path for r in results if r.rejects_path] + router.rejects.parts,
             router.validators.parts,
         )
+        shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
     summary = _summary(run_id, router, results, loaded, task_runs, time.perf_counter() - t0)
     logger.info("run %s: %d inputs = %s", run_id, summary["inputs"], summary["reconciliation"])
     publish_report(warehouse, summary, name)
@@ -374,6 +376,7 @@ def _summary(
         "pages_per_s": round((inputs - skipped) / seconds, 1) if seconds else 0.0,
         "reasons": dict(sorted(reasons.items())),
         "parquet_file": loaded["parquet_file"],
+        "workers": sorted({r.worker for r in results}),
         "reconciliation": reconciliation,
     }
 

@@ -31,7 +31,6 @@ from flows.schema import ARTICLE_SCHEMA
 from flows.settings import DB_FILENAME, PARQUET_DIRNAME, STAGING_DIRNAME
 from flows.sqlfiles import files, sql
 
-
 CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 

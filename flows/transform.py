@@ -60,6 +60,10 @@ def read_bytes(unit: WorkUnit, limit: int = MAX_INPUT_BYTES) -> bytes:
             raise Reject(RejectReason.DECODE_ERROR, f"bad gzip data: {exc}") from exc
         if len(out) > limit:
             raise Reject(RejectReason.TOO_LARGE, f"gzip expands past {limit} bytes")
+        if not inflater.eof and not out:
+            # zlib does not raise on a cut stream: it waits for more. Nothing came out at all,
+            # so this is not an empty page but a broken file (a cut one keeps what it has).
+            raise Reject(RejectReason.DECODE_ERROR, "truncated gzip data: nothing decompresses")
         data = out
     return data
 
@@ -113,6 +117,14 @@ def extract_body(tree: lxml.html.HtmlElement, url: str | None) -> str:
     if not any(_display_len(line) >= MIN_PARAGRAPH_CHARS for line in lines):
         return ""
     return "\n".join(lines)
+
+
+def drop_headline(body: str, title: str) -> str:
+    """The headline is the title column, not the body's first paragraph."""
+    first, _, rest = body.partition("\n")
+    if rest and first.casefold() == title.casefold():
+        return rest
+    return body
 
 
 def _content_root(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
@@ -178,7 +190,7 @@ def _transform(unit: WorkUnit) -> Article:
     if image is None:
         image = absolute_http_url(first_body_image(_content_root(tree)), url)
 
-    body = extract_body(tree, url)
+    body = drop_headline(extract_body(tree, url), title)
     if not body:
         raise Reject(RejectReason.EMPTY_BODY, "no article text after removing boilerplate")
     return Article(

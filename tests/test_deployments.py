@@ -45,7 +45,8 @@ def test_deploy_all_and_run_inbox_through_a_process_worker(tmp_path: Path) -> No
     }
     _prefect("work-pool", "create", "article-etl", "--type", "process", "--overwrite", env=env)
     out = _prefect("--no-prompt", "deploy", "--all", env=env)
-    assert "ingest/inbox" in out and "maintenance/nightly-maintenance" in out
+    for name in ("ingest/inbox", "ingest/feeds", "maintenance/nightly-maintenance"):
+        assert name in out
 
     inbox, warehouse = tmp_path / "inbox", tmp_path / "wh"
     for i in range(3):

@@ -31,6 +31,22 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
+def _iglob(pattern: str) -> Iterator[Path]:
+    """The matches ``glob.iglob(pattern, recursive=True)`` gives, except that ``**``
+    never descends into a symlinked folder: glob does, so one symlink loop repeats every file
+    ~40 times and two loops in a folder make the expansion run practically for ever.
+    """
+    parts = Path(pattern).parts
+    fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base = Path(*parts[:fixed]) if fixed else Path()
+    # pathlib accepts ** only as a whole part; inside a part glob treats it as *.
+    rest = [p if p == "**" else p.replace("**", "*") for p in parts[fixed:]]
+    hidden_ok = any(p.startswith(".") for p in rest)  # glob's rule: dots match only dots
+    for match in base.glob("/".join(rest)):  # pathlib's ** does not follow symlinks
+        if hidden_ok or not any(p.startswith(".") for p in match.relative_to(base).parts):
+            yield match
+
+
 def _expand(source: str) -> Iterator[Path]:
     path = Path(source)
     if path.is_dir():
@@ -38,20 +54,35 @@ def _expand(source: str) -> Iterator[Path]:
     elif path.exists() or path.is_symlink():
         yield path
     elif glob.has_magic(source):
-        matches = sorted(glob.iglob(source, recursive=True))
+        matches = sorted(_iglob(source))
         if not matches:
             raise SourceNotFound(f"no file matches {source!r}")
+        walked: Path | None = None
         for match in matches:
-            yield from _expand(match) if Path(match).is_dir() else iter([Path(match)])
+            if walked is not None and match.is_relative_to(walked):
+                continue  # `dir/**` matches dir and all below it: walk it once (sorted order)
+            if match.is_dir() and not match.is_symlink():
+                walked = match
+                yield from _walk(match)
+            else:  # a symlinked folder is yielded as itself: discovery rejects it
+                yield match
     else:
         raise SourceNotFound(f"no such file or directory: {source!r}")
 
 
 def discover_files(sources: Iterable[str]) -> Iterator[WorkUnit | Rejection]:
     """One unit per regular file; what cannot be read becomes a rejection, never a silent skip."""
+    sources = list(sources)
+    # Overlapping sources (`dir dir/a.txt`) name a file twice: it is still one input.
+    seen: set[str] | None = set() if len(sources) > 1 else None
     for source in sources:
         for path in _expand(source):
             name = str(path)
+            if seen is not None:
+                key = os.path.abspath(name)
+                if key in seen:
+                    continue
+                seen.add(key)
             try:
                 st = path.stat()
             except OSError as exc:  # dangling symlink, symlink loop, permission
@@ -65,11 +96,11 @@ def discover_files(sources: Iterable[str]) -> Iterator[WorkUnit | Rejection]:
 
 def _not_a_file(path: Path) -> str:
     if path.is_symlink() and path.is_dir():
-        target = path.resolve()
-        if target == path.parent.resolve() or target in path.parent.resolve().parents:
-            return f"symlink loop: points to the enclosing folder {target}"
+        target, folder = path.resolve(), path.parent.resolve()
+        if target == folder or target in folder.parents:
+            return f"symlink loop: points to its own enclosing folder {target}"
         return f"symlinked folder, not followed: {target}"
-    return "not a regular file (a FIFO, socket or device)" if not path.is_dir() else "a folder"
+    return "not a regular file (a FIFO, socket or device)"
 
 
 def count_files(sources: Iterable[str]) -> int:
@@ -90,6 +121,6 @@ def check_sources(sources: Iterable[str]) -> None:
         if not (
             path.exists()
             or path.is_symlink()
-            or (glob.has_magic(source) and any(True for _ in glob.iglob(source, recursive=True)))
+            or (glob.has_magic(source) and any(True for _ in _iglob(source)))
         ):
             raise SourceNotFound(f"no such file, directory or glob match: {source!r}")

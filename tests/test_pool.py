@@ -1,0 +1,85 @@
+"""Worker processes: a document that runs too long or hangs cannot stall a run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from flows.batch import BatchResult
+from flows.pool import WorkerPool
+from flows.units import WorkUnit
+
+from .items import PARAGRAPHS, item_text
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _units(tmp_path: Path, heavy_first: bool = True) -> list[WorkUnit]:
+    """A pathological page (a 40,000-row table: seconds of parsing and extraction) + 2 items."""
+    rows = "".join(f"<tr><td>{i}</td><td>{PARAGRAPHS[i % 3]}</td></tr>" for i in range(40_000))
+    heavy = tmp_path / "heavy.html"
+    heavy.write_text(
+        "<html><head><link rel=canonical href='https://h.example/table'><title>T</title></head>"
+        f"<body><article><table>{rows}</table></article></body></html>", "utf-8")
+    paths = [heavy] if heavy_first else []
+    for i in range(2):
+        p = tmp_path / f"ok{i}.txt"
+        p.write_text(item_text(1690933501000, f"OK {i}", f"https://ok.example/{i}"), "utf-8")
+        paths.append(p)
+    return [WorkUnit(source=str(p), path=str(p), seq=i) for i, p in enumerate(paths)]
+
+
+def _reasons(result: BatchResult) -> dict[str, int]:
+    return result.reasons
+
+
+def test_soft_budget_rejects_a_slow_document_and_keeps_the_worker(tmp_path: Path) -> None:
+    (tmp_path / "stage").mkdir()
+    with WorkerPool(1, budget_s=0.2, hard_kill_s=30) as pool:
+        t0 = time.monotonic()
+        result = pool.run_batch(_units(tmp_path), str(tmp_path / "stage"), "b1")
+        elapsed = time.monotonic() - t0
+        assert (result.articles, _reasons(result)) == (2, {"timeout": 1})
+        assert pool.restarts == 0
+    assert elapsed < 20
+
+
+@pytest.mark.parametrize(("sig", "reason"), [(signal.SIGSTOP, "timeout"),
+                                             (signal.SIGKILL, "parse_error")])
+def test_a_hung_or_dead_worker_is_replaced_and_the_batch_finishes(
+    tmp_path: Path, sig: signal.Signals, reason: str
+) -> None:
+    (tmp_path / "stage").mkdir()
+    units = _units(tmp_path)
+    with WorkerPool(1, budget_s=0, hard_kill_s=1.0) as pool:
+        worker = pool._idle.queue[0]  # the only worker: watch it start the heavy page
+        out: list[BatchResult] = []
+        runner = threading.Thread(
+            target=lambda: out.append(pool.run_batch(units, str(tmp_path / "stage"), "b1"))
+        )
+        runner.start()
+        deadline = time.monotonic() + 30
+        while worker.progress[0] != 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        os.kill(worker.process.pid, sig)  # stuck (SIGSTOP) or crashed (SIGKILL) mid-document
+        runner.join(timeout=60)
+        assert out, "run_batch did not come back"
+        result = out[0]
+        assert (result.items, result.articles, _reasons(result)) == (3, 2, {reason: 1})
+        assert pool.restarts == 1
+        assert not worker.process.is_alive()
+
+
+def test_workers_are_recycled_after_max_docs(tmp_path: Path) -> None:
+    (tmp_path / "stage").mkdir()
+    units = _units(tmp_path, heavy_first=False)
+    with WorkerPool(1, max_docs=2) as pool:
+        first = pool._idle.queue[0].process.pid
+        pool.run_batch(units, str(tmp_path / "stage"), "b1")
+        pool.run_batch(units, str(tmp_path / "stage"), "b2")
+        assert pool.restarts == 2 and pool._idle.queue[0].process.pid != first
