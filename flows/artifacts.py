@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -16,7 +17,8 @@ from prefect.artifacts import (
 
 def _key(text: str) -> str:
     # Artifact keys allow lower-case letters, digits and dashes only.
-    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")[:60] or "ingest"
+    key = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return key[:60].rstrip("-") or "ingest"
 
 
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
-import shutil
 import logging
+import shutil
 import time
 import uuid
 from collections import deque

@@ -6,7 +6,9 @@ exactly ARTICLE_SCHEMA), ``DIR/staging/<run>/`` (transform output until the run 
 Fault injection for the crash tests: with ``ARTICLE_ETL_CRASH_AT=before_commit`` (inside the
 transaction, everything written but not committed) or ``after_commit`` (committed, the run's
 Parquet file not yet renamed into parquet/), ``load_run`` kills its own process with SIGKILL
-there, as an OOM kill or a power cut would. Unset, it costs one dict lookup per load.
+there, as an OOM kill or a power cut would; ``compaction_before_rename`` and
+``compaction_after_rename`` do the same in the maintenance flow's compaction. Unset, it costs
+one dict lookup per load.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from flows.settings import DB_FILENAME, PARQUET_DIRNAME, STAGING_DIRNAME
 from flows.sqlfiles import files, sql
 
 CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
+COMPACTION_LOG = ".compaction.log"  # in parquet/: a compaction between its rename and deletes
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
 
@@ -39,7 +42,7 @@ class WarehouseBusy(RuntimeError):
     """Another process holds the DuckDB file; we waited as long as allowed."""
 
 
-def _crash_point(name: str) -> None:
+def crash_point(name: str) -> None:
     """Test-only fault injection (see the module docstring): die here without any cleanup."""
     if os.environ.get(CRASH_AT_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -163,8 +166,22 @@ def recover(warehouse: Path, committed: Sequence[str]) -> None:
         for run_dir in staging.iterdir():
             shutil.rmtree(run_dir, ignore_errors=True)
     if parquet.is_dir():
+        finish_compaction(parquet)
         for leftover in parquet.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
+
+
+def finish_compaction(parquet: Path) -> None:
+    """Settle a compaction that crashed. Its log names the new file, then the files it replaces:
+    those go only if the new file is in place; otherwise the compaction never happened."""
+    log = parquet / COMPACTION_LOG
+    if not log.exists():
+        return
+    new, *replaced = log.read_text(encoding="utf-8").split() or [""]
+    if new and (parquet / new).exists():
+        for name in replaced:
+            (parquet / name).unlink(missing_ok=True)
+    log.unlink()
 
 
 def _write_loaded(con: duckdb.DuckDBPyConnection, path: Path) -> int:
@@ -201,8 +218,22 @@ def load_run(
     pending = stage / parquet_name
     con = connect(warehouse, wait_s=wait_s)
     try:
-        con.execute("BEGIN TRANSACTION")
         ensure_schema(con)
+        committed = con.execute(sql("load/committed_run.sql"), {"run_id": run.run_id}).fetchone()
+    except BaseException:
+        con.close()
+        raise
+    if committed is not None:
+        # A retry of a load that committed and then failed (say, at the rename): merging
+        # again would add its rejects twice and fail on the run log; just finish publishing.
+        con.close()
+        new, updated, unchanged, duplicates, rejected, parquet_file = committed
+        counts = LoadCounts(
+            new + updated + unchanged + duplicates, new, updated, unchanged, 0, rejected
+        )
+        return counts, _publish(warehouse, stage, parquet_file)
+    try:
+        con.execute("BEGIN TRANSACTION")
         con.execute(sql("load/01_stage_articles.sql"))
         con.execute(sql("load/02_stage_rejects.sql"))
         con.execute(sql("load/02b_stage_validators.sql"))
@@ -244,7 +275,7 @@ def load_run(
             },
         )
         create_views(con)
-        _crash_point("before_commit")
+        crash_point("before_commit")
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
@@ -252,13 +283,18 @@ def load_run(
         raise
     finally:
         con.close()
-    _crash_point("after_commit")
-    if written:
+    crash_point("after_commit")
+    return counts, _publish(warehouse, stage, parquet_name if written else None)
+
+
+def _publish(warehouse: Path, stage: Path, parquet_name: str | None) -> str | None:
+    """After the commit: rename the run's Parquet file into the dataset, drop its staging."""
+    if parquet_name is not None and (stage / parquet_name).exists():
         parquet = warehouse / PARQUET_DIRNAME
         parquet.mkdir(parents=True, exist_ok=True)
-        os.replace(pending, parquet / parquet_name)
+        os.replace(stage / parquet_name, parquet / parquet_name)
     shutil.rmtree(stage, ignore_errors=True)
-    return counts, (parquet_name if written else None)
+    return parquet_name
 
 
 def known_validators(warehouse: Path) -> list[tuple[str, str | None, str | None, str | None]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from flows.load import connect
+from flows.load import COMPACTION_LOG, connect, crash_point, finish_compaction
 from flows.schema import ARTICLE_SCHEMA
 from flows.settings import PARQUET_DIRNAME
 from flows.sqlfiles import sql
@@ -21,19 +21,16 @@ TARGET_ROWS_PER_FILE = 500_000
 def compact_parquet(warehouse: Path, small_bytes: int = SMALL_FILE_BYTES) -> tuple[int, int, int]:
     """Rewrite the small files into as few as possible: same rows, same schema.
 
-    The new file appears (atomic rename) before the old ones go; a crash in between leaves
-    rows twice in the glob for a moment, and the next compaction removes the old files.
+    The new file is written aside, then a log naming it and the files it replaces, then the
+    rename, then the deletes. A crash before the rename leaves the dataset as it was; after
+    it, rows are in the glob twice until ``finish_compaction`` (here, or at the next ingest's
+    recovery) deletes the replaced files.
     """
     folder = warehouse / PARQUET_DIRNAME
+    if folder.is_dir():
+        finish_compaction(folder)
     files = sorted(p for p in folder.glob("*.parquet")) if folder.is_dir() else []
     small = [p for p in files if p.stat().st_size < small_bytes]
-    pending_log = folder / ".compaction.log"
-    if pending_log.exists():  # a crash after the rename: finish deleting what it replaced
-        for name in pending_log.read_text(encoding="utf-8").split():
-            (folder / name).unlink(missing_ok=True)
-        pending_log.unlink()
-        files = sorted(folder.glob("*.parquet"))
-        small = [p for p in files if p.stat().st_size < small_bytes]
     if len(small) < 2:
         return len(files), len(files), sum(pq.ParquetFile(p).metadata.num_rows for p in files)
     name = f"compact-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}.parquet"
@@ -44,16 +41,24 @@ def compact_parquet(warehouse: Path, small_bytes: int = SMALL_FILE_BYTES) -> tup
             for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000):
                 writer.write_batch(batch.cast(ARTICLE_SCHEMA))
                 rows += batch.num_rows
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    pending_log.write_text("\n".join(p.name for p in small), encoding="utf-8")
+    _fsync(tmp)
+    # The log appears atomically too: a torn list would leave replaced files behind.
+    log_tmp = folder / f".{COMPACTION_LOG}.tmp"
+    log_tmp.write_text("\n".join([name, *(p.name for p in small)]), encoding="utf-8")
+    _fsync(log_tmp)
+    os.replace(log_tmp, folder / COMPACTION_LOG)
+    crash_point("compaction_before_rename")
     os.replace(tmp, folder / name)
-    for path in small:
-        path.unlink(missing_ok=True)
-    pending_log.unlink()
+    crash_point("compaction_after_rename")
+    finish_compaction(folder)
     after = sorted(folder.glob("*.parquet"))
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in after)
     return len(files), len(after), total
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
 
 
 def prune_lineage(warehouse: Path, retention_days: int) -> int:
