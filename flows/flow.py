@@ -261,79 +261,89 @@ def ingest(
 
 
 def _ingest(**params: Any) -> dict[str, Any]:
-    logger = get_run_logger()
     started, t0 = datetime.now(UTC), time.perf_counter()
+    check_all(params["sources"])
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    # Workers start now (spawn and imports take seconds) and overlap with the preparation.
+    executor = _open_executor(params["workers"], params["dask_address"], params["time_budget_s"])
+    try:
+        with run_lock(Path(params["warehouse"]), params["lock_wait_s"]):
+            summary = _run(params, executor, started)
+    finally:
+        executor.close()
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    done = summary["inputs"] - summary["skipped_unchanged"]
+    summary["pages_per_s"] = round(done / summary["seconds"], 1) if summary["seconds"] else 0.0
+    get_run_logger().info(
+        "run %s: %d inputs = %s", summary["run_id"], summary["inputs"], summary["reconciliation"]
+    )
+    publish_report(params["warehouse"], summary, _run_name())
+    return summary
+
+
+def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[str, Any]:
+    logger = get_run_logger()
     sources: list[str] = list(params["sources"])
     warehouse: str = params["warehouse"]
-    check_all(sources)
-    wh, name = Path(warehouse), _run_name()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    wh = Path(warehouse)
     web_options = WebOptions(
         user_agent=params["user_agent"],
         per_host_concurrency=params["per_host_concurrency"],
         min_delay_s=params["min_delay_s"],
         allow_private_network=params["allow_private_network"],
     )
-    with run_lock(wh, params["lock_wait_s"]):
-        known, validators = prepare_warehouse(warehouse)
-        run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-        stage = Path(params["staging"]) / run_id if params["staging"] else staging_dir(wh, run_id)
-        stage.mkdir(parents=True, exist_ok=True)
-        total = count_local(sources)
-        bar = artifacts.ProgressArtifact(name)
-        logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
+    known, validators = prepare_warehouse(warehouse)
+    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    stage = Path(params["staging"]) / run_id if params["staging"] else staging_dir(wh, run_id)
+    stage.mkdir(parents=True, exist_ok=True)
+    total = count_local(sources)
+    bar = artifacts.ProgressArtifact(_run_name())
+    logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
 
-        executor = _open_executor(
-            params["workers"], params["dask_address"], params["time_budget_s"]
-        )
-        _EXECUTORS[run_id] = executor
-        router = _Router(stage, known)
-        results: list[BatchResult] = []
-        in_flight: deque[PrefectFuture[BatchResult]] = deque()
+    _EXECUTORS[run_id] = executor
+    router = _Router(stage, known)
+    results: list[BatchResult] = []
+    in_flight: deque[PrefectFuture[BatchResult]] = deque()
 
-        def collect(future: PrefectFuture[BatchResult]) -> None:
-            results.append(future.result())
-            seen = sum(r.items for r in results) + router.skipped + router.rejects.count
-            bar.update(seen, max(total, router.inputs))
-            progress.notify(seen, max(total, router.inputs))
+    def collect(future: PrefectFuture[BatchResult]) -> None:
+        results.append(future.result())
+        seen = sum(r.items for r in results) + router.skipped + router.rejects.count
+        bar.update(seen, max(total, router.inputs))
+        progress.notify(seen, max(total, router.inputs))
 
-        try:
-            fresh = router.route(discover(sources, web_options, validators))
-            for batch_no, chunk in enumerate(_chunks(fresh, params["batch_size"]), start=1):
-                in_flight.append(transform_batch.submit(quote(chunk), str(stage), run_id, batch_no))
-                while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
-                    collect(in_flight.popleft())
-            while in_flight:
+    try:
+        fresh = router.route(discover(sources, web_options, validators))
+        for batch_no, chunk in enumerate(_chunks(fresh, params["batch_size"]), start=1):
+            in_flight.append(transform_batch.submit(quote(chunk), str(stage), run_id, batch_no))
+            while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
                 collect(in_flight.popleft())
-            router.flush()
-        finally:
-            executor.close()
-            _EXECUTORS.pop(run_id, None)
-        progress.notify(router.inputs, router.inputs)
-        bar.update(router.inputs, router.inputs)
+        while in_flight:
+            collect(in_flight.popleft())
+        router.flush()
+    finally:
+        _EXECUTORS.pop(run_id, None)
+    progress.notify(router.inputs, router.inputs)
+    bar.update(router.inputs, router.inputs)
 
-        task_runs = len(results) + 3  # prepare, one per batch, load, report
-        record = RunRecord(
-            run_id=run_id,
-            flow_run_id=str(flow_run.id) if flow_run.id else None,
-            started_at=started,
-            sources=" ".join(sources)[:2000],
-            inputs=router.inputs,
-            skipped_unchanged=router.skipped,
-            task_runs=task_runs,
-        )
-        loaded = load_warehouse(
-            warehouse,
-            record,
-            [r.articles_path for r in results if r.articles_path],
-            [r.rejects_path for r in results if r.rejects_path] + router.rejects.parts,
-            router.validators.parts,
-        )
-        shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
-    summary = _summary(run_id, router, results, loaded, task_runs, time.perf_counter() - t0)
-    logger.info("run %s: %d inputs = %s", run_id, summary["inputs"], summary["reconciliation"])
-    publish_report(warehouse, summary, name)
-    return summary
+    task_runs = len(results) + 3  # prepare, one per batch, load, report
+    record = RunRecord(
+        run_id=run_id,
+        flow_run_id=str(flow_run.id) if flow_run.id else None,
+        started_at=started,
+        sources=" ".join(sources)[:2000],
+        inputs=router.inputs,
+        skipped_unchanged=router.skipped,
+        task_runs=task_runs,
+    )
+    loaded = load_warehouse(
+        warehouse,
+        record,
+        [r.articles_path for r in results if r.articles_path],
+        [r.rejects_path for r in results if r.rejects_path] + router.rejects.parts,
+        router.validators.parts,
+    )
+    shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
+    return _summary(run_id, router, results, loaded, task_runs)
 
 
 def _summary(
@@ -342,7 +352,6 @@ def _summary(
     results: list[BatchResult],
     loaded: dict[str, Any],
     task_runs: int,
-    seconds: float,
 ) -> dict[str, Any]:
     counts = loaded["counts"]
     duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
@@ -372,8 +381,8 @@ def _summary(
         "skipped_unchanged": skipped,
         "batches": len(results),
         "task_runs": task_runs,
-        "seconds": round(seconds, 2),
-        "pages_per_s": round((inputs - skipped) / seconds, 1) if seconds else 0.0,
+        "seconds": 0.0,  # set by the caller once the lock is released
+        "pages_per_s": 0.0,
         "reasons": dict(sorted(reasons.items())),
         "parquet_file": loaded["parquet_file"],
         "workers": sorted({r.worker for r in results}),

@@ -24,15 +24,28 @@ def test_batches_run_on_dask_workers_and_one_writer_loads(tmp_path: Path) -> Non
         write_item(src, f"{i:02d}.txt", 1690933501000 + i, f"Story {i}", f"https://d.example/{i}")
     (src / "empty.txt").write_bytes(b"")
     shared = tmp_path / "shared-staging"  # stands in for a folder every worker mounts
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         worker_pids = set(client.run(os.getpid).values())
-        state = ingest(sources=[str(src)], warehouse=str(tmp_path / "wh"), batch_size=3,
-                       dask_address=cluster.scheduler_address, staging=str(shared),
-                       return_state=True)
+        state = ingest(
+            sources=[str(src)],
+            warehouse=str(tmp_path / "wh"),
+            batch_size=3,
+            dask_address=cluster.scheduler_address,
+            staging=str(shared),
+            return_state=True,
+        )
     summary = state.result()
     assert (summary["inputs"], summary["new"], summary["rejected"], summary["batches"]) == (
-        13, 12, 1, 5)
+        13,
+        12,
+        1,
+        5,
+    )
     con = connect(tmp_path / "wh", read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM articles").fetchall() == [(12,)]

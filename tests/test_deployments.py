@@ -53,9 +53,7 @@ def test_deploy_all_and_run_inbox_through_a_process_worker(tmp_path: Path) -> No
         write_item(inbox, f"{i}.txt", 1690933501000 + i, f"Item {i}", f"https://inbox.example/{i}")
     params = json.dumps({"sources": [str(inbox)], "warehouse": str(warehouse)})
     started = _prefect("deployment", "run", "ingest/inbox", "--params", params, env=env)
-    flow_run_id = next(
-        line.split()[-1] for line in started.splitlines() if "UUID" in line
-    )
+    flow_run_id = next(line.split()[-1] for line in started.splitlines() if "UUID" in line)
     _prefect("worker", "start", "--pool", "article-etl", "--run-once", env=env, timeout=300)
 
     async def fetch() -> tuple[object, list, list, object]:

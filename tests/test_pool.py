@@ -25,7 +25,9 @@ def _units(tmp_path: Path, heavy_first: bool = True) -> list[WorkUnit]:
     heavy = tmp_path / "heavy.html"
     heavy.write_text(
         "<html><head><link rel=canonical href='https://h.example/table'><title>T</title></head>"
-        f"<body><article><table>{rows}</table></article></body></html>", "utf-8")
+        f"<body><article><table>{rows}</table></article></body></html>",
+        "utf-8",
+    )
     paths = [heavy] if heavy_first else []
     for i in range(2):
         p = tmp_path / f"ok{i}.txt"
@@ -49,8 +51,9 @@ def test_soft_budget_rejects_a_slow_document_and_keeps_the_worker(tmp_path: Path
     assert elapsed < 20
 
 
-@pytest.mark.parametrize(("sig", "reason"), [(signal.SIGSTOP, "timeout"),
-                                             (signal.SIGKILL, "parse_error")])
+@pytest.mark.parametrize(
+    ("sig", "reason"), [(signal.SIGSTOP, "timeout"), (signal.SIGKILL, "parse_error")]
+)
 def test_a_hung_or_dead_worker_is_replaced_and_the_batch_finishes(
     tmp_path: Path, sig: signal.Signals, reason: str
 ) -> None:

@@ -49,8 +49,11 @@ def _serve(httpserver: HTTPServer) -> list[Request]:
         seen.append(request)
         if request.headers.get("If-None-Match") == '"v1"':
             return Response(status=304)
-        return Response(FEED.format(base=base, body=BODY), headers={"ETag": '"v1"'},
-                        content_type="application/rss+xml")
+        return Response(
+            FEED.format(base=base, body=BODY),
+            headers={"ETag": '"v1"'},
+            content_type="application/rss+xml",
+        )
 
     def page(request: Request) -> Response:
         seen.append(request)
@@ -65,8 +68,18 @@ def _serve(httpserver: HTTPServer) -> list[Request]:
 def _ingest(url: str, warehouse: Path) -> dict:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        code = main(["ingest", url, "--warehouse", str(warehouse), "--json",
-                     "--allow-private-network", "--min-delay", "0"])
+        code = main(
+            [
+                "ingest",
+                url,
+                "--warehouse",
+                str(warehouse),
+                "--json",
+                "--allow-private-network",
+                "--min-delay",
+                "0",
+            ]
+        )
     assert code == 0
     return json.loads(out.getvalue())
 
@@ -92,11 +105,18 @@ def test_feed_loads_every_item_then_polls_conditionally(
     finally:
         con.close()
     budget, libraries = rows
-    assert budget[:4] == (f"{base}/news/budget.html", datetime(2025, 6, 10, 2, 5, 6, tzinfo=UTC),
-                          "Council approves the budget", f"{base}/img/budget.jpg")
-    assert libraries[:4] == (f"{base}/news/libraries.html",
-                             datetime(2025, 6, 11, 23, 59, 59, tzinfo=UTC),
-                             "Libraries to open on Sundays", f"{base}/img/lib.png")
+    assert budget[:4] == (
+        f"{base}/news/budget.html",
+        datetime(2025, 6, 10, 2, 5, 6, tzinfo=UTC),
+        "Council approves the budget",
+        f"{base}/img/budget.jpg",
+    )
+    assert libraries[:4] == (
+        f"{base}/news/libraries.html",
+        datetime(2025, 6, 11, 23, 59, 59, tzinfo=UTC),
+        "Libraries to open on Sundays",
+        f"{base}/img/lib.png",
+    )
     for _, _, _, _, body in rows:
         assert body.startswith(PARAGRAPHS[0]) and "Home" not in body and "©" not in body
     assert sources == [("feed",), ("feed",)]
