@@ -26,18 +26,37 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     ing.add_argument("--workers", type=int, default=None, help="transform processes (all cores)")
     ing.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    ing.add_argument(
+        "--lock-wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for another ingest of the warehouse (default 60)",
+    )
     web = ing.add_argument_group("web sources")
-    web.add_argument("--allow-private-network", action="store_true",
-                     help="fetch URLs on loopback/private addresses (refused by default)")
+    web.add_argument(
+        "--allow-private-network",
+        action="store_true",
+        help="fetch URLs on loopback/private addresses (refused by default)",
+    )
     web.add_argument("--user-agent", default=None, help="User-Agent for requests and robots.txt")
     web.add_argument("--per-host", type=int, default=2, help="concurrent requests per host")
-    web.add_argument("--min-delay", type=float, default=0.5,
-                     help="seconds between request starts to one host")
+    web.add_argument(
+        "--min-delay", type=float, default=0.5, help="seconds between request starts to one host"
+    )
     scale = ing.add_argument_group("cluster")
-    scale.add_argument("--dask", metavar="ADDRESS", default=None,
-                       help="run batches on this Dask scheduler (tcp://host:8786)")
-    scale.add_argument("--staging", metavar="DIR", default=None,
-                       help="folder for batch outputs every Dask worker can reach")
+    scale.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        default=None,
+        help="run batches on this Dask scheduler (tcp://host:8786)",
+    )
+    scale.add_argument(
+        "--staging",
+        metavar="DIR",
+        default=None,
+        help="folder for batch outputs every Dask worker can reach",
+    )
     q = sub.add_parser("query", help="run read-only SQL (text or a .sql file) on the warehouse")
     q.add_argument("sql", metavar="SQL|FILE.sql")
     q.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR")
@@ -138,6 +157,7 @@ def run_ingest(args: argparse.Namespace) -> int:
             "min_delay_s": args.min_delay,
             "dask_address": args.dask,
             "staging": args.staging,
+            "lock_wait_s": args.lock_wait,
         }
         if args.user_agent:
             options["user_agent"] = args.user_agent

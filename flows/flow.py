@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import duckdb
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
 from prefect.futures import PrefectFuture
@@ -23,7 +24,15 @@ from prefect.utilities.annotations import quote
 from flows import artifacts, progress
 from flows.batch import BatchResult, write_parquet_atomic
 from flows.discover import Discovered, check_all, count_local, discover
-from flows.load import RunRecord, connect, known_validators, load_run, prepare, staging_dir
+from flows.load import (
+    RunRecord,
+    WarehouseBusy,
+    connect,
+    known_validators,
+    load_run,
+    prepare,
+    staging_dir,
+)
 from flows.lock import run_lock
 from flows.maintenance import compact_parquet, prune_lineage
 from flows.pool import WorkerPool
@@ -53,7 +62,23 @@ class Executor(Protocol):
 _EXECUTORS: dict[str, Executor] = {}  # per run: shared by its batch tasks (threads)
 
 
-@task(name="prepare-warehouse", retries=2, retry_delay_seconds=[1, 5])
+def _transient(task: object, task_run: object, state: Any) -> bool:
+    """Retry what may pass (a busy database, a locked or vanished file), never a bug or bad data."""
+    try:
+        state.result()
+    except (WarehouseBusy, duckdb.IOException, OSError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="prepare-warehouse",
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_transient,
+)
 def prepare_warehouse(warehouse: str) -> tuple[dict[str, str], dict[str, Validator]]:
     """Create tables and views, recover a crashed run; return what earlier runs saw."""
     known = prepare(Path(warehouse))
@@ -76,7 +101,7 @@ def transform_batch(units: list[WorkUnit], staging: str, run_id: str, batch_no: 
     return result
 
 
-@task(name="load-warehouse", retries=2, retry_delay_seconds=[5, 20])
+@task(name="load-warehouse", retries=2, retry_delay_seconds=[5, 20], retry_condition_fn=_transient)
 def load_warehouse(
     warehouse: str, run: RunRecord, articles: list[str], rejects: list[str], validators: list[str]
 ) -> dict[str, Any]:

@@ -163,9 +163,11 @@ class WorkerPool:
         self._closed = True
         while True:
             try:
-                self._idle.get_nowait().stop()
+                worker = self._idle.get_nowait()
             except queue.Empty:
                 break
+            # A worker that never got work may still be importing: no state to lose, kill it.
+            worker.stop(kill=worker.docs == 0)
 
     def __enter__(self) -> WorkerPool:
         return self

@@ -125,8 +125,10 @@ def dataset(warehouse: Path) -> tuple[int, list[tuple[Any, ...]]]:
         rows += [tuple(r.values()) for r in table.to_pylist()]
     if files:  # and DuckDB, the other reader of the contract, reads the same glob
         glob = str(warehouse / "parquet" / "*.parquet")
-        (n,) = duckdb.execute("SELECT count(*) FROM read_parquet(?)", [glob]).fetchone()
-        assert n == len(rows)
+        with duckdb.connect() as con:  # not the shared default connection
+            assert con.execute("SELECT count(*) FROM read_parquet(?)", [glob]).fetchall() == [
+                (len(rows),)
+            ]
     return len(files), sorted(rows, key=repr)
 
 
