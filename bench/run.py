@@ -8,6 +8,11 @@ Stages, each a subprocess timed by wall clock with the peak RSS of its whole pro
   pipeline article-etl ingest CORPUS --warehouse WH, end to end with start-up
   peer     the trafilatura command line (--json --with-metadata --parallel CORES) on plain HTML
   second   the same ingest again on the unchanged corpus into the same warehouse
+  cold     (optional) the first ingest without a Prefect server: ephemeral mode, as a user's
+           first `article-etl ingest` on a laptop
+With --server (the default) a `prefect server start` runs for the whole benchmark and the
+pipeline stages use it, as scheduled deployments do; the fixed cost (process start to first
+batch, and end of work to exit) is read from each run's summary.
 The corpus (and its plain-HTML sibling for the peer) is cached in the workdir, keyed by N.
 """
 
@@ -19,11 +24,13 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +66,7 @@ class Stage:
     returncode: int | None = None
     note: str = ""
     log: Path | None = None
+    ended: float = 0.0  # epoch seconds when the process exited
     extra: dict[str, object] = field(default_factory=dict)
 
 
@@ -119,6 +127,7 @@ def measure(stage: Stage, log: Path, timeout: float, env: dict[str, str], cwd: P
             stage.note = f"timed out after {timeout:.0f} s"
             _kill_group(proc.pid)
             stage.returncode = proc.wait()
+        stage.ended = time.time()
         done.set()
         sampler.join()
     # Helpers such as multiprocessing's resource tracker exit just after their parent.
@@ -322,6 +331,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--cli", type=Path, default=BIN / "article-etl", help="the pipeline's CLI")
+    parser.add_argument(
+        "--no-server", dest="server", action="store_false",
+        help="run the pipeline stages in Prefect's ephemeral mode instead of against a server",
+    )
     args = parser.parse_args(argv)
     wanted = set(args.stages.split(","))
     timeout = args.timeout or 300 + args.n / 5
@@ -337,7 +350,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     ids = _zyte_ids(corpus) if args.quality else {}
     cli = args.cli.absolute()
-    ingest = [str(cli), "ingest", str(corpus), "--warehouse", str(warehouse)]
+    ingest = [str(cli), "ingest", str(corpus), "--warehouse", str(warehouse), "--json"]
+    cold_ingest = [str(cli), "ingest", str(corpus), "--warehouse", str(run_dir / "cold"), "--json"]
+    server = _start_server(run_dir, env) if args.server else None
     texts_file = run_dir / "limit-texts.jsonl"
     plan = {
         "limit": [sys.executable, "-m", "bench.limit", str(corpus), "--workers", str(cores)]
@@ -355,6 +370,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(cores),
         ],
         "second": ingest,
+        "cold": cold_ingest,
     }
     stages: dict[str, Stage] = {}
     for name, cmd in plan.items():
@@ -371,13 +387,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             stage.note = "skipped: the first pipeline run failed"
             print(f"  {stage.note}")
             continue
-        measure(stage, run_dir / f"{name}.log", timeout, env, run_dir)
+        stage_env = dict(env)
+        if server and name in ("pipeline", "second"):
+            stage_env["PREFECT_API_URL"] = server[1]
+        else:
+            stage_env.pop("PREFECT_API_URL", None)
+        measure(stage, run_dir / f"{name}.log", timeout, stage_env, run_dir)
         tail = f", {stage.note}" if stage.note else f", exit {stage.returncode}"
         print(f"  {'ok' if stage.ok else 'FAILED'}: {stage.wall:.1f} s{tail}")
         if not stage.ok:
             print(_tail(stage.log))
         _after(stage, args, run_dir, warehouse, ids)
 
+    if server:
+        _kill_group(server[0].pid)
     report(args.n, stages, started)
     if args.keep:
         print(f"\noutputs kept in {run_dir}")
@@ -409,7 +432,15 @@ def _after(
                     rec = json.loads(line)
                     texts[rec["url"]] = rec["text"]
             stage.extra["body F1"] = _fmt_score(_quality(texts, ids, args.shared))
-    elif stage.name in ("pipeline", "second"):
+    elif stage.name in ("pipeline", "second", "cold"):
+        if stage.name == "cold":
+            wh = run_dir / "cold"
+        summary = _summary(stage.log)
+        if summary:
+            stage.extra["fixed cost"] = (
+                f"start to first batch {summary.get('startup_s', 'n/a')} s, "
+                f"end of work to exit {stage.ended - summary['finished_at']:.2f} s"
+            )
         runs = _task_runs(wh)
         mine = runs if isinstance(runs, str) else (runs[-1] if runs else "n/a")
         stage.extra["task runs"] = mine
@@ -428,6 +459,48 @@ def _after(
         stage.extra["outputs"] = f"{files} JSON files (same-text copies overwrite each other)"
         if ids:
             stage.extra["body F1"] = _fmt_score(_quality(_peer_texts(out), ids, args.shared))
+
+
+def _summary(log: Path | None) -> dict[str, object] | None:
+    """The run summary the CLI printed with --json (the log's last JSON object)."""
+    if log is None:
+        return None
+    text = log.read_text(errors="replace")
+    start = text.rfind("\n{") + 1
+    try:  # log lines may follow the JSON (Prefect stopping its temporary server)
+        return json.JSONDecoder().raw_decode(text[start:])[0]
+    except ValueError:
+        return None
+
+
+def _start_server(run_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str]:
+    """A Prefect server with its own home, up before the pipeline starts (not timed)."""
+    port = _free_port()
+    server_env = {**env, "PREFECT_HOME": str(run_dir / "prefect-home")}
+    server_env.pop("PREFECT_API_URL", None)
+    log = (run_dir / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, env=server_env, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    print(f"prefect server ready at {url}")
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    _kill_group(proc.pid)
+    raise RuntimeError("prefect server did not start within 120 s")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _fmt_score(s: Score) -> str:
