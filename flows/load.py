@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from flows.lock import tell_waiting
 from flows.schema import ARTICLE_SCHEMA
-from flows.settings import DB_FILENAME, PARQUET_DIRNAME, STAGING_DIRNAME
+from flows.settings import DB_FILENAME, LOAD_MEMORY_LIMIT, PARQUET_DIRNAME, STAGING_DIRNAME
 from flows.sqlfiles import files, sql
 
 CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
@@ -91,7 +91,9 @@ def connect(
     told = False
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(
+                str(path), read_only=read_only, config=_config(warehouse, read_only)
+            )
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
@@ -111,6 +113,18 @@ def connect(
     # TIMESTAMPTZ values and their dates must not move with the session's zone.
     con.execute("SET TimeZone = 'UTC'")
     return con
+
+
+def _config(warehouse: Path, read_only: bool) -> dict[str, object]:
+    """The writer's memory is bounded whatever the run's size: DuckDB spills past the limit."""
+    if read_only:
+        return {}
+    (warehouse / STAGING_DIRNAME).mkdir(parents=True, exist_ok=True)
+    return {
+        "memory_limit": LOAD_MEMORY_LIMIT,
+        "preserve_insertion_order": False,
+        "temp_directory": str(warehouse / STAGING_DIRNAME / "duckdb-tmp"),
+    }
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -184,8 +198,9 @@ def finish_compaction(parquet: Path) -> None:
     log.unlink()
 
 
-def _write_loaded(con: duckdb.DuckDBPyConnection, path: Path) -> int:
-    reader = con.sql(sql("load/10_loaded_rows.sql")).to_arrow_reader(batch_size=10_000)
+def _write_loaded(con: duckdb.DuckDBPyConnection, path: Path, parts: Sequence[str]) -> int:
+    query = con.sql(sql("load/10_loaded_rows.sql"), params={"parts": list(parts)})
+    reader = query.to_arrow_reader(batch_size=10_000)
     rows = 0
     tmp = path.with_name(f".{path.name}.tmp")
     with pq.ParquetWriter(tmp, ARTICLE_SCHEMA, compression="zstd") as writer:
@@ -248,12 +263,14 @@ def load_run(
         counts = LoadCounts(*row)
         now = datetime.now(UTC)
         params = {"run_id": run.run_id, "now": now}
-        con.execute(sql("load/06_upsert_articles.sql"))
+        if article_parts:
+            con.execute(sql("load/06_delete_replaced.sql"))
+            con.execute(sql("load/06b_insert_articles.sql"), {"parts": list(article_parts)})
         con.execute(sql("load/07_insert_lineage.sql"), params)
         con.execute(sql("load/08_insert_rejects.sql"), params)
         con.execute(sql("load/09_upsert_source_state.sql"), {"run_id": run.run_id})
         con.execute(sql("load/09b_upsert_validators.sql"), {"run_id": run.run_id})
-        written = _write_loaded(con, pending)
+        written = _write_loaded(con, pending, article_parts) if article_parts else 0
         duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
         con.execute(
             sql("load/12_insert_run.sql"),

@@ -1,10 +1,8 @@
--- The run's transformed articles (staging Parquet parts, article columns plus lineage).
+-- The keys of the run's transformed articles; titles and bodies stay in the Parquet parts and
+-- are streamed from there by the upsert, so memory does not grow with the run.
 CREATE OR REPLACE TEMP TABLE stage_articles (
     url VARCHAR NOT NULL,
     "timestamp" TIMESTAMPTZ,
-    title VARCHAR NOT NULL,
-    body VARCHAR NOT NULL,
-    image VARCHAR,
     source VARCHAR NOT NULL,
     content_hash VARCHAR NOT NULL,
     timestamp_source VARCHAR,

@@ -1,1 +1,3 @@
-INSERT INTO stage_articles SELECT * FROM read_parquet($parts);
+INSERT INTO stage_articles
+SELECT url, "timestamp", source, content_hash, timestamp_source, seq, fingerprint
+FROM read_parquet($parts);

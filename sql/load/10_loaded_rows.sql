@@ -1,5 +1,5 @@
 -- The versions this run loaded, in the public article schema, for the run's Parquet file.
-SELECT url, "timestamp", title, body, image
-FROM decided
-WHERE action IN ('new', 'updated')
-ORDER BY url;
+SELECT part.url, part."timestamp", part.title, part.body, part.image
+FROM read_parquet($parts) AS part
+SEMI JOIN decided
+    ON decided.url = part.url AND decided.seq = part.seq AND decided.action IN ('new', 'updated');
