@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -81,9 +82,12 @@ class ProgressArtifact:
             0.0, key=f"{_key(name)}-progress", description="Items transformed so far"
         )
         self._last = 0.0
+        self._at = time.monotonic()
 
     def update(self, done: int, total: int) -> None:
-        pct = 100.0 * done / total if total else 100.0
-        if pct - self._last >= 1.0 or pct >= 100.0:  # bound API calls on long runs
-            update_progress_artifact(self.id, min(pct, 100.0))
-            self._last = pct
+        pct = min(100.0 * done / total if total else 100.0, 100.0)
+        # Each update is an API call: every 5 % or 5 s at most, and always the final 100 %.
+        due = pct - self._last >= 5.0 or time.monotonic() - self._at >= 5.0
+        if (due and pct > self._last) or (pct >= 100.0 > self._last):
+            update_progress_artifact(self.id, pct)
+            self._last, self._at = pct, time.monotonic()

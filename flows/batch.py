@@ -139,8 +139,9 @@ def process_batch(
 ) -> BatchResult:
     """Transform every unit; ``preset`` holds outcomes already decided (a document that hung)."""
     started = time.perf_counter()
-    result = BatchResult(batch_id=batch_id, items=len(units),
-                         worker=f"{socket.gethostname()}:{os.getpid()}")
+    result = BatchResult(
+        batch_id=batch_id, items=len(units), worker=f"{socket.gethostname()}:{os.getpid()}"
+    )
     articles: list[dict[str, object]] = []
     rejects: list[Rejection] = []
     for index, unit in enumerate(units):

@@ -50,6 +50,7 @@ from flows.units import Rejection, WorkUnit
 from flows.web import NotModified, Validator, WebOptions
 
 SAMPLE_REJECTS = 50
+TAIL_BATCH_MIN = 25
 
 
 class Executor(Protocol):
@@ -223,8 +224,20 @@ class _Router:
         self.validators.flush()
 
 
-def _chunks(units: Iterator[WorkUnit], size: int) -> Iterator[list[WorkUnit]]:
-    while chunk := list(itertools.islice(units, size)):
+def _chunks(
+    units: Iterator[WorkUnit], size: int, expected: int, workers: int
+) -> Iterator[list[WorkUnit]]:
+    """Batches of ``size``; the last rounds smaller, so every worker finishes at about once."""
+    taken = 0
+    while True:
+        remaining = expected - taken
+        n = size
+        if 0 < remaining < 2 * size * workers:
+            n = min(size, max(TAIL_BATCH_MIN, -(-remaining // (2 * workers))))
+        chunk = list(itertools.islice(units, n))
+        if not chunk:
+            return
+        taken += len(chunk)
         yield chunk
 
 
@@ -341,7 +354,8 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
 
     try:
         fresh = router.route(discover(sources, web_options, validators))
-        for batch_no, chunk in enumerate(_chunks(fresh, params["batch_size"]), start=1):
+        chunks = _chunks(fresh, params["batch_size"], total, executor.size)
+        for batch_no, chunk in enumerate(chunks, start=1):
             if batch_no == 1:
                 first_batch_at = time.time()
             in_flight.append(transform_batch.submit(quote(chunk), str(stage), run_id, batch_no))

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+import psutil
+
 from flows.batch import BatchResult, process_batch
-from flows.settings import DOC_HARD_KILL_S, DOC_TIME_BUDGET_S, WORKER_MAX_DOCS
+from flows.settings import DOC_HARD_KILL_S, DOC_TIME_BUDGET_S, WORKER_MAX_DOCS, WORKER_MAX_RSS
 from flows.units import Rejection, RejectReason, WorkUnit
 
 _CTX = mp.get_context("spawn")  # never fork: a forked child inherits DuckDB and Prefect state
@@ -70,6 +72,13 @@ class _Worker:
         self.conn.close()
 
 
+def _rss(worker: _Worker) -> int:
+    try:
+        return psutil.Process(worker.process.pid).memory_info().rss
+    except psutil.Error:
+        return 0
+
+
 class WorkerPool:
     """A fixed set of spawn-started processes; ``run_batch`` is thread-safe and blocking."""
 
@@ -80,17 +89,26 @@ class WorkerPool:
         budget_s: float = DOC_TIME_BUDGET_S,
         hard_kill_s: float = DOC_HARD_KILL_S,
         max_docs: int = WORKER_MAX_DOCS,
+        max_rss: int = WORKER_MAX_RSS,
     ) -> None:
         self.size = workers
         self.budget_s = budget_s
         self.hard_kill_s = hard_kill_s
         self.max_docs = max_docs
+        self.max_rss = max_rss
         self.restarts = 0
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._closed = False
-        for _ in range(workers):
-            self._idle.put(self._start())
+        self._started = False
+
+    def start(self) -> None:
+        """Spawn the workers (idempotent). Lazy, so a run with nothing to do spawns none."""
+        with self._lock:
+            if not self._started:
+                self._started = True
+                for _ in range(self.size):
+                    self._idle.put(self._start())
 
     def _start(self) -> _Worker:
         parent, child = _CTX.Pipe()
@@ -111,6 +129,7 @@ class WorkerPool:
     def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
         if self._closed:
             raise WorkerError("the worker pool is closed")
+        self.start()
         preset: dict[int, Rejection] = {}
         worker = self._idle.get()
         try:
@@ -120,7 +139,8 @@ class WorkerPool:
                 outcome = self._wait(worker, len(units))
                 if isinstance(outcome, BatchResult):
                     worker.docs += len(units)
-                    if worker.docs >= self.max_docs:  # recycle: bounds memory creep
+                    if worker.docs >= self.max_docs or _rss(worker) > self.max_rss:
+                        # Recycle: bounds memory creep (a leak, a pathological page's residue).
                         worker = self._replace(worker, kill=False)
                     return outcome
                 if isinstance(outcome, str):

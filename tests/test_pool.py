@@ -60,6 +60,7 @@ def test_a_hung_or_dead_worker_is_replaced_and_the_batch_finishes(
     (tmp_path / "stage").mkdir()
     units = _units(tmp_path)
     with WorkerPool(1, budget_s=0, hard_kill_s=1.0) as pool:
+        pool.start()
         worker = pool._idle.queue[0]  # the only worker: watch it start the heavy page
         out: list[BatchResult] = []
         runner = threading.Thread(
@@ -82,7 +83,13 @@ def test_workers_are_recycled_after_max_docs(tmp_path: Path) -> None:
     (tmp_path / "stage").mkdir()
     units = _units(tmp_path, heavy_first=False)
     with WorkerPool(1, max_docs=2) as pool:
+        pool.start()
         first = pool._idle.queue[0].process.pid
         pool.run_batch(units, str(tmp_path / "stage"), "b1")
         pool.run_batch(units, str(tmp_path / "stage"), "b2")
         assert pool.restarts == 2 and pool._idle.queue[0].process.pid != first
+
+
+def test_a_pool_with_nothing_to_do_spawns_nothing() -> None:
+    with WorkerPool(2) as pool:
+        assert pool._idle.qsize() == 0 and pool.restarts == 0
