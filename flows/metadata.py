@@ -93,14 +93,22 @@ def _jsonld_image(value: object) -> str | None:
     return None
 
 
-def _meta(tree: HtmlElement, *names: str) -> str | None:
-    for name in names:
+def _meta_index(tree: HtmlElement) -> dict[str, str]:
+    """Every <meta property|name|itemprop=... content=...> in one walk; the first one wins."""
+    index: dict[str, str] = {}
+    for el in tree.iter("meta"):
+        content = el.get("content")
+        if not content or not content.strip():
+            continue
         for attr in ("property", "name", "itemprop"):
-            for el in tree.iterfind(f'.//meta[@{attr}="{name}"]'):
-                content = el.get("content")
-                if content and content.strip():
-                    return content.strip()
-    return None
+            key = el.get(attr)
+            if key and key not in index:
+                index[key] = content.strip()
+    return index
+
+
+def _meta(index: dict[str, str], *names: str) -> str | None:
+    return next((index[name] for name in names if name in index), None)
 
 
 def _is_real_image(img: HtmlElement) -> str | None:
@@ -128,6 +136,7 @@ def first_body_image(root: HtmlElement) -> str | None:
 def page_metadata(tree: HtmlElement, base_url: str | None = None) -> PageMeta:
     """Read the page's own metadata. Priority: JSON-LD, then Open Graph/article meta, then tags."""
     meta = PageMeta()
+    metas = _meta_index(tree)
     # Prefer an article object over a WebPage that describes the same page.
     objects = list(_jsonld_objects(tree))
     jsonld = next((o for o in objects if _types(o) - {"webpage"}), objects[0] if objects else {})
@@ -140,7 +149,7 @@ def page_metadata(tree: HtmlElement, base_url: str | None = None) -> PageMeta:
         ),
         None,
     )
-    og_url = _meta(tree, "og:url")
+    og_url = _meta(metas, "og:url")
     for candidate in (canonical, og_url):
         if resolved := absolute_http_url(candidate, base_url):
             meta.url = resolved
@@ -150,9 +159,9 @@ def page_metadata(tree: HtmlElement, base_url: str | None = None) -> PageMeta:
     h1 = tree.find(".//h1")
     title_el = tree.find(".//title")
     for candidate in (
-        _meta(tree, "og:title"),
+        _meta(metas, "og:title"),
         headline,
-        _meta(tree, "twitter:title"),
+        _meta(metas, "twitter:title"),
         h1.text_content() if h1 is not None else None,
         title_el.text_content() if title_el is not None else None,
     ):
@@ -162,7 +171,7 @@ def page_metadata(tree: HtmlElement, base_url: str | None = None) -> PageMeta:
 
     for source, value in (
         ("jsonld", jsonld.get("datePublished")),
-        ("meta", _meta(tree, "article:published_time", "datePublished", "pubdate")),
+        ("meta", _meta(metas, "article:published_time", "datePublished", "pubdate")),
         ("time", next((t.get("datetime") for t in tree.iter("time") if t.get("datetime")), None)),
         ("jsonld", jsonld.get("dateCreated")),
     ):
@@ -171,7 +180,7 @@ def page_metadata(tree: HtmlElement, base_url: str | None = None) -> PageMeta:
             break
 
     page_url = meta.url or base_url
-    og_image = _meta(tree, "og:image", "og:image:url", "og:image:secure_url", "twitter:image")
+    og_image = _meta(metas, "og:image", "og:image:url", "og:image:secure_url", "twitter:image")
     for candidate in (og_image, _jsonld_image(jsonld.get("image"))):
         if resolved := absolute_http_url(candidate, page_url):
             meta.image = resolved

@@ -104,9 +104,11 @@ def strip_item_chrome(tree: lxml.html.HtmlElement) -> None:
                 block.drop_tree()
 
 
-def _display_len(line: str) -> int:
-    # CJK characters carry about two Latin characters' worth of text each.
-    return sum(2 if ord(c) >= 0x2E80 else 1 for c in line)
+def _is_paragraph(line: str) -> bool:
+    """Sentence length, CJK characters counted double (each carries about two Latin ones)."""
+    if len(line) >= MIN_PARAGRAPH_CHARS:
+        return True
+    return sum(2 if ord(c) >= 0x2E80 else 1 for c in line) >= MIN_PARAGRAPH_CHARS
 
 
 def extract_body(tree: lxml.html.HtmlElement, url: str | None) -> str:
@@ -114,7 +116,7 @@ def extract_body(tree: lxml.html.HtmlElement, url: str | None) -> str:
     text = (doc.text or "") if doc is not None else ""
     lines = [line for line in (collapse(line) for line in text.splitlines()) if line]
     # Menus and link lists come out as short lines only: no sentence, no article.
-    if not any(_display_len(line) >= MIN_PARAGRAPH_CHARS for line in lines):
+    if not any(_is_paragraph(line) for line in lines):
         return ""
     return "\n".join(lines)
 
