@@ -23,7 +23,6 @@ import pyarrow.parquet as pq
 
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
-from flows.transform import transform_unit
 from flows.units import Article, Rejection, RejectReason, WorkUnit
 
 Progress = Callable[[int], None]
@@ -91,6 +90,8 @@ def time_budget(seconds: float) -> Iterator[None]:
 
 
 def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejection:
+    from flows.transform import transform_unit  # heavy (trafilatura): workers only
+
     try:
         with time_budget(budget_s):
             return transform_unit(unit)

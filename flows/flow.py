@@ -47,7 +47,7 @@ from flows.settings import (
 )
 from flows.sqlfiles import sql
 from flows.units import Rejection, WorkUnit
-from flows.web import NotModified, Validator, WebOptions
+from flows.web.options import NotModified, Validator, WebOptions
 
 SAMPLE_REJECTS = 50
 TAIL_BATCH_MIN = 25
