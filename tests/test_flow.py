@@ -68,3 +68,37 @@ def test_ingest_flow_runs_batches_and_publishes_artifacts(tmp_path: Path, wareho
         assert con.execute("SELECT reason FROM rejects").fetchall() == [("empty_file",)]
     finally:
         con.close()
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_maintenance_compacts_parquet_and_prunes_lineage(tmp_path: Path, warehouse: Path) -> None:
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from flows.flow import ingest, maintenance
+    from flows.schema import ARTICLE_SCHEMA
+
+    for run in range(3):  # three runs, three small Parquet files; the second updates url 0
+        src = tmp_path / f"in{run}"
+        write_item(src, "a.txt", 1690933501000 + run, f"V{run}", "https://m.example/0")
+        write_item(src, "b.txt", 1690933501000, f"B{run}", f"https://m.example/b{run}")
+        ingest(sources=[str(src)], warehouse=str(warehouse))
+    glob = str(warehouse / "parquet" / "*.parquet")
+    before = sorted(duckdb.sql(f"SELECT * FROM read_parquet('{glob}')").fetchall())
+    con = connect(warehouse)
+    try:  # age the lineage so the retention applies to all but each url's newest record
+        con.execute("UPDATE lineage SET ingested_at = ingested_at - INTERVAL 400 DAY")
+    finally:
+        con.close()
+
+    result = maintenance(warehouse=str(warehouse), lineage_retention_days=90)
+    assert (result["files_before"], result["files_after"], result["rows"]) == (3, 1, 6)
+    assert result["lineage_pruned"] == 2  # url 0's two superseded versions
+    files = list((warehouse / "parquet").glob("*.parquet"))
+    assert pq.read_schema(files[0]).equals(ARTICLE_SCHEMA)
+    assert sorted(duckdb.sql(f"SELECT * FROM read_parquet('{glob}')").fetchall()) == before
+    con = connect(warehouse, read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM lineage").fetchall() == [(4,)]
+    finally:
+        con.close()
