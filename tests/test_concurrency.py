@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -82,19 +84,25 @@ def _count(warehouse: Path, sql: str) -> Any:
 @pytest.mark.timeout(180)
 def test_two_ingests_at_once_and_queries_meanwhile(tmp_path: Path) -> None:
     one, two, wh = tmp_path / "one", tmp_path / "two", tmp_path / "wh"
-    for i in range(40):
+    for i in range(160):
         write_item(one, f"{i:03d}.txt", T0 + i, f"One {i}", f"https://one.example/{i}")
+    for i in range(40):
         write_item(two, f"{i:03d}.txt", T0 + i, f"Two {i}", f"https://two.example/{i}")
     env = cli_env()
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
-    procs = [
-        start_ingest([src], wh, log, batch_size=4, env=env)
-        for src, log in zip((one, two), logs, strict=True)
-    ]
+    procs = [start_ingest([one], wh, logs[0], batch_size=4, env=env)]
+    # The second starts once the first is transforming (it holds the run lock by then); the
+    # first is paused until the second has met the lock, so the two overlap on any machine.
+    wait_for(lambda: transforming(wh, parts=1), procs[0], logs[0])
+    os.killpg(procs[0].pid, signal.SIGSTOP)
+    try:
+        procs.append(start_ingest([two], wh, logs[1], batch_size=4, env=env))
+        wait_for(lambda: "waiting up to" in logs[1].read_text(errors="replace"), timeout=90)
+    finally:
+        os.killpg(procs[0].pid, signal.SIGCONT)
     answers: list[int] = []
     during_transform = 0
     try:
-        wait_for(lambda: transforming(wh, parts=1) or all(p.poll() is not None for p in procs))
         # Query until both runs are done: a query never fails (one that meets a merge waits
         # for it), and only ever sees a committed state.
         while any(p.poll() is None for p in procs):
@@ -115,9 +123,9 @@ def test_two_ingests_at_once_and_queries_meanwhile(tmp_path: Path) -> None:
     waited = [o for o in outputs if "is writing" in o and "waiting up to" in o]
     assert len(waited) == 1, outputs
     assert during_transform >= 1, answers
-    assert set(answers) <= {0, 40, 80}  # only ever a committed state
-    assert _count(wh, "SELECT count(*) FROM articles") == 80
-    assert _count(wh, "SELECT count(DISTINCT url) FROM articles") == 80
+    assert set(answers) <= {0, 160, 200}  # only ever a committed state, first run first
+    assert _count(wh, "SELECT count(*) FROM articles") == 200
+    assert _count(wh, "SELECT count(DISTINCT url) FROM articles") == 200
     assert _count(wh, "SELECT count(*) FROM runs") == 2
     assert len(list((wh / "parquet").glob("*.parquet"))) == 2
 
