@@ -123,6 +123,7 @@ def _config(warehouse: Path, read_only: bool) -> dict[str, object]:
     return {
         "memory_limit": LOAD_MEMORY_LIMIT,
         "preserve_insertion_order": False,
+        "threads": 1,
         "temp_directory": str(warehouse / STAGING_DIRNAME / "duckdb-tmp"),
     }
 
@@ -200,7 +201,7 @@ def finish_compaction(parquet: Path) -> None:
 
 def _write_loaded(con: duckdb.DuckDBPyConnection, path: Path, parts: Sequence[str]) -> int:
     query = con.sql(sql("load/10_loaded_rows.sql"), params={"parts": list(parts)})
-    reader = query.to_arrow_reader(batch_size=10_000)
+    reader = query.to_arrow_reader(batch_size=2_000)
     rows = 0
     tmp = path.with_name(f".{path.name}.tmp")
     with pq.ParquetWriter(tmp, ARTICLE_SCHEMA, compression="zstd") as writer:

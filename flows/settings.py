@@ -14,7 +14,7 @@ STAGING_DIRNAME = "staging"
 # ~20 ms of extraction per page, small enough to keep every core busy and memory flat.
 BATCH_SIZE = 400
 
-LOAD_MEMORY_LIMIT = "512MB"  # DuckDB spills to warehouse/staging past this during a load
+LOAD_MEMORY_LIMIT = "256MB"  # DuckDB spills to warehouse/staging past this during a load
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # larger inputs are rejected too_large
 MAX_NESTING_DEPTH = 2000  # deeper trees are cut by the parser; we reject past this
 MIN_PARAGRAPH_CHARS = 40  # a body needs one sentence-length line (CJK counted double)
