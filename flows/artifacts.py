@@ -22,20 +22,22 @@ def _key(text: str) -> str:
     return key[:60].rstrip("-") or "ingest"
 
 
+# The run's accounting as the CLI prints it; the summary artifact adds batches and task runs.
+SUMMARY_MEASURES = (
+    "inputs",
+    "new",
+    "updated",
+    "unchanged",
+    "duplicates",
+    "rejected",
+    "skipped_unchanged",
+    "seconds",
+    "pages_per_s",
+)
+
+
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    order = [
-        "inputs",
-        "new",
-        "updated",
-        "unchanged",
-        "duplicates",
-        "rejected",
-        "skipped_unchanged",
-        "batches",
-        "task_runs",
-        "seconds",
-        "pages_per_s",
-    ]
+    order = (*SUMMARY_MEASURES, "batches", "task_runs")
     rows = [{"measure": k, "value": summary[k]} for k in order if k in summary]
     rows += [
         {"measure": f"rejected: {k}", "value": v}

@@ -133,6 +133,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     from prefect import tags
 
     from flows import progress
+    from flows.artifacts import SUMMARY_MEASURES
     from flows.flow import ingest
 
     listener = None
@@ -177,20 +178,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, default=str, indent=1))
         return 0
-    rows = [
-        (k, summary[k])
-        for k in (
-            "inputs",
-            "new",
-            "updated",
-            "unchanged",
-            "duplicates",
-            "rejected",
-            "skipped_unchanged",
-            "seconds",
-            "pages_per_s",
-        )
-    ]
+    rows = [(k, summary[k]) for k in SUMMARY_MEASURES]
     rows += [(f"rejected: {k}", v) for k, v in summary["reasons"].items()]
     print(format_table(("measure", "value"), rows))
     print(f"{summary['inputs']} inputs = {summary['reconciliation']}")
