@@ -259,6 +259,7 @@ def load_run(
             con.execute(sql("load/04_fill_rejects.sql"), {"parts": list(reject_parts)})
         if validator_parts:
             con.execute(sql("load/04b_fill_validators.sql"), {"parts": list(validator_parts)})
+        con.execute(sql("load/04c_transient_rejects.sql"))
         con.execute(sql("load/05_decide.sql"))
         row = con.execute(sql("load/11_counts.sql")).fetchone()
         counts = LoadCounts(*row)

@@ -1,5 +1,5 @@
--- Remember inputs by fingerprint so an unchanged one is skipped next run. Transient failures
--- (timeouts, read and HTTP errors) are not remembered: they are tried again.
+-- Remember inputs by fingerprint so an unchanged one is skipped next run; transient failures
+-- are not remembered (see 04c_transient_rejects.sql).
 INSERT INTO source_state
 SELECT source, fingerprint, outcome, $run_id
 FROM (
@@ -8,7 +8,7 @@ FROM (
     UNION ALL
     SELECT source, fingerprint, seq, reason AS outcome
     FROM stage_rejects
-    WHERE reason NOT IN ('timeout', 'read_error', 'http_error', 'fetch_error')
+    WHERE source NOT IN (SELECT source FROM transient_rejects)
 )
 WHERE fingerprint IS NOT NULL
 QUALIFY row_number() OVER (PARTITION BY source ORDER BY seq DESC) = 1

@@ -2,10 +2,7 @@
 INSERT INTO http_validators
 SELECT url, etag, last_modified, content_hash, $run_id
 FROM stage_validators
-WHERE url NOT IN (
-    SELECT source FROM stage_rejects
-    WHERE reason IN ('timeout', 'read_error', 'http_error', 'fetch_error')
-)
+WHERE url NOT IN (SELECT source FROM transient_rejects)
 QUALIFY row_number() OVER (PARTITION BY url) = 1
 ON CONFLICT (url) DO UPDATE SET
     etag = excluded.etag,
