@@ -79,10 +79,12 @@ def publish_per_day(per_day: Sequence[tuple[str, int]], name: str) -> None:
 
 
 class ProgressArtifact:
+    """Updated from the flow's work thread, so the sync client is asked for by name: Prefect
+    picks the async one (a coroutine) for any call made in an async flow's context."""
+
     def __init__(self, name: str) -> None:
-        self.id: UUID = create_progress_artifact(
-            0.0, key=f"{_key(name)}-progress", description="Items transformed so far"
-        )
+        self.key = f"{_key(name)}-progress"
+        self.id: UUID | None = None  # created by the first update, off the first batch's path
         self._last = 0.0
         self._at = time.monotonic()
 
@@ -90,6 +92,12 @@ class ProgressArtifact:
         pct = min(100.0 * done / total if total else 100.0, 100.0)
         # Each update is an API call: every 5 % or 5 s at most, and always the final 100 %.
         due = pct - self._last >= 5.0 or time.monotonic() - self._at >= 5.0
-        if (due and pct > self._last) or (pct >= 100.0 > self._last):
-            update_progress_artifact(self.id, pct)
-            self._last, self._at = pct, time.monotonic()
+        if not ((due and pct > self._last) or (pct >= 100.0 > self._last)):
+            return
+        if self.id is None:
+            self.id = create_progress_artifact(
+                pct, key=self.key, description="Items transformed so far", _sync=True
+            )
+        else:
+            update_progress_artifact(self.id, pct, _sync=True)
+        self._last, self._at = pct, time.monotonic()

@@ -39,6 +39,7 @@ class BatchResult:
     reasons: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     worker: str = ""  # host:pid that ran the batch
+    started_at: float = 0.0  # epoch seconds when the worker began it: the run's fixed cost ends
 
 
 class DocumentTimeout(Exception):
@@ -141,7 +142,10 @@ def process_batch(
     """Transform every unit; ``preset`` holds outcomes already decided (a document that hung)."""
     started = time.perf_counter()
     result = BatchResult(
-        batch_id=batch_id, items=len(units), worker=f"{socket.gethostname()}:{os.getpid()}"
+        batch_id=batch_id,
+        items=len(units),
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        started_at=time.time(),
     )
     articles: list[dict[str, object]] = []
     rejects: list[Rejection] = []

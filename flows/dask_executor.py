@@ -36,5 +36,7 @@ class DaskExecutor:
         )
         return future.result()
 
-    def close(self) -> None:
+    def close(self, force: bool = False) -> None:
+        # Closing releases this client's futures: the scheduler drops the batches still queued
+        # (forced or not; a batch already running on a worker thread cannot be interrupted).
         self.client.close()

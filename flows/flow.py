@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections import deque
@@ -14,9 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
-import psutil
 import pyarrow as pa
 from prefect import flow, get_run_logger, task
+from prefect.context import SyncClientContext, TagsContext
 from prefect.futures import PrefectFuture
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -24,6 +26,7 @@ from prefect.utilities.annotations import quote
 
 from flows import artifacts, progress
 from flows.batch import BatchResult, write_parquet_atomic
+from flows.clock import process_started_at
 from flows.discover import Discovered, check_all, count_local, discover
 from flows.load import (
     RunRecord,
@@ -36,7 +39,7 @@ from flows.load import (
 )
 from flows.lock import run_lock
 from flows.maintenance import compact_parquet, prune_lineage
-from flows.pool import WorkerPool
+from flows.pool import PoolClosed, open_pool
 from flows.schema import REJECT_SCHEMA, VALIDATOR_SCHEMA
 from flows.settings import (
     BATCH_SIZE,
@@ -46,6 +49,7 @@ from flows.settings import (
     worker_count,
 )
 from flows.sqlfiles import sql
+from flows.threads import Stopped, run_in_thread
 from flows.units import Rejection, WorkUnit
 from flows.web.options import NotModified, Validator, WebOptions
 
@@ -58,7 +62,7 @@ class Executor(Protocol):
 
     def run_batch(self, units: list[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult: ...
 
-    def close(self) -> None: ...
+    def close(self, force: bool = False) -> None: ...
 
 
 _EXECUTORS: dict[str, Executor] = {}  # per run: shared by its batch tasks (threads)
@@ -88,7 +92,24 @@ def prepare_warehouse(warehouse: str) -> tuple[dict[str, str], dict[str, Validat
     return known, validators
 
 
-@task(name="transform-batch", task_run_name="batch-{batch_no}", retries=1, retry_delay_seconds=2)
+def _not_closing(task: object, task_run: object, state: Any) -> bool:
+    """Retry a failed batch (a worker lost to the machine), unless the run is ending."""
+    try:
+        state.result()
+    except PoolClosed:
+        return False
+    except Exception:
+        return True
+    return False
+
+
+@task(
+    name="transform-batch",
+    task_run_name="batch-{batch_no}",
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=_not_closing,
+)
 def transform_batch(units: list[WorkUnit], staging: str, run_id: str, batch_no: int) -> BatchResult:
     """Extract articles from one batch in a worker process; write its staging Parquet parts."""
     result = _EXECUTORS[run_id].run_batch(units, staging, f"{batch_no:06d}")
@@ -246,7 +267,10 @@ def _open_executor(workers: int | None, dask_address: str | None, budget_s: floa
         from flows.dask_executor import DaskExecutor
 
         return DaskExecutor(dask_address, budget_s=budget_s)
-    return WorkerPool(workers or worker_count(), budget_s=budget_s)
+    # Warm workers on the cores this process leaves idle while it prepares and discovers (the
+    # command line spawns them earlier still): the first batch starts at once, and a run with
+    # nothing to do costs no contention.
+    return open_pool(workers or worker_count(), budget_s)
 
 
 @flow(
@@ -254,7 +278,7 @@ def _open_executor(workers: int | None, dask_address: str | None, budget_s: floa
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=8),
 )
-def ingest(
+async def ingest(
     sources: list[str],
     warehouse: str = str(DEFAULT_WAREHOUSE),
     batch_size: int = BATCH_SIZE,
@@ -269,6 +293,8 @@ def ingest(
     staging: str | None = None,
 ) -> dict[str, Any]:
     """Ingest articles into the warehouse: extract, transform with trafilatura, load DuckDB.
+
+    An async flow: ``await ingest(...)``, or ``asyncio.run(ingest(...))`` from synchronous code.
 
     Args:
         sources: Files, directories (walked recursively) or globs of archived feed items and
@@ -290,8 +316,13 @@ def ingest(
             folder every worker can reach (default: the warehouse's staging/ folder).
     """
     params = dict(locals())
+    # Tags (`with prefect.tags(...)` around the call) label the flow run; its task runs do
+    # not inherit them, as in a deployment's run: a tagged task run costs an API call to
+    # check tag concurrency limits, and the first one starts a service for it (0.2 s).
     try:
-        return _ingest(**params)
+        with TagsContext(current_tags=set()):
+            work = functools.partial(_ingest, **params)
+            return await run_in_thread(work, name="ingest")
     except Exception as exc:
         logger = get_run_logger()
         # One line that says why, before Prefect's traceback.
@@ -299,17 +330,26 @@ def ingest(
         raise
 
 
-def _ingest(**params: Any) -> dict[str, Any]:
+def _ingest(stop: threading.Event, **params: Any) -> dict[str, Any]:
+    # Prefect's async engine opens no sync client: open one for the run, as its sync engine
+    # does, so that task runs and artifacts share it instead of each building a new one.
+    with SyncClientContext.get_or_create():
+        return _ingest_with_client(stop, params)
+
+
+def _ingest_with_client(stop: threading.Event, params: dict[str, Any]) -> dict[str, Any]:
     started, t0 = datetime.now(UTC), time.perf_counter()
     check_all(params["sources"])
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     # Workers start now (spawn and imports take seconds) and overlap with the preparation.
     executor = _open_executor(params["workers"], params["dask_address"], params["time_budget_s"])
+    finished = False
     try:
         with run_lock(Path(params["warehouse"]), params["lock_wait_s"]):
-            summary = _run(params, executor, started)
+            summary = _run(params, executor, started, stop)
+        finished = True
     finally:
-        executor.close()
+        executor.close(force=not finished)  # a failed run's batches in flight are of no use
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     done = summary["inputs"] - summary["skipped_unchanged"]
     summary["pages_per_s"] = round(done / summary["seconds"], 1) if summary["seconds"] else 0.0
@@ -321,7 +361,9 @@ def _ingest(**params: Any) -> dict[str, Any]:
     return summary
 
 
-def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[str, Any]:
+def _run(
+    params: dict[str, Any], executor: Executor, started: datetime, stop: threading.Event
+) -> dict[str, Any]:
     logger = get_run_logger()
     sources: list[str] = list(params["sources"])
     warehouse: str = params["warehouse"]
@@ -343,10 +385,16 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     _EXECUTORS[run_id] = executor
     router = _Router(stage, known)
     results: list[BatchResult] = []
-    first_batch_at: float | None = None
     in_flight: deque[PrefectFuture[BatchResult]] = deque()
 
     def collect(future: PrefectFuture[BatchResult]) -> None:
+        # Wait on the future's own completion (not its `state`, which asks the API each time),
+        # a slice at a time so that a cancelled run stops here at once.
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
+        while not done.wait(0.5):
+            if stop.is_set():
+                raise Stopped("the run was cancelled")
         results.append(future.result())
         seen = sum(r.items for r in results) + router.skipped + router.rejects.count
         bar.update(seen, max(total, router.inputs))
@@ -356,8 +404,8 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         fresh = router.route(discover(sources, web_options, validators))
         chunks = _chunks(fresh, params["batch_size"], total, executor.size)
         for batch_no, chunk in enumerate(chunks, start=1):
-            if batch_no == 1:
-                first_batch_at = time.time()
+            if stop.is_set():
+                raise Stopped("the run was cancelled")
             in_flight.append(transform_batch.submit(quote(chunk), str(stage), run_id, batch_no))
             while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
                 collect(in_flight.popleft())
@@ -366,6 +414,8 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         router.flush()
     finally:
         _EXECUTORS.pop(run_id, None)
+    # The workers' memory is not needed by the load: free it before DuckDB takes its share.
+    executor.close()
     progress.notify(router.inputs, router.inputs)
     bar.update(router.inputs, router.inputs)
 
@@ -388,9 +438,11 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     )
     shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
     summary = _summary(run_id, router, results, loaded, task_runs)
-    # Fixed cost: from the process's start (interpreter, imports, Prefect) to the first batch.
-    if first_batch_at is not None:
-        summary["startup_s"] = round(first_batch_at - psutil.Process().create_time(), 2)
+    # Fixed cost: from the process's start (interpreter, imports, Prefect) until a worker
+    # began the first batch.
+    if results:
+        summary["first_batch_at"] = min(r.started_at for r in results)
+        summary["startup_s"] = round(summary["first_batch_at"] - process_started_at(), 2)
     return summary
 
 

@@ -28,9 +28,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.lock import tell_waiting
+from flows.lock import tell
 from flows.schema import ARTICLE_SCHEMA
-from flows.settings import DB_FILENAME, LOAD_MEMORY_LIMIT, PARQUET_DIRNAME, STAGING_DIRNAME
+from flows.settings import (
+    DB_FILENAME,
+    LOAD_MEMORY_MAX_MB,
+    LOAD_MEMORY_MB,
+    PARQUET_DIRNAME,
+    STAGING_DIRNAME,
+)
 from flows.sqlfiles import files, sql
 
 CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
@@ -78,7 +84,11 @@ def staging_dir(warehouse: Path, run_id: str) -> Path:
 
 
 def connect(
-    warehouse: Path, *, read_only: bool = False, wait_s: float = 30.0
+    warehouse: Path,
+    *,
+    read_only: bool = False,
+    wait_s: float = 30.0,
+    memory_mb: int = LOAD_MEMORY_MB,
 ) -> duckdb.DuckDBPyConnection:
     """Open the database, waiting (bounded) while another process holds its lock."""
     path = db_path(warehouse)
@@ -92,7 +102,7 @@ def connect(
     while True:
         try:
             con = duckdb.connect(
-                str(path), read_only=read_only, config=_config(warehouse, read_only)
+                str(path), read_only=read_only, config=_config(warehouse, read_only, memory_mb)
             )
             break
         except duckdb.IOException as exc:
@@ -106,7 +116,7 @@ def connect(
                     "try again when the running ingest has finished"
                 ) from exc
             if not told:  # say so once: a silent wait looks like a hang
-                tell_waiting(f"{path} is in use by {holder}; waiting up to {wait_s:g} s")
+                tell(f"{path} is in use by {holder}; waiting up to {wait_s:g} s")
                 told = True
             time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
             delay = min(delay * 2, 1.0)
@@ -115,13 +125,13 @@ def connect(
     return con
 
 
-def _config(warehouse: Path, read_only: bool) -> dict[str, object]:
+def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:
     """The writer's memory is bounded whatever the run's size: DuckDB spills past the limit."""
     if read_only:
         return {}
     (warehouse / STAGING_DIRNAME).mkdir(parents=True, exist_ok=True)
     return {
-        "memory_limit": LOAD_MEMORY_LIMIT,
+        "memory_limit": f"{memory_mb}MB",
         "preserve_insertion_order": False,
         "threads": 1,
         "temp_directory": str(warehouse / STAGING_DIRNAME / "duckdb-tmp"),
@@ -231,8 +241,8 @@ def load_run(
     stage = staging_dir(warehouse, run.run_id)
     stage.mkdir(parents=True, exist_ok=True)
     parquet_name = f"{run.run_id}.parquet"
-    pending = stage / parquet_name
-    con = connect(warehouse, wait_s=wait_s)
+    memory_mb = LOAD_MEMORY_MB
+    con = connect(warehouse, wait_s=wait_s, memory_mb=memory_mb)
     try:
         ensure_schema(con)
         committed = con.execute(sql("load/committed_run.sql"), {"run_id": run.run_id}).fetchone()
@@ -248,6 +258,36 @@ def load_run(
             new + updated + unchanged + duplicates, new, updated, unchanged, 0, rejected
         )
         return counts, _publish(warehouse, stage, parquet_file)
+    try:
+        while True:
+            try:
+                counts, written = _merge(
+                    con, run, article_parts, reject_parts, validator_parts, stage / parquet_name
+                )
+                break
+            except duckdb.OutOfMemoryException:
+                if memory_mb >= LOAD_MEMORY_MAX_MB:
+                    raise
+                memory_mb = min(memory_mb * 4, LOAD_MEMORY_MAX_MB)
+                tell(f"the load ran out of DuckDB memory; retrying with a {memory_mb} MB limit")
+                con.close()
+                con = connect(warehouse, wait_s=wait_s, memory_mb=memory_mb)
+    finally:
+        con.close()
+    crash_point("after_commit")
+    return counts, _publish(warehouse, stage, parquet_name if written else None)
+
+
+def _merge(
+    con: duckdb.DuckDBPyConnection,
+    run: RunRecord,
+    article_parts: Sequence[str],
+    reject_parts: Sequence[str],
+    validator_parts: Sequence[str],
+    pending: Path,
+) -> tuple[LoadCounts, int]:
+    """The run's one transaction; rolled back on any error. Returns the counts and how many
+    rows went to the run's Parquet file (``pending``, renamed into the dataset after commit)."""
     try:
         con.execute("BEGIN TRANSACTION")
         con.execute(sql("load/01_stage_articles.sql"))
@@ -265,13 +305,15 @@ def load_run(
         counts = LoadCounts(*row)
         now = datetime.now(UTC)
         params = {"run_id": run.run_id, "now": now}
-        if article_parts:
-            con.execute(sql("load/06_delete_replaced.sql"))
-            con.execute(sql("load/06b_insert_articles.sql"), {"parts": list(article_parts)})
+        # Keys first, bodies last: the upserts' indexes need memory that cannot be spilled,
+        # which the bodies (spillable, but pinned while this transaction holds them) would take.
         con.execute(sql("load/07_insert_lineage.sql"), params)
         con.execute(sql("load/08_insert_rejects.sql"), params)
         con.execute(sql("load/09_upsert_source_state.sql"), {"run_id": run.run_id})
         con.execute(sql("load/09b_upsert_validators.sql"), {"run_id": run.run_id})
+        if article_parts:
+            con.execute(sql("load/06_delete_replaced.sql"))
+            con.execute(sql("load/06b_insert_articles.sql"), {"parts": list(article_parts)})
         written = _write_loaded(con, pending, article_parts) if article_parts else 0
         duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
         con.execute(
@@ -290,7 +332,7 @@ def load_run(
                 "rejected": counts.rejected,
                 "task_runs": run.task_runs,
                 "seconds": (now - run.started_at).total_seconds(),
-                "parquet_file": parquet_name if written else None,
+                "parquet_file": pending.name if written else None,
             },
         )
         create_views(con)
@@ -300,10 +342,7 @@ def load_run(
         with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
             con.execute("ROLLBACK")
         raise
-    finally:
-        con.close()
-    crash_point("after_commit")
-    return counts, _publish(warehouse, stage, parquet_name if written else None)
+    return counts, written
 
 
 def _publish(warehouse: Path, stage: Path, parquet_name: str | None) -> str | None:

@@ -15,8 +15,9 @@ class WarehouseLocked(RuntimeError):
     """Another ingest run holds the warehouse."""
 
 
-def tell_waiting(message: str) -> None:
-    """Say why we wait: in the run's log inside a Prefect run, else one line on stderr."""
+def tell(message: str) -> None:
+    """Say why we wait (or what we adapted): in the run's log inside a Prefect run, else one
+    line on stderr."""
     if "prefect" in sys.modules:  # never import Prefect just for this: queries stay fast
         from prefect.exceptions import MissingContextError
         from prefect.logging import get_run_logger
@@ -49,7 +50,7 @@ def run_lock(warehouse: Path, wait_s: float) -> Iterator[None]:
                         f"waited {wait_s:g} s, try again later"
                     ) from None
                 if not told:
-                    tell_waiting(
+                    tell(
                         f"another ingest (pid {holder}) is writing {warehouse}; "
                         f"waiting up to {wait_s:g} s for it to finish"
                     )

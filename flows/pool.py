@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
@@ -30,7 +31,15 @@ class WorkerError(RuntimeError):
     """A batch failed for a reason that is not one document's fault."""
 
 
+class PoolClosed(WorkerError):
+    """The run is ending (cancelled or failed): batches in flight stop, none is retried."""
+
+
 def _worker_main(conn: Connection, progress: Any) -> None:
+    # Import the extractor now, while the parent is still preparing the run, so the first
+    # batch finds the worker warm.
+    import flows.transform  # noqa: F401
+
     def report(index: int) -> None:
         progress[1] = time.monotonic()
         progress[0] = index
@@ -100,15 +109,17 @@ class WorkerPool:
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._lock = threading.Lock()
         self._closed = False
-        self._started = False
+        self._spawned = 0
+        self._live: dict[int, _Worker] = {}  # by pid, idle or busy: what a forced close kills
 
-    def start(self) -> None:
-        """Spawn the workers (idempotent). Lazy, so a run with nothing to do spawns none."""
+    def start(self, count: int | None = None) -> None:
+        """Spawn workers up to ``count`` (default: all; idempotent). The first batch spawns
+        any still missing, so a run with nothing to transform need spawn none."""
         with self._lock:
-            if not self._started:
-                self._started = True
-                for _ in range(self.size):
-                    self._idle.put(self._start())
+            target = self.size if count is None else min(count, self.size)
+            while self._spawned < target:
+                self._idle.put(self._start())
+                self._spawned += 1
 
     def _start(self) -> _Worker:
         parent, child = _CTX.Pipe()
@@ -118,25 +129,33 @@ class WorkerPool:
         )
         process.start()
         child.close()
-        return _Worker(process, parent, progress)
+        worker = _Worker(process, parent, progress)
+        self._live[process.pid] = worker
+        return worker
+
+    def _retire(self, worker: _Worker, kill: bool) -> None:
+        worker.stop(kill=kill)
+        self._live.pop(worker.process.pid, None)
 
     def _replace(self, worker: _Worker, kill: bool) -> _Worker:
-        worker.stop(kill=kill)
+        self._retire(worker, kill=kill)
         with self._lock:
             self.restarts += 1
         return self._start()
 
     def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
         if self._closed:
-            raise WorkerError("the worker pool is closed")
+            raise PoolClosed("the worker pool is closed")
         self.start()
         preset: dict[int, Rejection] = {}
-        worker = self._idle.get()
+        worker = self._take()
         try:
             while True:
                 worker.progress[0], worker.progress[1] = -1.0, time.monotonic()
                 worker.conn.send((list(units), staging_dir, batch_id, self.budget_s, preset))
                 outcome = self._wait(worker, len(units))
+                if self._closed and not isinstance(outcome, BatchResult):
+                    raise PoolClosed("the run ended while this batch was in a worker")
                 if isinstance(outcome, BatchResult):
                     worker.docs += len(units)
                     if worker.docs >= self.max_docs or _rss(worker) > self.max_rss:
@@ -153,7 +172,17 @@ class WorkerPool:
                 preset[index] = Rejection(unit.source, reason, detail, unit.seq, unit.fingerprint)
                 worker = self._replace(worker, kill=True)
         finally:
-            self._idle.put(worker)
+            if self._closed:  # closed while this batch ran: nothing will take the worker
+                self._retire(worker, kill=True)
+            else:
+                self._idle.put(worker)
+
+    def _take(self) -> _Worker:
+        while True:  # a close while waiting for a free worker must not leave this thread hung
+            if self._closed:
+                raise PoolClosed("the worker pool is closed")
+            with contextlib.suppress(queue.Empty):
+                return self._idle.get(timeout=0.5)
 
     def _wait(self, worker: _Worker, n: int) -> BatchResult | str | tuple[int, str, str]:
         while True:
@@ -179,18 +208,56 @@ class WorkerPool:
             f"worker process died (exit code {code}) on this document",
         )
 
-    def close(self) -> None:
+    def close(self, force: bool = False) -> None:
+        """Stop the idle workers; ``force`` kills the busy ones too, failing their batches at
+        once (a cancelled run) instead of letting them finish."""
         self._closed = True
+        if force:
+            for worker in list(self._live.values()):
+                with contextlib.suppress(OSError):
+                    worker.process.kill()
         while True:
             try:
                 worker = self._idle.get_nowait()
             except queue.Empty:
                 break
             # A worker that never got work may still be importing: no state to lose, kill it.
-            worker.stop(kill=worker.docs == 0)
+            self._retire(worker, kill=force or worker.docs == 0)
+
+    @staticmethod
+    def warm_count(size: int) -> int:
+        """Workers worth spawning before there is work: one per core the flow process leaves
+        idle while it starts (importing Prefect, preparing the warehouse)."""
+        return min(size, max(1, (os.cpu_count() or 2) - 1))
 
     def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_prestarted: WorkerPool | None = None
+
+
+def prestart(workers: int) -> None:
+    """Spawn warm workers before the flow exists: the command line calls this before it
+    imports Prefect, so the workers' imports run on idle cores meanwhile."""
+    global _prestarted
+    pool = WorkerPool(workers)
+    pool.start(WorkerPool.warm_count(workers))
+    _prestarted = pool
+
+
+def open_pool(workers: int, budget_s: float) -> WorkerPool:
+    """The prestarted pool if it fits, else a new one with its warm workers spawning."""
+    global _prestarted
+    pool, _prestarted = _prestarted, None
+    if pool is not None and pool.size == workers:
+        pool.budget_s = budget_s
+        return pool
+    if pool is not None:
+        pool.close()
+    pool = WorkerPool(workers, budget_s=budget_s)
+    pool.start(WorkerPool.warm_count(workers))
+    return pool

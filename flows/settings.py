@@ -14,7 +14,11 @@ STAGING_DIRNAME = "staging"
 # ~20 ms of extraction per page, small enough to keep every core busy and memory flat.
 BATCH_SIZE = 400
 
-LOAD_MEMORY_LIMIT = "256MB"  # DuckDB spills to warehouse/staging past this during a load
+# DuckDB's memory limit for the load, in MB. Bodies spill past it, so a run's size does not
+# raise it; the primary-key indexes grow with the warehouse and cannot spill, so a load that
+# runs out retries with 4x the limit, up to the maximum.
+LOAD_MEMORY_MB = 64
+LOAD_MEMORY_MAX_MB = 4096
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # larger inputs are rejected too_large
 MAX_NESTING_DEPTH = 2000  # deeper trees are cut by the parser; we reject past this
 MIN_PARAGRAPH_CHARS = 40  # a body needs one sentence-length line (CJK counted double)

@@ -7,6 +7,7 @@ that inputs = new + updated + unchanged + duplicates + rejected + skipped_unchan
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import os
 from collections.abc import Callable
@@ -347,7 +348,8 @@ def test_file_changing_around_the_read_is_processed_again(tmp_path: Path, wareho
 def test_flow_run_accounts_for_every_kind(corpus: Path, warehouse: Path) -> None:
     from flows.flow import ingest
 
-    summary = ingest(sources=[str(corpus)], warehouse=str(warehouse), batch_size=8, workers=1)
+    run = ingest(sources=[str(corpus)], warehouse=str(warehouse), batch_size=8, workers=1)
+    summary = asyncio.run(run)
     rejected = {k.name: k.reason for k in KINDS if k.reason}
     assert summary["inputs"] == len(KINDS)
     assert summary["rejected"] == len(rejected)

@@ -170,7 +170,7 @@ def test_second_ingest_fails_cleanly_when_the_wait_runs_out(tmp_path: Path) -> N
         holding(HOLD_RUN_LOCK, wh / ".ingest.lock", 10.0) as holder,
         pytest.raises(WarehouseLocked) as info,
     ):
-        ingest(sources=[str(src)], warehouse=str(wh), lock_wait_s=1.0, workers=1)
+        asyncio.run(ingest(sources=[str(src)], warehouse=str(wh), lock_wait_s=1.0, workers=1))
     message = str(info.value)
     assert len(message.splitlines()) == 1
     assert f"another ingest (pid {holder.pid}) is writing" in message and "waited 1 s" in message
@@ -231,8 +231,8 @@ def test_busy_database_at_load_is_retried_and_waited_for(
         # The task's own retry policy, with a shorter delay so the test stays quick.
         quick = flow_module.load_warehouse.with_options(retry_delay_seconds=0.2)
         monkeypatch.setattr(flow_module, "load_warehouse", quick)
-        state = flow_module.ingest(
-            sources=[str(src)], warehouse=str(wh), workers=1, return_state=True
+        state = asyncio.run(
+            flow_module.ingest(sources=[str(src)], warehouse=str(wh), workers=1, return_state=True)
         )
     summary = state.result()
     assert summary["new"] == 3

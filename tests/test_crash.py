@@ -11,6 +11,7 @@ flows/load.py (ARTICLE_ETL_CRASH_AT), which SIGKILLs the process at that exact p
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -185,9 +186,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> World:
     (b / "empty.html").write_bytes(b"")
 
     base, ref = root / "base", root / "ref"
-    ingest(sources=[str(a)], warehouse=str(base), batch_size=20, workers=1)
+    asyncio.run(ingest(sources=[str(a)], warehouse=str(base), batch_size=20, workers=1))
     shutil.copytree(base, ref)
-    summary = ingest(sources=[str(a), str(b)], warehouse=str(ref), batch_size=20, workers=1)
+    run = ingest(sources=[str(a), str(b)], warehouse=str(ref), batch_size=20, workers=1)
+    summary = asyncio.run(run)
     assert (summary["new"], summary["updated"], summary["duplicates"]) == (60, 3, 1)
     return World([str(a), str(b)], base, snapshot(base), snapshot(ref), summary)
 
@@ -231,7 +233,8 @@ def test_kill_9_leaves_before_or_after_and_next_run_completes(
         assert got == world.before  # nothing of the run is visible
         assert len(pending) == (1 if point == "before_commit" else 0)
 
-    summary = ingest(sources=world.sources, warehouse=str(wh), batch_size=20, workers=1)
+    run = ingest(sources=world.sources, warehouse=str(wh), batch_size=20, workers=1)
+    summary = asyncio.run(run)
     final = snapshot(wh)
     assert final["parquet"] == world.after["parquet"]  # the committed file got published
     assert not any((wh / "staging").glob("*/*")), "staging is cleaned up"
@@ -242,6 +245,73 @@ def test_kill_9_leaves_before_or_after_and_next_run_completes(
         for key in ("inputs", "new", "updated", "unchanged", "duplicates", "rejected"):
             assert summary[key] == world.summary[key], key
     _same_tables(final, world.after)
+
+
+def _runs_on(warehouse: Path) -> list[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    async def fetch() -> list[Any]:
+        async with get_client() as client:
+            runs = await client.read_flow_runs(sort=FlowRunSort.START_TIME_DESC, limit=50)
+        return [r for r in runs if r.parameters.get("warehouse") == str(warehouse)]
+
+    return asyncio.run(fetch())
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_stops_at_once_and_next_run_completes(world: World, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the whole foreground group, as a terminal sends it) mid-transform:
+    the command exits 130 within seconds, no worker survives, Prefect shows the run ended,
+    nothing of it is visible, and the next run does the work exactly once."""
+    from flows.flow import ingest
+
+    wh = tmp_path / "wh"
+    shutil.copytree(world.base, wh)
+    log = tmp_path / "ingest.log"
+    argv = [*article_etl(), "ingest", *world.sources, "--warehouse", str(wh)]
+    argv += ["--batch-size", "5", "--workers", "1"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env=cli_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # A shell without job control starts background commands with SIGINT ignored.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    try:
+        wait_for(lambda: transforming(wh, parts=2), proc, log)
+        os.killpg(proc.pid, signal.SIGINT)
+        rc = proc.wait(timeout=30)
+        text = log.read_text(errors="replace")
+        assert rc == 130, text[-3000:]
+        assert "article-etl: interrupted" in text
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # the workers go with the flow process
+            try:
+                os.killpg(proc.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("a process of the interrupted ingest is still running")
+    finally:
+        kill_group(proc)
+
+    (interrupted,) = _runs_on(wh)
+    assert interrupted.state.type.value in ("CRASHED", "CANCELLED"), interrupted.state
+    assert snapshot(wh) == world.before  # nothing of the run is visible
+
+    summary = asyncio.run(ingest(sources=world.sources, warehouse=str(wh), batch_size=20))
+    for key in ("inputs", "new", "updated", "unchanged", "duplicates", "rejected"):
+        assert summary[key] == world.summary[key], key
+    final = snapshot(wh)
+    assert final["parquet"] == world.after["parquet"]
+    _same_tables(final, world.after)
+    assert not any((wh / "staging").glob("*/*")), "staging is cleaned up"
 
 
 # --- the same for the other writers: a retried load, the maintenance compaction ----------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def test_batches_run_on_dask_workers_and_one_writer_loads(tmp_path: Path) -> Non
         Client(cluster) as client,
     ):
         worker_pids = set(client.run(os.getpid).values())
-        state = ingest(
+        run = ingest(
             sources=[str(src)],
             warehouse=str(tmp_path / "wh"),
             batch_size=3,
@@ -39,6 +40,7 @@ def test_batches_run_on_dask_workers_and_one_writer_loads(tmp_path: Path) -> Non
             staging=str(shared),
             return_state=True,
         )
+        state = asyncio.run(run)
     summary = state.result()
     assert (summary["inputs"], summary["new"], summary["rejected"], summary["batches"]) == (
         13,

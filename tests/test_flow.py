@@ -39,13 +39,17 @@ def _client_view(flow_run_id: object) -> tuple[object, list, list]:
 
 @pytest.mark.usefixtures("prefect_api")
 def test_ingest_flow_runs_batches_and_publishes_artifacts(tmp_path: Path, warehouse: Path) -> None:
+    from prefect import tags
+
     from flows.flow import ingest
 
     src = tmp_path / "in"
     for i in range(7):
         write_item(src, f"{i:03d}.txt", 1690933501000 + i, f"Story {i}", f"https://n.example/{i}")
     (src / "empty.html").write_bytes(b"")
-    state = ingest(sources=[str(src)], warehouse=str(warehouse), batch_size=3, return_state=True)
+    run = ingest(sources=[str(src)], warehouse=str(warehouse), batch_size=3, return_state=True)
+    with tags("nightly"):
+        state = asyncio.run(run)
     summary = state.result()
     assert summary["inputs"] == 8
     assert (summary["new"], summary["rejected"], summary["batches"]) == (7, 1, 3)
@@ -53,6 +57,8 @@ def test_ingest_flow_runs_batches_and_publishes_artifacts(tmp_path: Path, wareho
     run, tasks, arts = _client_view(state.state_details.flow_run_id)
     assert run.state.is_completed()
     assert run.name.startswith("ingest ")
+    assert run.tags == ["nightly"]  # the caller's tags label the run; its tasks stay untagged
+    assert all(t.tags == [] for t in tasks)
     names = sorted(t.name for t in tasks)
     assert [n for n in names if n.startswith("batch-")] == ["batch-1", "batch-2", "batch-3"]
     assert all(t.state.is_completed() for t in tasks)
@@ -82,7 +88,7 @@ def test_maintenance_compacts_parquet_and_prunes_lineage(tmp_path: Path, warehou
         src = tmp_path / f"in{run}"
         write_item(src, "a.txt", 1690933501000 + run, f"V{run}", "https://m.example/0")
         write_item(src, "b.txt", 1690933501000, f"B{run}", f"https://m.example/b{run}")
-        ingest(sources=[str(src)], warehouse=str(warehouse))
+        asyncio.run(ingest(sources=[str(src)], warehouse=str(warehouse)))
     glob = str(warehouse / "parquet" / "*.parquet")
     before = sorted(duckdb.sql(f"SELECT * FROM read_parquet('{glob}')").fetchall())
     con = connect(warehouse)

@@ -4,12 +4,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+import flows.load as load_module
 from flows.batch import process_batch
 from flows.extract.files import discover_files
 from flows.load import RunRecord, connect, load_run, prepare, staging_dir
-from flows.schema import ARTICLE_SCHEMA
+from flows.schema import ARTICLE_SCHEMA, STAGING_SCHEMA
 from flows.units import WorkUnit
 
 from .items import write_item
@@ -137,3 +140,70 @@ def test_lineage_rejects_and_run_log(tmp_path: Path, warehouse: Path) -> None:
     assert lineage == [("https://n.example/a", str(src / "a.txt"), "header", "run1")]
     assert rejects == [(str(src / "js.txt"), "bad_url", "run1")]
     assert runs == [("run1", 2, 1, 1)]
+
+
+def _big_part(warehouse: Path, run_id: str, n: int) -> Path:
+    """A staging part of ``n`` articles with 5 KB bodies, as a batch would write it."""
+    stage = staging_dir(warehouse, run_id)
+    stage.mkdir(parents=True)
+    rows = [
+        {
+            "url": f"https://n.example/{i}",
+            "timestamp": datetime(2024, 1, 1, tzinfo=UTC),
+            "title": f"Story {i}",
+            "body": f"word {i} " * 700,
+            "image": None,
+            "source": f"/in/{i}.txt",
+            "content_hash": f"{i:040x}",
+            "timestamp_source": "header",
+            "seq": i,
+            "fingerprint": f"1:{i}",
+        }
+        for i in range(n)
+    ]
+    part = stage / "articles-000001.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=STAGING_SCHEMA), part)
+    return part
+
+
+def test_load_out_of_duckdb_memory_retries_with_a_larger_limit(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The primary-key indexes grow with the warehouse and cannot spill: a load that runs out
+    of its memory limit is rolled back and retried with 4x the limit, and loads everything."""
+    prepare(warehouse)
+    part = _big_part(warehouse, "r1", 3000)
+    monkeypatch.setattr(load_module, "LOAD_MEMORY_MB", 1)
+    record = RunRecord("r1", None, datetime.now(UTC), "test", 3000, 0, 1)
+    counts, parquet_file = load_run(warehouse, record, [str(part)], [])
+    assert (counts.new, parquet_file) == (3000, "r1.parquet")
+    told = capsys.readouterr().err
+    assert "the load ran out of DuckDB memory; retrying with a 4 MB limit" in told
+    con = connect(warehouse, read_only=True)
+    try:
+        assert con.execute("SELECT count(*), count(DISTINCT url) FROM articles").fetchall() == [
+            (3000, 3000)
+        ]
+        assert con.execute("SELECT count(*) FROM lineage").fetchall() == [(3000,)]
+    finally:
+        con.close()
+    assert pq.read_metadata(warehouse / "parquet" / "r1.parquet").num_rows == 3000
+
+
+def test_load_out_of_memory_at_the_maximum_fails_and_commits_nothing(
+    warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prepare(warehouse)
+    part = _big_part(warehouse, "r1", 3000)
+    monkeypatch.setattr(load_module, "LOAD_MEMORY_MB", 1)
+    monkeypatch.setattr(load_module, "LOAD_MEMORY_MAX_MB", 1)
+    record = RunRecord("r1", None, datetime.now(UTC), "test", 3000, 0, 1)
+    with pytest.raises(duckdb.OutOfMemoryException):
+        load_run(warehouse, record, [str(part)], [])
+    con = connect(warehouse, read_only=True)
+    try:
+        for table in ("articles", "lineage", "runs", "source_state"):
+            assert con.execute(f"SELECT count(*) FROM {table}").fetchall() == [(0,)], table
+    finally:
+        con.close()
+    assert not list((warehouse / "parquet").glob("*.parquet"))

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+import flows.pool as pool_module
 from flows.batch import BatchResult
-from flows.pool import WorkerPool
+from flows.pool import PoolClosed, WorkerPool, open_pool, prestart
 from flows.units import WorkUnit
 
 from .items import PARAGRAPHS, item_text
@@ -93,3 +94,55 @@ def test_workers_are_recycled_after_max_docs(tmp_path: Path) -> None:
 def test_a_pool_with_nothing_to_do_spawns_nothing() -> None:
     with WorkerPool(2) as pool:
         assert pool._idle.qsize() == 0 and pool.restarts == 0
+
+
+def test_a_forced_close_ends_a_running_batch_at_once(tmp_path: Path) -> None:
+    """A cancelled run (Ctrl-C): the busy worker is killed, its batch fails with PoolClosed
+    (never retried), and no worker process outlives the pool."""
+    (tmp_path / "stage").mkdir()
+    units = _units(tmp_path)  # the heavy page first: seconds of work
+    pool = WorkerPool(1, budget_s=0, hard_kill_s=60)
+    pool.start()
+    worker = pool._idle.queue[0]
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            pool.run_batch(units, str(tmp_path / "stage"), "b1")
+        except BaseException as exc:
+            errors.append(exc)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while worker.progress[0] != 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    pool.close(force=True)
+    runner.join(timeout=10)
+    assert not runner.is_alive(), "run_batch did not come back"
+    assert [type(e) for e in errors] == [PoolClosed]
+    assert not worker.process.is_alive()
+    assert pool._live == {}
+    with pytest.raises(PoolClosed):
+        pool.run_batch(units, str(tmp_path / "stage"), "b2")
+
+
+def test_the_command_lines_prestarted_workers_are_adopted_by_the_flow() -> None:
+    prestart(2)
+    warm = WorkerPool.warm_count(2)
+    pool = open_pool(2, budget_s=1.5)
+    again = open_pool(2, budget_s=1.5)
+    try:
+        assert pool._spawned == warm and pool.budget_s == 1.5  # the same, already spawned
+        assert again is not pool  # adopted once only
+    finally:
+        pool.close()
+        again.close()
+    prestart(2)
+    first = pool_module._prestarted
+    assert first is not None
+    other = open_pool(1, budget_s=1.0)  # another size: the prestarted workers are stopped
+    try:
+        assert other is not first and first._closed and first._live == {}
+    finally:
+        other.close()
