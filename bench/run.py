@@ -1,6 +1,6 @@
 """The benchmark: the pipeline beside its limit and a peer tool, in one run, on the same files.
 
-    .venv/bin/python -m bench.run --n 10000 [--rounds 2] [--workdir DIR] [--keep] [--quality]
+    .venv/bin/python -m bench.run --n 10000 [--rounds 3] [--workdir DIR] [--keep] [--quality]
 
 Stages, each a subprocess timed by wall clock with the peak RSS of its whole process tree
 (sampled every 0.1 s):
@@ -344,7 +344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stages", default="limit,pipeline,peer,second", help="comma-separated subset to run"
     )
     parser.add_argument(
-        "--rounds", type=int, default=2, help="rounds of limit + pipeline, alternating (default 2)"
+        "--rounds", type=int, default=3, help="rounds of limit + pipeline, alternating (default 3)"
     )
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--cli", type=Path, default=BIN / "article-etl", help="the pipeline's CLI")
