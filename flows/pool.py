@@ -68,12 +68,15 @@ class _Worker:
     progress: Any
     docs: int = 0
 
+    def ask_to_stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+
     def stop(self, kill: bool = False) -> None:
         if kill:
             self.process.kill()
         else:
-            with contextlib.suppress(OSError):
-                self.conn.send(None)
+            self.ask_to_stop()
         self.process.join(timeout=5)
         if self.process.is_alive():
             self.process.kill()
@@ -216,13 +219,21 @@ class WorkerPool:
             for worker in list(self._live.values()):
                 with contextlib.suppress(OSError):
                     worker.process.kill()
+        idle: list[_Worker] = []
         while True:
             try:
-                worker = self._idle.get_nowait()
+                idle.append(self._idle.get_nowait())
             except queue.Empty:
                 break
-            # A worker that never got work may still be importing: no state to lose, kill it.
-            self._retire(worker, kill=force or worker.docs == 0)
+        # A worker that never got work may still be importing: no state to lose, kill it.
+        # The others are all told first, so they exit together (0.1 s each, on the way to
+        # the load).
+        kills = [force or worker.docs == 0 for worker in idle]
+        for worker, kill in zip(idle, kills, strict=True):
+            if not kill:
+                worker.ask_to_stop()
+        for worker, kill in zip(idle, kills, strict=True):
+            self._retire(worker, kill=kill)
 
     @staticmethod
     def warm_count(size: int) -> int:
