@@ -392,15 +392,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Limit and pipeline alternate for --rounds rounds (each pipeline on a new warehouse), so
     # that both see the machine in the same state; the last round's warehouse takes the second
     # run. Ratios use each stage's best round: the machine is shared and noisy.
-    order: list[tuple[str, str, list[str]]] = []
+    order: list[tuple[str, str, list[str], Path]] = []
     for r in range(1, args.rounds):
         extra_wh = run_dir / f"warehouse-{r}"
         round_ingest = [*ingest[:3], "--warehouse", str(extra_wh), "--json"]
-        order += [(f"limit.{r}", "limit", plan["limit"])]
-        order += [(f"pipeline.{r}", "pipeline", round_ingest)]
-    order += [(name, name, cmd) for name, cmd in plan.items()]
+        order += [(f"limit.{r}", "limit", plan["limit"], warehouse)]
+        order += [(f"pipeline.{r}", "pipeline", round_ingest, extra_wh)]
+    order += [
+        (name, name, cmd, run_dir / "cold" if name == "cold" else warehouse)
+        for name, cmd in plan.items()
+    ]
     stages: dict[str, Stage] = {}
-    for name, kind, cmd in order:
+    for name, kind, cmd, wh in order:
         if kind not in wanted:
             continue
         stage = Stage(name, cmd, kind)
@@ -425,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not stage.ok:
             print(_tail(stage.log))
         # Body F1 is scored on the main round only: the same settings give the same texts.
-        _after(stage, args, run_dir, warehouse, ids if name == kind else {})
+        _after(stage, args, run_dir, wh, ids if name == kind else {})
 
     if server:
         _kill_group(server[0].pid)
@@ -461,10 +464,6 @@ def _after(
                     texts[rec["url"]] = rec["text"]
             stage.extra["body F1"] = _fmt_score(_quality(texts, ids, args.shared))
     elif stage.kind in ("pipeline", "second", "cold"):
-        if stage.kind == "cold":
-            wh = run_dir / "cold"
-        elif stage.name != stage.kind:  # an earlier round's pipeline
-            wh = run_dir / f"warehouse-{stage.name.split('.')[1]}"
         summary = _summary(stage.log)
         if summary:
             # From launching the command until a worker begins the first batch, and from the

@@ -72,15 +72,18 @@ _EXECUTORS: dict[str, Executor] = {}  # per run: shared by its batch tasks (thre
 # is nothing to cache, and NO_CACHE spares hashing a batch's 400 inputs for a key (8 ms).
 
 
-def _transient(task: object, task_run: object, state: Any) -> bool:
-    """Retry what may pass (a busy database, a locked or vanished file), never a bug or bad data."""
+def _raised(state: Any) -> Exception | None:
+    """The exception a failed task run raised (None if it did not fail)."""
     try:
         state.result()
-    except (WarehouseBusy, duckdb.IOException, OSError):
-        return True
-    except Exception:
-        return False
-    return False
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _transient(task: object, task_run: object, state: Any) -> bool:
+    """Retry what may pass (a busy database, a locked or vanished file), never a bug or bad data."""
+    return isinstance(_raised(state), (WarehouseBusy, duckdb.IOException, OSError))
 
 
 @task(
@@ -99,13 +102,8 @@ def prepare_warehouse(warehouse: str) -> tuple[dict[str, str], dict[str, Validat
 
 def _not_closing(task: object, task_run: object, state: Any) -> bool:
     """Retry a failed batch (a worker lost to the machine), unless the run is ending."""
-    try:
-        state.result()
-    except PoolClosed:
-        return False
-    except Exception:
-        return True
-    return False
+    error = _raised(state)
+    return error is not None and not isinstance(error, PoolClosed)
 
 
 @task(

@@ -255,9 +255,7 @@ def prestart(workers: int) -> None:
     """Spawn warm workers before the flow exists: the command line calls this before it
     imports Prefect, so the workers' imports run on idle cores meanwhile."""
     global _prestarted
-    pool = WorkerPool(workers)
-    pool.start(WorkerPool.warm_count(workers))
-    _prestarted = pool
+    _prestarted = _warm_pool(workers, DOC_TIME_BUDGET_S)
 
 
 def open_pool(workers: int, budget_s: float) -> WorkerPool:
@@ -269,6 +267,10 @@ def open_pool(workers: int, budget_s: float) -> WorkerPool:
         return pool
     if pool is not None:
         pool.close()
+    return _warm_pool(workers, budget_s)
+
+
+def _warm_pool(workers: int, budget_s: float) -> WorkerPool:
     pool = WorkerPool(workers, budget_s=budget_s)
     pool.start(WorkerPool.warm_count(workers))
     return pool
