@@ -58,6 +58,10 @@ def test_ingest_flow_runs_batches_and_publishes_artifacts(tmp_path: Path, wareho
     assert run.state.is_completed()
     assert run.name.startswith("ingest ")
     assert run.tags == ["nightly"]  # the caller's tags label the run; its tasks stay untagged
+    # Recorded without FastAPI's encoder (flows.flow._Flow), as the UI shows them.
+    assert run.parameters["sources"] == [str(src)]
+    assert (run.parameters["batch_size"], run.parameters["workers"]) == (3, None)
+    assert run.parameters["warehouse"] == str(warehouse)
     assert all(t.tags == [] for t in tasks)
     names = sorted(t.name for t in tasks)
     assert [n for n in names if n.startswith("batch-")] == ["batch-1", "batch-2", "batch-3"]
