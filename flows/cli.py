@@ -131,10 +131,14 @@ def run_ingest(args: argparse.Namespace) -> int:
 
     check_all(args.sources)  # fail in a line, before Prefect starts
     if args.own_process and not args.dask:
+        # Workers, discovery and the first batches start now, on the cores that importing
+        # Prefect (one core, 2 s) leaves idle; the flow takes them over (flows/headstart.py).
+        from flows.headstart import begin
         from flows.pool import prestart
         from flows.settings import worker_count
 
-        prestart(args.workers or worker_count())
+        pool = prestart(args.workers or worker_count())
+        begin(args.sources, str(args.warehouse), args.batch_size, args.staging, pool)
     interactive = sys.stderr.isatty() and not args.json
     # Plain log lines when not on a terminal; on a terminal a bar replaces per-batch lines.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if interactive else "INFO")

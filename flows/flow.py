@@ -8,15 +8,13 @@ import logging
 import shutil
 import threading
 import time
-import uuid
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
-import pyarrow as pa
 from prefect import Flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import SyncClientContext, TagsContext
@@ -26,10 +24,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from pydantic_core import to_jsonable_python
 
-from flows import artifacts, progress
-from flows.batch import BatchResult, write_parquet_atomic
+from flows import artifacts, headstart, progress
+from flows.batch import BatchResult
 from flows.clock import process_started_at
-from flows.discover import Discovered, check_all, count_local, discover
+from flows.discover import check_all, count_local, discover
 from flows.load import (
     RunRecord,
     WarehouseBusy,
@@ -37,12 +35,11 @@ from flows.load import (
     known_validators,
     load_run,
     prepare,
-    staging_dir,
 )
 from flows.lock import run_lock
 from flows.maintenance import compact_parquet, prune_lineage
-from flows.pool import PoolClosed, open_pool
-from flows.schema import REJECT_SCHEMA, VALIDATOR_SCHEMA
+from flows.pool import PoolClosed, WorkerPool, open_pool
+from flows.route import Router, batches
 from flows.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
@@ -52,11 +49,10 @@ from flows.settings import (
 )
 from flows.sqlfiles import sql
 from flows.threads import Stopped, run_in_thread
-from flows.units import Rejection, WorkUnit
-from flows.web.options import NotModified, Validator, WebOptions
+from flows.units import WorkUnit
+from flows.web.options import Validator, WebOptions
 
 SAMPLE_REJECTS = 50
-TAIL_BATCH_MIN = 25
 
 
 class Executor(Protocol):
@@ -94,9 +90,11 @@ def _transient(task: object, task_run: object, state: Any) -> bool:
     retry_delay_seconds=[1, 5],
     retry_condition_fn=_transient,
 )
-def prepare_warehouse(warehouse: str) -> tuple[dict[str, str], dict[str, Validator]]:
+def prepare_warehouse(
+    warehouse: str, keep: str | None = None
+) -> tuple[dict[str, str], dict[str, Validator]]:
     """Create tables and views, recover a crashed run; return what earlier runs saw."""
-    known = prepare(Path(warehouse))
+    known = prepare(Path(warehouse), keep)
     validators = {row[0]: Validator(*row) for row in known_validators(Path(warehouse))}
     return known, validators
 
@@ -172,105 +170,6 @@ def _run_name() -> str:
     sources = params.get("sources") or []
     label = ", ".join(_short(str(s)) for s in sources[:2]) + (" …" if len(sources) > 2 else "")
     return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"[:100]
-
-
-class _PartWriter:
-    """Rows found outside the batches (discovery rejects, HTTP validators) as staging parts."""
-
-    def __init__(self, staging: Path, prefix: str, schema: pa.Schema) -> None:
-        self.staging, self.prefix, self.schema = staging, prefix, schema
-        self.rows: list[dict[str, Any]] = []
-        self.parts: list[str] = []
-        self.count = 0
-
-    def add(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
-        self.count += 1
-        if len(self.rows) >= 1000:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.rows:
-            path = self.staging / f"{self.prefix}-{len(self.parts):04d}.parquet"
-            write_parquet_atomic(pa.Table.from_pylist(self.rows, schema=self.schema), path)
-            self.parts.append(str(path))
-            self.rows = []
-
-
-class _Router:
-    """Routes discovery output: rejects and validators to their parts, unchanged inputs
-    skipped, the rest on to the batches; counts every input exactly once."""
-
-    def __init__(self, staging: Path, known: Mapping[str, str]) -> None:
-        self.known = known
-        self.rejects = _PartWriter(staging, "rejects-discovery", REJECT_SCHEMA)
-        self.validators = _PartWriter(staging, "validators", VALIDATOR_SCHEMA)
-        self.reasons: dict[str, int] = {}
-        self.inputs = self.skipped = 0
-
-    def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
-        for item in stream:
-            if isinstance(item, Validator):  # state of a feed or sitemap, not an input
-                self.validators.add(
-                    {
-                        "url": item.url,
-                        "etag": item.etag,
-                        "last_modified": item.last_modified,
-                        "content_hash": item.content_hash,
-                    }
-                )
-                continue
-            item_seq = self.inputs
-            self.inputs += 1
-            if isinstance(item, NotModified):
-                self.skipped += 1
-            elif isinstance(item, Rejection):
-                item.seq = item_seq
-                self.rejects.add(
-                    {
-                        "source": item.source,
-                        "reason": item.reason,
-                        "detail": item.detail,
-                        "seq": item.seq,
-                        "fingerprint": item.fingerprint,
-                    }
-                )
-                self.reasons[item.reason] = self.reasons.get(item.reason, 0) + 1
-            elif item.fingerprint is not None and self.known.get(item.source) == item.fingerprint:
-                self.skipped += 1
-            else:
-                item.seq = item_seq
-                if item.path is None and item.source.startswith(("http://", "https://")):
-                    self.validators.add(
-                        {
-                            "url": item.source,
-                            "etag": item.meta.get("etag"),
-                            "last_modified": item.meta.get("last_modified"),
-                            "content_hash": item.fingerprint,
-                        }
-                    )
-                yield item
-
-    def flush(self) -> None:
-        self.rejects.flush()
-        self.validators.flush()
-
-
-def _chunks(
-    units: Iterator[WorkUnit], size: int, expected: int, workers: int
-) -> Iterator[list[WorkUnit]]:
-    """Batches of ``size``; the last rounds smaller, so every worker finishes at about once."""
-    taken = 0
-    while True:
-        remaining = expected - taken
-        n = size
-        if 0 < remaining < 2 * size * workers:
-            n = min(size, max(TAIL_BATCH_MIN, -(-remaining // (2 * workers))))
-        chunk = list(itertools.islice(units, n))
-        if not chunk:
-            return
-        taken += len(chunk)
-        yield chunk
 
 
 class _Flow(Flow[Any, Any]):
@@ -373,13 +272,26 @@ def _ingest_with_client(stop: threading.Event, params: dict[str, Any]) -> dict[s
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     # Workers start now (spawn and imports take seconds) and overlap with the preparation.
     executor = _open_executor(params["workers"], params["dask_address"], params["time_budget_s"])
+    head = None
+    if isinstance(executor, WorkerPool):  # what the command line began before Prefect started
+        head = headstart.take(
+            params["sources"],
+            params["warehouse"],
+            params["batch_size"],
+            executor.size,
+            params["staging"],
+        )
+    if head is not None:
+        started, t0 = head.started, head.t0
     finished = False
     try:
         with run_lock(Path(params["warehouse"]), params["lock_wait_s"]):
-            summary = _run(params, executor, started, stop)
+            summary = _run(params, executor, started, stop, head)
         finished = True
     finally:
         executor.close(force=not finished)  # a failed run's batches in flight are of no use
+        if head is not None:
+            head.release()
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     done = summary["inputs"] - summary["skipped_unchanged"]
     summary["pages_per_s"] = round(done / summary["seconds"], 1) if summary["seconds"] else 0.0
@@ -392,28 +304,40 @@ def _ingest_with_client(stop: threading.Event, params: dict[str, Any]) -> dict[s
 
 
 def _run(
-    params: dict[str, Any], executor: Executor, started: datetime, stop: threading.Event
+    params: dict[str, Any],
+    executor: Executor,
+    started: datetime,
+    stop: threading.Event,
+    head: headstart.HeadStart | None,
 ) -> dict[str, Any]:
     logger = get_run_logger()
     sources: list[str] = list(params["sources"])
     warehouse: str = params["warehouse"]
-    wh = Path(warehouse)
     web_options = WebOptions(
         user_agent=params["user_agent"],
         per_host_concurrency=params["per_host_concurrency"],
         min_delay_s=params["min_delay_s"],
         allow_private_network=params["allow_private_network"],
     )
-    known, validators = prepare_warehouse(warehouse)
-    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    stage = Path(params["staging"]) / run_id if params["staging"] else staging_dir(wh, run_id)
-    stage.mkdir(parents=True, exist_ok=True)
-    total = count_local(sources)
+    if head is not None:
+        head.wait_read()
+    known, validators = prepare_warehouse(warehouse, head.run_id if head else None)
+    if head is not None and not head.stands(known):
+        logger.info("head start dropped: the warehouse changed before this run took it over")
+        head.discard()
+        head = None
+    if head is not None and head.router is not None:
+        run_id, stage, total, router = head.run_id, head.stage, head.total, head.router
+        _EXECUTORS[run_id] = headstart.Adopted(executor, head.running)
+    else:
+        run_id = headstart.new_run_id(started)
+        stage = headstart.run_stage(warehouse, params["staging"], run_id)
+        stage.mkdir(parents=True, exist_ok=True)
+        total = count_local(sources)
+        router = Router(stage, known)
+        _EXECUTORS[run_id] = executor
     bar = artifacts.ProgressArtifact(_run_name())
     logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
-
-    _EXECUTORS[run_id] = executor
-    router = _Router(stage, known)
     results: list[BatchResult] = []
     in_flight: deque[PrefectFuture[BatchResult]] = deque()
 
@@ -431,8 +355,11 @@ def _run(
         progress.notify(seen, max(total, router.inputs))
 
     try:
-        fresh = router.route(discover(sources, web_options, validators))
-        chunks = _chunks(fresh, params["batch_size"], total, executor.size)
+        if head is not None:  # its first batches are running; discovery goes on from there
+            chunks = itertools.chain(head.first, head.rest)
+        else:
+            fresh = router.route(discover(sources, web_options, validators))
+            chunks = batches(fresh, params["batch_size"], total, executor.size)
         for batch_no, chunk in enumerate(chunks, start=1):
             if stop.is_set():
                 raise Stopped("the run was cancelled")
@@ -478,7 +405,7 @@ def _run(
 
 def _summary(
     run_id: str,
-    router: _Router,
+    router: Router,
     results: list[BatchResult],
     loaded: dict[str, Any],
     task_runs: int,

@@ -14,6 +14,7 @@ one dict lookup per load.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
@@ -160,8 +161,11 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         pending = failed
 
 
-def prepare(warehouse: Path) -> dict[str, str]:
-    """Create what is missing, finish what a crashed run left, return known fingerprints."""
+def prepare(warehouse: Path, keep: str | None = None) -> dict[str, str]:
+    """Create what is missing, finish what a crashed run left, return known fingerprints.
+
+    ``keep`` names this run's staging folder when it already holds work (a head start).
+    """
     con = connect(warehouse)
     try:
         ensure_schema(con)
@@ -172,11 +176,11 @@ def prepare(warehouse: Path) -> dict[str, str]:
         known = dict(con.execute(sql("load/known_fingerprints.sql")).fetchall())
     finally:
         con.close()
-    recover(warehouse, committed)
+    recover(warehouse, committed, keep)
     return known
 
 
-def recover(warehouse: Path, committed: Sequence[str]) -> None:
+def recover(warehouse: Path, committed: Sequence[str], keep: str | None = None) -> None:
     """Publish Parquet files of committed runs that a crash left in staging; drop the rest."""
     parquet = warehouse / PARQUET_DIRNAME
     staging = warehouse / STAGING_DIRNAME
@@ -189,11 +193,38 @@ def recover(warehouse: Path, committed: Sequence[str]) -> None:
             os.replace(pending, parquet / name)
     if staging.is_dir():
         for run_dir in staging.iterdir():
-            shutil.rmtree(run_dir, ignore_errors=True)
+            if run_dir.name != keep and not in_use(run_dir):
+                shutil.rmtree(run_dir, ignore_errors=True)
     if parquet.is_dir():
         finish_compaction(parquet)
         for leftover in parquet.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
+
+
+OWNER_FILE = ".owner"
+
+
+def claim(stage: Path) -> int:
+    """Mark a staging folder in use before the run lock is taken (a head start), so that
+    another run's recovery leaves it; the claim ends with the descriptor or the process."""
+    stage.mkdir(parents=True, exist_ok=True)
+    fd = os.open(stage / OWNER_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def in_use(stage: Path) -> bool:
+    try:
+        fd = os.open(stage / OWNER_FILE, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def finish_compaction(parquet: Path) -> None:
@@ -353,6 +384,17 @@ def _publish(warehouse: Path, stage: Path, parquet_name: str | None) -> str | No
         os.replace(stage / parquet_name, parquet / parquet_name)
     shutil.rmtree(stage, ignore_errors=True)
     return parquet_name
+
+
+def known_fingerprints(warehouse: Path, wait_s: float = 30.0) -> dict[str, str]:
+    """Source -> fingerprint of every input earlier runs saw, read without the run lock."""
+    if not db_path(warehouse).exists():
+        return {}
+    con = connect(warehouse, read_only=True, wait_s=wait_s)
+    try:
+        return dict(con.execute(sql("load/known_fingerprints.sql")).fetchall())
+    finally:
+        con.close()
 
 
 def known_validators(warehouse: Path) -> list[tuple[str, str | None, str | None, str | None]]:

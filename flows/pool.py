@@ -251,11 +251,12 @@ class WorkerPool:
 _prestarted: WorkerPool | None = None
 
 
-def prestart(workers: int) -> None:
+def prestart(workers: int) -> WorkerPool:
     """Spawn warm workers before the flow exists: the command line calls this before it
     imports Prefect, so the workers' imports run on idle cores meanwhile."""
     global _prestarted
     _prestarted = _warm_pool(workers, DOC_TIME_BUDGET_S)
+    return _prestarted
 
 
 def open_pool(workers: int, budget_s: float) -> WorkerPool:

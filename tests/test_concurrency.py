@@ -91,9 +91,15 @@ def test_two_ingests_at_once_and_queries_meanwhile(tmp_path: Path) -> None:
     env = cli_env()
     logs = [tmp_path / "one.log", tmp_path / "two.log"]
     procs = [start_ingest([one], wh, logs[0], batch_size=4, env=env)]
-    # The second starts once the first is transforming (it holds the run lock by then); the
-    # first is paused until the second has met the lock, so the two overlap on any machine.
-    wait_for(lambda: transforming(wh, parts=1), procs[0], logs[0])
+    # The second starts once the first is transforming under the run lock (its head start
+    # transforms before it takes the lock); the first is paused until the second has met the
+    # lock, so the two overlap on any machine.
+    lock = wh / ".ingest.lock"
+
+    def first_holds_lock() -> bool:
+        return lock.exists() and lock.read_text().strip() == str(procs[0].pid)
+
+    wait_for(lambda: transforming(wh, parts=1) and first_holds_lock(), procs[0], logs[0])
     os.killpg(procs[0].pid, signal.SIGSTOP)
     try:
         procs.append(start_ingest([two], wh, logs[1], batch_size=4, env=env))

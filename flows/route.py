@@ -1,0 +1,118 @@
+"""Discovery output routed to the run: inputs counted, unchanged ones skipped, rejects and
+feed validators written as staging parts, the rest cut into batches."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from flows.batch import write_parquet_atomic
+from flows.discover import Discovered
+from flows.schema import REJECT_SCHEMA, VALIDATOR_SCHEMA
+from flows.units import Rejection, WorkUnit
+from flows.web.options import NotModified, Validator
+
+TAIL_BATCH_MIN = 25
+
+
+class PartWriter:
+    """Rows found outside the batches (discovery rejects, HTTP validators) as staging parts."""
+
+    def __init__(self, staging: Path, prefix: str, schema: pa.Schema) -> None:
+        self.staging, self.prefix, self.schema = staging, prefix, schema
+        self.rows: list[dict[str, Any]] = []
+        self.parts: list[str] = []
+        self.count = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+        self.count += 1
+        if len(self.rows) >= 1000:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            path = self.staging / f"{self.prefix}-{len(self.parts):04d}.parquet"
+            write_parquet_atomic(pa.Table.from_pylist(self.rows, schema=self.schema), path)
+            self.parts.append(str(path))
+            self.rows = []
+
+
+class Router:
+    """Routes discovery output: rejects and validators to their parts, unchanged inputs
+    skipped, the rest on to the batches; counts every input exactly once."""
+
+    def __init__(self, staging: Path, known: Mapping[str, str]) -> None:
+        self.known = known
+        self.rejects = PartWriter(staging, "rejects-discovery", REJECT_SCHEMA)
+        self.validators = PartWriter(staging, "validators", VALIDATOR_SCHEMA)
+        self.reasons: dict[str, int] = {}
+        self.inputs = self.skipped = 0
+
+    def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
+        for item in stream:
+            if isinstance(item, Validator):  # state of a feed or sitemap, not an input
+                self.validators.add(
+                    {
+                        "url": item.url,
+                        "etag": item.etag,
+                        "last_modified": item.last_modified,
+                        "content_hash": item.content_hash,
+                    }
+                )
+                continue
+            item_seq = self.inputs
+            self.inputs += 1
+            if isinstance(item, NotModified):
+                self.skipped += 1
+            elif isinstance(item, Rejection):
+                item.seq = item_seq
+                self.rejects.add(
+                    {
+                        "source": item.source,
+                        "reason": item.reason,
+                        "detail": item.detail,
+                        "seq": item.seq,
+                        "fingerprint": item.fingerprint,
+                    }
+                )
+                self.reasons[item.reason] = self.reasons.get(item.reason, 0) + 1
+            elif item.fingerprint is not None and self.known.get(item.source) == item.fingerprint:
+                self.skipped += 1
+            else:
+                item.seq = item_seq
+                if item.path is None and item.source.startswith(("http://", "https://")):
+                    self.validators.add(
+                        {
+                            "url": item.source,
+                            "etag": item.meta.get("etag"),
+                            "last_modified": item.meta.get("last_modified"),
+                            "content_hash": item.fingerprint,
+                        }
+                    )
+                yield item
+
+    def flush(self) -> None:
+        self.rejects.flush()
+        self.validators.flush()
+
+
+def batches(
+    units: Iterator[WorkUnit], size: int, expected: int, workers: int
+) -> Iterator[list[WorkUnit]]:
+    """Batches of ``size``; the last rounds smaller, so every worker finishes at about once."""
+    taken = 0
+    while True:
+        remaining = expected - taken
+        n = size
+        if 0 < remaining < 2 * size * workers:
+            n = min(size, max(TAIL_BATCH_MIN, -(-remaining // (2 * workers))))
+        chunk = list(itertools.islice(units, n))
+        if not chunk:
+            return
+        taken += len(chunk)
+        yield chunk
