@@ -318,7 +318,8 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
     def ratio(a: Stage | None, b: Stage | None, label: str) -> None:
         if a and b and a.ok and b.ok and b.wall:
             r = a.wall / b.wall
-            print(f"{label}: {r:.2f}× the time ({1 / r:.2f}× the throughput)")
+            share = f", {100 * r:.1f} %" if r < 0.2 else ""  # a small share: a target in %
+            print(f"{label}: {r:.2f}× the time{share} ({1 / r:.2f}× the throughput)")
         else:
             print(f"{label}: n/a (a stage failed or was not run)")
 

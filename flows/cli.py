@@ -137,8 +137,11 @@ def run_ingest(args: argparse.Namespace) -> int:
         from flows.pool import prestart
         from flows.settings import worker_count
 
-        pool = prestart(args.workers or worker_count())
-        begin(args.sources, str(args.warehouse), args.batch_size, args.staging, pool)
+        # Spawned with the first batch: a run with nothing to do (the files unchanged) spawns
+        # none, and leaves the second core to the Prefect server it talks to.
+        pool = prestart(args.workers or worker_count(), warm=False)
+        if begin(args.sources, str(args.warehouse), args.batch_size, args.staging, pool) is None:
+            pool.start(pool.warm_count(pool.size))  # web sources: no head start
     interactive = sys.stderr.isatty() and not args.json
     # Plain log lines when not on a terminal; on a terminal a bar replaces per-batch lines.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if interactive else "INFO")

@@ -251,11 +251,12 @@ class WorkerPool:
 _prestarted: WorkerPool | None = None
 
 
-def prestart(workers: int) -> WorkerPool:
-    """Spawn warm workers before the flow exists: the command line calls this before it
-    imports Prefect, so the workers' imports run on idle cores meanwhile."""
+def prestart(workers: int, warm: bool = True) -> WorkerPool:
+    """The pool for the flow, made before it exists: the command line calls this before it
+    imports Prefect, so the workers' imports run on idle cores meanwhile. ``warm=False``
+    leaves the spawning to the first batch (a head start sends it as soon as there is one)."""
     global _prestarted
-    _prestarted = _warm_pool(workers, DOC_TIME_BUDGET_S)
+    _prestarted = _warm_pool(workers, DOC_TIME_BUDGET_S) if warm else WorkerPool(workers)
     return _prestarted
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,13 @@ from flows.load import connect, prepare
 from flows.pool import prestart
 
 from .items import write_item
+
+
+@pytest.fixture(autouse=True)
+def _no_pending_head_start() -> Iterator[None]:
+    """A head start a test leaves untaken must not meet a later test's flow."""
+    yield
+    headstart._pending = None
 
 
 def _items(src: Path, n: int) -> list[Path]:
