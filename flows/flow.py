@@ -66,7 +66,7 @@ class Executor(Protocol):
 _EXECUTORS: dict[str, Executor] = {}  # per run: shared by its batch tasks (threads)
 
 # Every task here has effects (staging files, the warehouse) and reports what it did: there
-# is nothing to cache, and NO_CACHE spares hashing a batch's 400 inputs for a key (8 ms).
+# is nothing to cache, and NO_CACHE spares hashing a batch's inputs for a key (8 ms for 400).
 
 
 def _raised(state: Any) -> Exception | None:
@@ -330,6 +330,7 @@ def _run(
         run_id, stage, total, router = head.run_id, head.stage, head.total, head.router
         _EXECUTORS[run_id] = headstart.Adopted(executor, head.running)
     else:
+        head = None
         run_id = headstart.new_run_id(started)
         stage = headstart.run_stage(warehouse, params["staging"], run_id)
         stage.mkdir(parents=True, exist_ok=True)
