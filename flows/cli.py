@@ -131,14 +131,13 @@ def run_ingest(args: argparse.Namespace) -> int:
 
     check_all(args.sources)  # fail in a line, before Prefect starts
     if args.own_process and not args.dask:
-        # Workers, discovery and the first batches start now, on the cores that importing
-        # Prefect (one core, 2 s) leaves idle; the flow takes them over (flows/headstart.py).
+        # Discovery and the first batches start now, on the cores that importing Prefect (one
+        # core, 2 s) leaves idle; the flow takes them over (flows/headstart.py). The workers
+        # spawn with the first batch: a run with nothing to do spawns none.
         from flows.headstart import begin
         from flows.pool import prestart
         from flows.settings import worker_count
 
-        # Spawned with the first batch: a run with nothing to do (the files unchanged) spawns
-        # none, and leaves the second core to the Prefect server it talks to.
         pool = prestart(args.workers or worker_count(), warm=False)
         if begin(args.sources, str(args.warehouse), args.batch_size, args.staging, pool) is None:
             pool.start(pool.warm_count(pool.size))  # web sources: no head start

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from flows.batch import BatchResult
 from flows.discover import count_local, discover, split_sources
-from flows.load import claim, known_fingerprints, staging_dir
+from flows.load import OWNER_FILE, claim, known_fingerprints, staging_dir
 from flows.pool import WorkerPool
 from flows.route import Router, batches
 from flows.units import WorkUnit
@@ -128,7 +128,10 @@ class HeadStart:
     def stands(self, known: dict[str, str]) -> bool:
         """Under the run lock: whether the warehouse still holds what the head start read."""
         self.join()
-        return self.error is None and self.router is not None and known == self.known
+        if self.error is not None or self.router is None or known != self.known:
+            return False
+        # Another run's recovery may have removed the folder before it was claimed.
+        return (self.stage / OWNER_FILE).exists()
 
     def discard(self) -> None:
         """Throw the work away: let its batches end (a worker cannot be told to drop one),

@@ -147,8 +147,10 @@ def test_another_runs_recovery_leaves_a_head_starts_folder_alone(tmp_path: Path)
         (wh / "staging" / "crashed-run").mkdir()
         prepare(wh)  # another run's recovery, under the run lock this one does not hold yet
         assert head.stage.is_dir() and not (wh / "staging" / "crashed-run").exists()
+        assert head.stands(head.known)
         head.release()  # this process ended, say
         prepare(wh)
         assert not head.stage.exists()
+        assert not head.stands(head.known)  # its batches' parts are gone: the run starts afresh
     finally:
         pool.close()
