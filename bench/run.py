@@ -307,6 +307,7 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
         wall = f"{st.wall:8.1f}" if st.wall else "       -"
         rss = f"{st.peak_rss / 2**20:13.0f}" if st.peak_rss else "            -"
         print(f"{st.name:<10} {wall} {_fmt_rate(n, st)} {rss}  {status}")
+
     def best(kind: str) -> Stage | None:
         done = [st for st in stages.values() if st.kind == kind and st.ok]
         return min(done, key=lambda st: st.wall) if done else stages.get(kind)
@@ -350,7 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--cli", type=Path, default=BIN / "article-etl", help="the pipeline's CLI")
     parser.add_argument(
-        "--no-server", dest="server", action="store_false",
+        "--no-server",
+        dest="server",
+        action="store_false",
         help="run the pipeline stages in Prefect's ephemeral mode instead of against a server",
     )
     args = parser.parse_args(argv)
@@ -519,7 +522,10 @@ def _start_server(run_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen,
     log = (run_dir / "server.log").open("wb")
     proc = subprocess.Popen(
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=server_env, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=server_env,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 120

@@ -1,9 +1,9 @@
 """A head start: the command line's first batches run while Prefect starts.
 
 Importing Prefect and creating the flow run take 2 to 3 s on one core, and until the flow
-submits its first batch the workers wait. So the command line, before it imports Prefect,
-starts the workers and a thread that reads what the warehouse already holds (read-only),
-walks the local sources and sends each worker its first batch. The flow then takes the run
+submits its first batch the cores wait. So the command line, before it imports Prefect,
+starts a thread that reads what the warehouse already holds (read-only), walks the local
+sources, spawns the workers and sends each its first batch. The flow then takes the run
 over under its lock: if the warehouse still holds what the head start read, those batches
 become the run's first batch tasks and discovery goes on where it stopped; if not (another
 run loaded meanwhile), the head start's work is thrown away and the run starts afresh.
@@ -155,7 +155,7 @@ class Adopted:
 
     def __init__(
         self, pool: WorkerPool, running: dict[str, concurrent.futures.Future[BatchResult]]
-    ):
+    ) -> None:
         self.pool = pool
         self.size = pool.size
         self._running = running

@@ -52,7 +52,7 @@ def test_the_head_starts_batches_become_the_runs_first_batches(
     assert summary["run_id"] == head.run_id  # the flow took the head start over
     assert head.running == {}  # both of its batches answered their tasks
     assert (summary["inputs"], summary["new"], summary["rejected"]) == (10, 9, 1)
-    assert summary["batches"] == 4  # 3 + 3 begun before the flow, then 3, then the rest
+    assert summary["batches"] == 4  # 3 + 3 begun before the flow, then 3 and 1
     assert not head.stage.exists()
     con = connect(warehouse, read_only=True)
     try:
