@@ -27,7 +27,7 @@ from pydantic_core import to_jsonable_python
 from flows import artifacts, headstart, progress
 from flows.batch import BatchResult
 from flows.clock import process_started_at
-from flows.discover import check_all, count_local, discover
+from flows.discover import check_all
 from flows.load import (
     RunRecord,
     WarehouseBusy,
@@ -39,7 +39,7 @@ from flows.load import (
 from flows.lock import run_lock
 from flows.maintenance import compact_parquet, prune_lineage
 from flows.pool import PoolClosed, WorkerPool, open_pool
-from flows.route import Router, batches
+from flows.route import Router, plan
 from flows.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
@@ -328,14 +328,17 @@ def _run(
         head = None
     if head is not None and head.router is not None:
         run_id, stage, total, router = head.run_id, head.stage, head.total, head.router
+        # Its first batches are running; discovery goes on from where it stopped.
+        chunks = itertools.chain(head.first, head.rest)
         _EXECUTORS[run_id] = headstart.Adopted(executor, head.running)
     else:
         head = None
         run_id = headstart.new_run_id(started)
         stage = headstart.run_stage(warehouse, params["staging"], run_id)
         stage.mkdir(parents=True, exist_ok=True)
-        total = count_local(sources)
-        router = Router(stage, known)
+        router, total, chunks = plan(
+            sources, stage, known, web_options, validators, params["batch_size"], executor.size
+        )
         _EXECUTORS[run_id] = executor
     bar = artifacts.ProgressArtifact(_run_name())
     logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
@@ -356,11 +359,6 @@ def _run(
         progress.notify(seen, max(total, router.inputs))
 
     try:
-        if head is not None:  # its first batches are running; discovery goes on from there
-            chunks = itertools.chain(head.first, head.rest)
-        else:
-            fresh = router.route(discover(sources, web_options, validators))
-            chunks = batches(fresh, params["batch_size"], total, executor.size)
         for batch_no, chunk in enumerate(chunks, start=1):
             if stop.is_set():
                 raise Stopped("the run was cancelled")

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.batch import BatchResult
-from flows.discover import count_local, discover, split_sources
+from flows.discover import split_sources
 from flows.load import OWNER_FILE, claim, known_fingerprints, staging_dir
 from flows.pool import WorkerPool
-from flows.route import Router, batches
+from flows.route import Router, plan
 from flows.units import WorkUnit
 from flows.web.options import WebOptions
 
@@ -86,11 +86,16 @@ class HeadStart:
                 self.known = known_fingerprints(self._warehouse, wait_s=0)
             finally:
                 self._read.set()
-            self.total = count_local(self.sources)
             self._claim = claim(self.stage)  # another run's recovery must not take it
-            self.router = Router(self.stage, self.known)
-            fresh = self.router.route(discover(self.sources, WebOptions(), {}))
-            self.rest = batches(fresh, self._batch_size, self.total, self.pool.size)
+            self.router, self.total, self.rest = plan(
+                self.sources,
+                self.stage,
+                self.known,
+                WebOptions(),
+                {},
+                self._batch_size,
+                self.pool.size,
+            )
             for batch_no in range(1, self.pool.size + 1):
                 chunk = next(self.rest, None)
                 if chunk is None:

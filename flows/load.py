@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -386,23 +387,22 @@ def _publish(warehouse: Path, stage: Path, parquet_name: str | None) -> str | No
     return parquet_name
 
 
-def known_fingerprints(warehouse: Path, wait_s: float = 30.0) -> dict[str, str]:
-    """Source -> fingerprint of every input earlier runs saw, read without the run lock."""
+def _read_rows(warehouse: Path, query: str, wait_s: float = 30.0) -> list[tuple[Any, ...]]:
+    """Rows of a query on the warehouse read-only; none if it does not exist yet."""
     if not db_path(warehouse).exists():
-        return {}
+        return []
     con = connect(warehouse, read_only=True, wait_s=wait_s)
     try:
-        return dict(con.execute(sql("load/known_fingerprints.sql")).fetchall())
+        return con.execute(sql(query)).fetchall()
     finally:
         con.close()
+
+
+def known_fingerprints(warehouse: Path, wait_s: float = 30.0) -> dict[str, str]:
+    """Source -> fingerprint of every input earlier runs saw, read without the run lock."""
+    return dict(_read_rows(warehouse, "load/known_fingerprints.sql", wait_s))
 
 
 def known_validators(warehouse: Path) -> list[tuple[str, str | None, str | None, str | None]]:
     """(url, etag, last_modified, content_hash) of every URL fetched before."""
-    if not db_path(warehouse).exists():
-        return []
-    con = connect(warehouse, read_only=True)
-    try:
-        return con.execute(sql("load/known_validators.sql")).fetchall()
-    finally:
-        con.close()
+    return _read_rows(warehouse, "load/known_validators.sql")

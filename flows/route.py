@@ -11,10 +11,10 @@ from typing import Any
 import pyarrow as pa
 
 from flows.batch import write_parquet_atomic
-from flows.discover import Discovered
+from flows.discover import Discovered, count_local, discover
 from flows.schema import REJECT_SCHEMA, VALIDATOR_SCHEMA
 from flows.units import Rejection, WorkUnit
-from flows.web.options import NotModified, Validator
+from flows.web.options import NotModified, Validator, WebOptions
 
 TAIL_BATCH_MIN = 25
 
@@ -116,3 +116,20 @@ def batches(
             return
         taken += len(chunk)
         yield chunk
+
+
+def plan(
+    sources: list[str],
+    stage: Path,
+    known: Mapping[str, str],
+    options: WebOptions,
+    validators: Mapping[str, Validator],
+    batch_size: int,
+    workers: int,
+) -> tuple[Router, int, Iterator[list[WorkUnit]]]:
+    """A run's discovery, routed and cut into batches (lazily): the router, the number of
+    local inputs, and the batches."""
+    total = count_local(sources)
+    router = Router(stage, known)
+    fresh = router.route(discover(sources, options, validators))
+    return router, total, batches(fresh, batch_size, total, workers)
