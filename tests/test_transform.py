@@ -6,8 +6,11 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import lxml.html
 import pytest
+from lxml import etree
 
+from flows import transform
 from flows.transform import transform_unit
 from flows.units import Article, Rejection, WorkUnit
 
@@ -112,3 +115,31 @@ def test_oversize_and_gzip_bomb_are_rejected(tmp_path: Path) -> None:
     for path in (big, bomb):
         outcome = transform_unit(WorkUnit(source=str(path), path=str(path)))
         assert isinstance(outcome, Rejection) and outcome.reason == "too_large"
+
+
+FORM_PAGE = """<html><head><title>Forms and fields</title>
+<link rel="canonical" href="https://example.org/forms"></head><body><article>
+<h1>Forms and fields</h1>
+<p>A page whose article sits beside a search form, a select box and a text area, the elements
+to which lxml.html gives classes of their own.</p>
+<form action="/search"><label for="q">Search</label><input id="q" name="q" value="x">
+<select name="s"><option value="1" selected>one</option></select>
+<textarea name="t">typed text</textarea></form>
+<p>The second paragraph of the article, long enough to count as one sentence of body.</p>
+</article></body></html>"""
+
+
+def test_fast_parse_gives_the_same_articles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """parse_html picks element classes in C: every golden file and a page of form fields
+    come out exactly as with lxml.html's own parser."""
+    (tmp_path / "forms.html").write_text(FORM_PAGE, encoding="utf-8")
+    paths = [root / name for root, name, _ in CASES] + [tmp_path / "forms.html"]
+    tree = transform.parse_html(FORM_PAGE)
+    assert all(type(el) is lxml.html.HtmlElement for el in tree.iter(etree.Element))
+    fast = [transform_unit(WorkUnit(source=str(p), path=str(p))) for p in paths]
+    assert isinstance(fast[-1], Article)
+    # What lxml.html.HTMLParser sets: the class of each element picked in Python.
+    monkeypatch.setattr(transform, "_ELEMENT_CLASSES", lxml.html.HtmlElementClassLookup())
+    assert [transform_unit(WorkUnit(source=str(p), path=str(p))) for p in paths] == fast
