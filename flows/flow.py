@@ -32,9 +32,8 @@ from flows.load import (
     RunRecord,
     WarehouseBusy,
     connect,
-    known_validators,
     load_run,
-    prepare,
+    prepare_run,
 )
 from flows.lock import run_lock
 from flows.maintenance import compact_parquet, prune_lineage
@@ -94,9 +93,8 @@ def prepare_warehouse(
     warehouse: str, keep: str | None = None
 ) -> tuple[dict[str, str], dict[str, Validator]]:
     """Create tables and views, recover a crashed run; return what earlier runs saw."""
-    known = prepare(Path(warehouse), keep)
-    validators = {row[0]: Validator(*row) for row in known_validators(Path(warehouse))}
-    return known, validators
+    known, rows = prepare_run(Path(warehouse), keep)
+    return known, {row[0]: Validator(*row) for row in rows}
 
 
 def _not_closing(task: object, task_run: object, state: Any) -> bool:

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -167,18 +166,30 @@ def prepare(warehouse: Path, keep: str | None = None) -> dict[str, str]:
 
     ``keep`` names this run's staging folder when it already holds work (a head start).
     """
+    return prepare_run(warehouse, keep)[0]
+
+
+def prepare_run(
+    warehouse: Path, keep: str | None = None
+) -> tuple[dict[str, str], list[tuple[str, str | None, str | None, str | None]]]:
+    """``prepare``, and the HTTP validators of earlier runs, read on the same connection."""
     con = connect(warehouse)
     try:
         ensure_schema(con)
-        create_views(con)
+        # Every load re-creates the views (their definitions may change with the code);
+        # here only missing ones, so that a run with nothing new writes no catalog change.
+        existing = {row[0] for row in con.execute(sql("load/view_names.sql")).fetchall()}
+        if not {path.stem for path in files("views")} <= existing:
+            create_views(con)
         committed = [
             row[0] for row in con.execute(sql("load/committed_parquet_files.sql")).fetchall()
         ]
         known = dict(con.execute(sql("load/known_fingerprints.sql")).fetchall())
+        validators = con.execute(sql("load/known_validators.sql")).fetchall()
     finally:
         con.close()
     recover(warehouse, committed, keep)
-    return known
+    return known, validators
 
 
 def recover(warehouse: Path, committed: Sequence[str], keep: str | None = None) -> None:
@@ -387,22 +398,13 @@ def _publish(warehouse: Path, stage: Path, parquet_name: str | None) -> str | No
     return parquet_name
 
 
-def _read_rows(warehouse: Path, query: str, wait_s: float = 30.0) -> list[tuple[Any, ...]]:
-    """Rows of a query on the warehouse read-only; none if it does not exist yet."""
+def known_fingerprints(warehouse: Path, wait_s: float = 30.0) -> dict[str, str]:
+    """Source -> fingerprint of every input earlier runs saw, read without the run lock
+    (none if the warehouse does not exist yet)."""
     if not db_path(warehouse).exists():
-        return []
+        return {}
     con = connect(warehouse, read_only=True, wait_s=wait_s)
     try:
-        return con.execute(sql(query)).fetchall()
+        return dict(con.execute(sql("load/known_fingerprints.sql")).fetchall())
     finally:
         con.close()
-
-
-def known_fingerprints(warehouse: Path, wait_s: float = 30.0) -> dict[str, str]:
-    """Source -> fingerprint of every input earlier runs saw, read without the run lock."""
-    return dict(_read_rows(warehouse, "load/known_fingerprints.sql", wait_s))
-
-
-def known_validators(warehouse: Path) -> list[tuple[str, str | None, str | None, str | None]]:
-    """(url, etag, last_modified, content_hash) of every URL fetched before."""
-    return _read_rows(warehouse, "load/known_validators.sql")

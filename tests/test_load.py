@@ -207,3 +207,29 @@ def test_load_out_of_memory_at_the_maximum_fails_and_commits_nothing(
     finally:
         con.close()
     assert not list((warehouse / "parquet").glob("*.parquet"))
+
+
+def test_prepare_creates_missing_views_and_leaves_the_catalog_alone_otherwise(
+    warehouse: Path,
+) -> None:
+    views = "SELECT view_name FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+    prepare(warehouse)
+    con = connect(warehouse)
+    try:
+        names = con.execute(views).fetchall()
+        assert ("latest_articles",) in names and len(names) == 5
+        con.execute("DROP VIEW rejects_by_reason")
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    prepare(warehouse)  # a view is missing: all are created
+    wal = warehouse / "articles.duckdb.wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    mtime = (warehouse / "articles.duckdb").stat().st_mtime_ns
+    prepare(warehouse)  # nothing missing: nothing written
+    assert (warehouse / "articles.duckdb").stat().st_mtime_ns == mtime
+    con = connect(warehouse, read_only=True)
+    try:
+        assert con.execute(views).fetchall() == names
+    finally:
+        con.close()
