@@ -138,7 +138,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         from flows.pool import prestart
         from flows.settings import worker_count
 
-        pool = prestart(args.workers or worker_count(), warm=False)
+        pool = prestart(args.workers or worker_count())
         if begin(args.sources, str(args.warehouse), args.batch_size, args.staging, pool) is None:
             pool.start(pool.warm_count(pool.size))  # web sources: no head start
     interactive = sys.stderr.isatty() and not args.json

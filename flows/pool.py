@@ -251,12 +251,12 @@ class WorkerPool:
 _prestarted: WorkerPool | None = None
 
 
-def prestart(workers: int, warm: bool = True) -> WorkerPool:
-    """The pool for the flow, made before it exists: the command line calls this before it
-    imports Prefect, so the workers' imports run on idle cores meanwhile. ``warm=False``
-    leaves the spawning to the first batch (a head start sends it as soon as there is one)."""
+def prestart(workers: int) -> WorkerPool:
+    """The pool for the flow, made before it exists (the command line calls this before it
+    imports Prefect). Its workers spawn with the first batch, which a head start sends as soon
+    as there is one, or when the caller starts them."""
     global _prestarted
-    _prestarted = _warm_pool(workers, DOC_TIME_BUDGET_S) if warm else WorkerPool(workers)
+    _prestarted = WorkerPool(workers)
     return _prestarted
 
 

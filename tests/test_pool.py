@@ -128,8 +128,8 @@ def test_a_forced_close_ends_a_running_batch_at_once(tmp_path: Path) -> None:
 
 
 def test_the_command_lines_prestarted_workers_are_adopted_by_the_flow() -> None:
-    prestart(2)
     warm = WorkerPool.warm_count(2)
+    prestart(2).start(warm)  # as the command line does when there is no head start
     pool = open_pool(2, budget_s=1.5)
     again = open_pool(2, budget_s=1.5)
     try:
