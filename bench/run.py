@@ -7,13 +7,14 @@ Stages, each a subprocess timed by wall clock with the peak RSS of its whole pro
   limit    python -m bench.limit: the pipeline's trafilatura call in a spawn pool, all cores
   pipeline article-etl ingest CORPUS --warehouse WH, end to end with start-up
   peer     the trafilatura command line (--json --with-metadata --parallel CORES) on plain HTML
-  second   the same ingest again on the unchanged corpus into the same warehouse
+  second   the same ingest again on the unchanged corpus into the same warehouse, right
+           after each pipeline round
   cold     (optional) the first ingest without a Prefect server: ephemeral mode, as a user's
            first `article-etl ingest` on a laptop
 With --server (the default) a `prefect server start` runs for the whole benchmark and the
 pipeline stages use it, as scheduled deployments do; the fixed cost (process start to first
 batch, and end of work to exit) is read from each run's summary.
-Limit and pipeline run --rounds times, alternating; ratios use each one's best round.
+Limit, pipeline and second run --rounds times, alternating; ratios use each one's best round.
 The corpus (and its plain-HTML sibling for the peer) is cached in the workdir, keyed by N.
 """
 
@@ -312,8 +313,8 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
         done = [st for st in stages.values() if st.kind == kind and st.ok]
         return min(done, key=lambda st: st.wall) if done else stages.get(kind)
 
-    lim, pipe = best("limit"), best("pipeline")
-    peer, second = stages.get("peer"), stages.get("second")
+    lim, pipe, second = best("limit"), best("pipeline"), best("second")
+    peer = stages.get("peer")
     rounds = sum(1 for st in stages.values() if st.kind == "pipeline")
 
     def ratio(a: Stage | None, b: Stage | None, label: str) -> None:
@@ -326,10 +327,21 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
 
     print()
     if rounds > 1 and lim and pipe:
-        print(f"best of {rounds} rounds: limit {lim.name}, pipeline {pipe.name}")
+        names = f"limit {lim.name}, pipeline {pipe.name}"
+        print(f"best of {rounds} rounds: {names}" + (f", second {second.name}" if second else ""))
     ratio(pipe, lim, "pipeline / limit")
     ratio(pipe, peer, "pipeline / peer ")
     ratio(second, pipe, "second run / first run")
+    shares = [
+        f"{100 * st.wall / first.wall:.1f} %"
+        for st in stages.values()
+        if st.kind == "second"
+        and st.ok
+        and (first := stages.get(st.name.replace("second", "pipeline")))
+        and first.ok
+    ]
+    if len(shares) > 1:
+        print(f"second run / its own first run, round by round: {', '.join(shares)}")
     for st in stages.values():
         for key, value in st.extra.items():
             print(f"{st.name} {key}: {value}")
@@ -346,7 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--stages", default="limit,pipeline,peer,second", help="comma-separated subset to run"
     )
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds of limit + pipeline, alternating (default 3)"
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of limit, pipeline and second, alternating (default 3)",
     )
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--cli", type=Path, default=BIN / "article-etl", help="the pipeline's CLI")
@@ -393,18 +408,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "second": ingest,
         "cold": cold_ingest,
     }
-    # Limit and pipeline alternate for --rounds rounds (each pipeline on a new warehouse), so
-    # that both see the machine in the same state; the last round's warehouse takes the second
-    # run. Ratios use each stage's best round: the machine is shared and noisy.
+    # Limit, pipeline and second alternate for --rounds rounds (each pipeline on a new
+    # warehouse, its second run on the same one at once), so that all see the machine in the
+    # same state. Ratios use each stage's best round: the machine is shared and noisy.
     order: list[tuple[str, str, list[str], Path]] = []
     for r in range(1, args.rounds):
         extra_wh = run_dir / f"warehouse-{r}"
         round_ingest = [*ingest[:3], "--warehouse", str(extra_wh), "--json"]
         order += [(f"limit.{r}", "limit", plan["limit"], warehouse)]
         order += [(f"pipeline.{r}", "pipeline", round_ingest, extra_wh)]
+        order += [(f"second.{r}", "second", round_ingest, extra_wh)]
     order += [
-        (name, name, cmd, run_dir / "cold" if name == "cold" else warehouse)
-        for name, cmd in plan.items()
+        (name, name, plan[name], run_dir / "cold" if name == "cold" else warehouse)
+        for name in ("limit", "pipeline", "second", "peer", "cold")
     ]
     stages: dict[str, Stage] = {}
     for name, kind, cmd, wh in order:
@@ -417,7 +433,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stage.note = f"{cli} not found (is the package installed with its console script?)"
             print(f"  FAILED: {stage.note}")
             continue
-        if name == "second" and not stages.get("pipeline", stage).ok:
+        first = stages.get(name.replace("second", "pipeline"), stage)  # the same round's
+        if kind == "second" and not first.ok:
             stage.note = "skipped: the first pipeline run failed"
             print(f"  {stage.note}")
             continue

@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -23,23 +22,9 @@ import pyarrow.parquet as pq
 
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
-from flows.units import Article, Rejection, RejectReason, WorkUnit
+from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit
 
 Progress = Callable[[int], None]
-
-
-@dataclass(slots=True)
-class BatchResult:
-    batch_id: str
-    items: int = 0
-    articles: int = 0
-    rejected: int = 0
-    articles_path: str | None = None
-    rejects_path: str | None = None
-    reasons: dict[str, int] = field(default_factory=dict)
-    seconds: float = 0.0
-    worker: str = ""  # host:pid that ran the batch
-    started_at: float = 0.0  # epoch seconds when the worker began it: the run's fixed cost ends
 
 
 class DocumentTimeout(Exception):

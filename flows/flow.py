@@ -25,7 +25,6 @@ from prefect.utilities.annotations import quote
 from pydantic_core import to_jsonable_python
 
 from flows import artifacts, headstart, progress
-from flows.batch import BatchResult
 from flows.clock import process_started_at
 from flows.discover import check_all
 from flows.load import (
@@ -36,7 +35,6 @@ from flows.load import (
     prepare_run,
 )
 from flows.lock import run_lock
-from flows.maintenance import compact_parquet, prune_lineage
 from flows.pool import PoolClosed, WorkerPool, open_pool
 from flows.route import Router, plan
 from flows.settings import (
@@ -48,7 +46,7 @@ from flows.settings import (
 )
 from flows.sqlfiles import sql
 from flows.threads import Stopped, run_in_thread
-from flows.units import WorkUnit
+from flows.units import BatchResult, WorkUnit
 from flows.web.options import Validator, WebOptions
 
 SAMPLE_REJECTS = 50
@@ -447,12 +445,16 @@ def _summary(
 @task(name="compact-parquet", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def compact_task(warehouse: str) -> tuple[int, int, int]:
     """Rewrite small Parquet files into large ones: same rows, same schema."""
+    from flows.maintenance import compact_parquet  # pyarrow: not in every ingest's start
+
     return compact_parquet(Path(warehouse))
 
 
 @task(name="prune-lineage-and-checkpoint", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
 def prune_task(warehouse: str, retention_days: int) -> int:
     """Delete lineage past the retention (keeping each url's current record), checkpoint DuckDB."""
+    from flows.maintenance import prune_lineage
+
     return prune_lineage(Path(warehouse), retention_days)
 
 

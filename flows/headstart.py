@@ -22,12 +22,11 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from flows.batch import BatchResult
 from flows.discover import split_sources
 from flows.load import OWNER_FILE, claim, known_fingerprints, staging_dir
 from flows.pool import WorkerPool
 from flows.route import Router, plan
-from flows.units import WorkUnit
+from flows.units import BatchResult, WorkUnit
 from flows.web.options import WebOptions
 
 Key = tuple[tuple[str, ...], str, int, int, str | None]

@@ -20,9 +20,8 @@ from typing import Any
 
 import psutil
 
-from flows.batch import BatchResult, process_batch
 from flows.settings import DOC_HARD_KILL_S, DOC_TIME_BUDGET_S, WORKER_MAX_DOCS, WORKER_MAX_RSS
-from flows.units import Rejection, RejectReason, WorkUnit
+from flows.units import BatchResult, Rejection, RejectReason, WorkUnit
 
 _CTX = mp.get_context("spawn")  # never fork: a forked child inherits DuckDB and Prefect state
 
@@ -37,8 +36,9 @@ class PoolClosed(WorkerError):
 
 def _worker_main(conn: Connection, progress: Any) -> None:
     # Import the extractor now, while the parent is still preparing the run, so the first
-    # batch finds the worker warm.
+    # batch finds the worker warm. (Only workers import the batch code and pyarrow.)
     import flows.transform  # noqa: F401
+    from flows.batch import process_batch
 
     def report(index: int) -> None:
         progress[1] = time.monotonic()

@@ -29,6 +29,22 @@ class WorkUnit:
 
 
 @dataclass(slots=True)
+class BatchResult:
+    """What a worker reports of one batch (flows/batch.py); its rows are in the Parquet parts."""
+
+    batch_id: str
+    items: int = 0
+    articles: int = 0
+    rejected: int = 0
+    articles_path: str | None = None
+    rejects_path: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    worker: str = ""  # host:pid that ran the batch
+    started_at: float = 0.0  # epoch seconds when the worker began it: the run's fixed cost ends
+
+
+@dataclass(slots=True)
 class Article:
     url: str
     timestamp: datetime | None

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 import flows.pool as pool_module
-from flows.batch import BatchResult
 from flows.pool import PoolClosed, WorkerPool, open_pool, prestart
-from flows.units import WorkUnit
+from flows.units import BatchResult, WorkUnit
 
 from .items import PARAGRAPHS, item_text
 
