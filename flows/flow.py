@@ -36,6 +36,7 @@ from flows.load import (
 )
 from flows.lock import run_lock
 from flows.pool import PoolClosed, WorkerPool, open_pool
+from flows.prefect_tls import share_api_context
 from flows.route import Router, plan
 from flows.settings import (
     BATCH_SIZE,
@@ -50,6 +51,10 @@ from flows.units import BatchResult, WorkUnit
 from flows.web.options import Validator, WebOptions
 
 SAMPLE_REJECTS = 50
+
+# Every process that imports these flows (the command line, a deployment's run) gives
+# Prefect's API clients one TLS context instead of one each (flows/prefect_tls.py).
+share_api_context()
 
 
 class Executor(Protocol):
