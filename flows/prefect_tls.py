@@ -22,6 +22,7 @@ import types
 from typing import Any
 
 _SHIM_NAME = "flows.prefect_tls.ssl"
+_SERVER = ssl.Purpose.SERVER_AUTH
 
 
 @functools.lru_cache(maxsize=4)
@@ -31,17 +32,15 @@ def _verified(cafile: str, stamp: tuple[int, int]) -> ssl.SSLContext:
 
 
 def create_default_context(
-    purpose: ssl.Purpose = ssl.Purpose.SERVER_AUTH,
+    purpose: ssl.Purpose = _SERVER,
     *,
     cafile: str | os.PathLike[str] | None = None,
     capath: str | None = None,
     cadata: Any = None,
 ) -> ssl.SSLContext:
     """``ssl.create_default_context``, shared for a server-verifying context from one CA file."""
-    if cafile is None or capath is not None or cadata is not None:
+    if cafile is None or capath is not None or cadata is not None or purpose != _SERVER:
         return ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
-    if purpose != ssl.Purpose.SERVER_AUTH:
-        return ssl.create_default_context(purpose, cafile=cafile)
     path = os.fspath(cafile)
     st = os.stat(path)
     return _verified(path, (st.st_size, st.st_mtime_ns))

@@ -57,12 +57,11 @@ def test_the_no_verify_context_stays_per_client(client_contexts: list[ssl.SSLCon
     with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
         PrefectClient("http://127.0.0.1:9/api")
         SyncPrefectClient("http://127.0.0.1:9/api")
-    verified = PrefectClient("http://127.0.0.1:9/api")
+    PrefectClient("http://127.0.0.1:9/api")
     insecure_a, insecure_b, shared = client_contexts
     assert insecure_a is not insecure_b
     assert insecure_a.verify_mode == insecure_b.verify_mode == ssl.CERT_NONE
     assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
-    assert verified is not None
 
 
 def test_a_context_is_shared_per_ca_file_and_read_again_when_it_changes(tmp_path: Path) -> None:
