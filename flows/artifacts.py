@@ -79,8 +79,7 @@ def publish_per_day(per_day: Sequence[tuple[str, int]], name: str) -> None:
 
 
 class ProgressArtifact:
-    """Updated from the flow's work thread, so the sync client is asked for by name: Prefect
-    picks the async one (a coroutine) for any call made in an async flow's context."""
+    """The run's progress in the UI, updated as batches finish."""
 
     def __init__(self, name: str) -> None:
         self.key = f"{_key(name)}-progress"
@@ -96,8 +95,8 @@ class ProgressArtifact:
             return
         if self.id is None:
             self.id = create_progress_artifact(
-                pct, key=self.key, description="Items transformed so far", _sync=True
+                pct, key=self.key, description="Items transformed so far"
             )
         else:
-            update_progress_artifact(self.id, pct, _sync=True)
+            update_progress_artifact(self.id, pct)
         self._last, self._at = pct, time.monotonic()

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
-import gc
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -96,7 +93,7 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from flows.load import connect
+    from flows.warehouse import connect
 
     text = args.sql
     if text.endswith(".sql") and Path(text).is_file():
@@ -127,30 +124,17 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-    from flows.discover import check_all
+    from flows.extract.discover import check_all
 
     check_all(args.sources)  # fail in a line, before Prefect starts
-    if args.own_process and not args.dask:
-        # Discovery and the first batches start now, on the cores that importing Prefect (one
-        # core, 2 s) leaves idle; the flow takes them over (flows/headstart.py). The workers
-        # spawn with the first batch: a run with nothing to do spawns none.
-        from flows.headstart import begin
-        from flows.pool import prestart
-        from flows.settings import worker_count
-
-        pool = prestart(args.workers or worker_count())
-        if begin(args.sources, str(args.warehouse), args.batch_size, args.staging, pool) is None:
-            pool.start(pool.warm_count(pool.size))  # web sources: no head start
     interactive = sys.stderr.isatty() and not args.json
     # Plain log lines when not on a terminal; on a terminal a bar replaces per-batch lines.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if interactive else "INFO")
-    with _collect_after(args.own_process):
-        from prefect import tags
-        from prefect.context import SyncClientContext
+    from prefect import tags
 
-        from flows import progress
-        from flows.artifacts import SUMMARY_MEASURES
-        from flows.flow import ingest
+    from flows import progress
+    from flows.artifacts import SUMMARY_MEASURES
+    from flows.ingest import ingest
 
     listener = None
     bar_ctx = None
@@ -178,19 +162,14 @@ def run_ingest(args: argparse.Namespace) -> int:
         }
         if args.user_agent:
             options["user_agent"] = args.user_agent
-        # One synchronous API client for the run: Prefect's engine otherwise opens a new one
-        # for each lookup of the server's result storage (two a run), the run's thread opens its
-        # own (flows/flow.py), and each new client parses the CA bundle for its TLS context
-        # (30 to 50 ms of CPU), even for an http:// API.
-        with tags("article-etl", "cli"), SyncClientContext.get_or_create():
-            run = ingest(
+        with tags("article-etl", "cli"):
+            summary = ingest(
                 sources=args.sources,
                 warehouse=str(args.warehouse),
                 batch_size=args.batch_size,
                 workers=args.workers,
                 **options,
             )
-            summary = asyncio.run(run)
     finally:
         if listener is not None:
             progress.unsubscribe(listener)
@@ -207,31 +186,17 @@ def run_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def _collect_after(own_process: bool) -> Iterator[None]:
-    """Import Prefect without garbage collection, then freeze what the imports built.
-
-    The imports create about a million long-lived objects: collections while importing only
-    re-scan them (0.2 s), and later collections need not either. Only when the command owns
-    the process: a Python caller keeps its own collector settings.
-    """
-    if not own_process:
-        yield
-        return
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if was_enabled:
-            gc.enable()
+# On an empty Prefect home the temporary server first creates and migrates its database,
+# which can take longer than Prefect's default start-up timeout on a small machine.
+EPHEMERAL_STARTUP_TIMEOUT_S = "120"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault(
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT_S
+    )
     args = _parser().parse_args(argv)
-    args.own_process = argv is None  # the console script, not a call from Python
     try:
         return run_query(args) if args.command == "query" else run_ingest(args)
     except KeyboardInterrupt:
@@ -241,11 +206,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"article-etl: error: {message}", file=sys.stderr)
         return 1
-    finally:
-        if args.own_process:
-            # The interpreter's final collections would traverse every object Prefect built
-            # (0.4 s at exit); frozen, they are skipped. Files and DuckDB are closed by now.
-            gc.freeze()
 
 
 if __name__ == "__main__":

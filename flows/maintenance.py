@@ -1,4 +1,4 @@
-"""Nightly upkeep: compact small Parquet files, checkpoint DuckDB, prune old lineage."""
+"""The maintenance flow: compact small Parquet files, checkpoint DuckDB, prune old lineage."""
 
 from __future__ import annotations
 
@@ -8,11 +8,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
-from flows.load import COMPACTION_LOG, connect, crash_point, finish_compaction
 from flows.schema import ARTICLE_SCHEMA
-from flows.settings import PARQUET_DIRNAME
+from flows.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME
 from flows.sqlfiles import sql
+from flows.warehouse import (
+    COMPACTION_LOG,
+    connect,
+    crash_point,
+    finish_compaction,
+    prepare_run,
+    run_lock,
+)
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
 TARGET_ROWS_PER_FILE = 500_000
@@ -75,3 +84,44 @@ def prune_lineage(warehouse: Path, retention_days: int) -> int:
     finally:
         con.close()
     return before - after
+
+
+@task(name="compact-parquet", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def compact_task(warehouse: str) -> tuple[int, int, int]:
+    """Rewrite small Parquet files into large ones: same rows, same schema."""
+    return compact_parquet(Path(warehouse))
+
+
+@task(name="prune-lineage-and-checkpoint", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def prune_task(warehouse: str, retention_days: int) -> int:
+    """Delete lineage past the retention (keeping each url's current record), checkpoint DuckDB."""
+    return prune_lineage(Path(warehouse), retention_days)
+
+
+@task(name="prepare-warehouse", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+def prepare_task(warehouse: str) -> None:
+    """Create what is missing and finish what a crashed run left."""
+    prepare_run(Path(warehouse))
+
+
+@flow(name="maintenance", flow_run_name="maintenance {warehouse}")
+def maintenance(
+    warehouse: str = str(DEFAULT_WAREHOUSE),
+    lineage_retention_days: int = 90,
+    lock_wait_s: float = 600.0,
+) -> dict[str, int]:
+    """Compact the Parquet dataset, checkpoint DuckDB and prune old lineage.
+
+    Args:
+        warehouse: Folder of the warehouse to maintain.
+        lineage_retention_days: Lineage records older than this are deleted, except the record
+            of each url's current version.
+        lock_wait_s: How long to wait for a running ingest of the same warehouse to finish.
+    """
+    logger = get_run_logger()
+    with run_lock(Path(warehouse), lock_wait_s):  # nothing else writes meanwhile
+        prepare_task(warehouse)
+        before, after, rows = compact_task(warehouse)
+        pruned = prune_task(warehouse, lineage_retention_days)
+    logger.info("parquet files %d -> %d (%d rows); lineage pruned %d", before, after, rows, pruned)
+    return {"files_before": before, "files_after": after, "rows": rows, "lineage_pruned": pruned}

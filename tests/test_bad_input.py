@@ -7,7 +7,6 @@ that inputs = new + updated + unchanged + duplicates + rejected + skipped_unchan
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import os
 from collections.abc import Callable
@@ -17,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from flows.batch import process_batch
 from flows.extract.files import count_files, discover_files
-from flows.load import RunRecord, connect, load_run, prepare, staging_dir
+from flows.load import RunRecord, load_run
 from flows.settings import MAX_INPUT_BYTES
-from flows.transform import transform_unit
+from flows.transform.article import transform_unit
+from flows.transform.batch import process_batch
 from flows.units import Article, Rejection, WorkUnit
+from flows.warehouse import connect, prepare_run, staging_dir
 
 from .items import PARAGRAPHS, item_text
 
@@ -287,7 +287,7 @@ def _run(
     warehouse: Path, src: Path, run_id: str, *, between: Callable[[], None] | None = None
 ) -> dict:
     """Discover, transform and load like the flow does; ``between`` runs after the transform."""
-    known = prepare(warehouse)
+    known = prepare_run(warehouse)[0]
     stage = staging_dir(warehouse, run_id)
     stage.mkdir(parents=True)
     units = [u for u in discover_files([str(src)]) if isinstance(u, WorkUnit)]
@@ -346,10 +346,10 @@ def test_file_changing_around_the_read_is_processed_again(tmp_path: Path, wareho
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(120)
 def test_flow_run_accounts_for_every_kind(corpus: Path, warehouse: Path) -> None:
-    from flows.flow import ingest
+    from flows.ingest import ingest
 
     run = ingest(sources=[str(corpus)], warehouse=str(warehouse), batch_size=8, workers=1)
-    summary = asyncio.run(run)
+    summary = run
     rejected = {k.name: k.reason for k in KINDS if k.reason}
     assert summary["inputs"] == len(KINDS)
     assert summary["rejected"] == len(rejected)

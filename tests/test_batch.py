@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from flows.batch import process_batch
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
+from flows.transform.batch import process_batch
 from flows.units import WorkUnit
 
 from .items import write_item

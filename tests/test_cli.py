@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -68,31 +66,3 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["ingest", str(tmp_path / "missing"), "--warehouse", str(tmp_path / "w")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("article-etl: error: no such file") and len(err.splitlines()) == 1
-
-
-def test_an_ingest_opens_one_sync_api_client(loaded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The run's thread and Prefect's result-storage lookups share the command's client."""
-    from prefect.client.orchestration import SyncPrefectClient
-
-    opened: list[object] = []
-    real_init = SyncPrefectClient.__init__
-
-    def counting_init(self: SyncPrefectClient, *args: object, **kwargs: object) -> None:
-        opened.append(self)
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(SyncPrefectClient, "__init__", counting_init)
-    args = ["ingest", str(loaded.parent / "in"), "--warehouse", str(loaded), "--json"]
-    with contextlib.redirect_stdout(io.StringIO()) as out:
-        assert main(args) == 0
-    summary = json.loads(out.getvalue())
-    assert (summary["inputs"], summary["skipped_unchanged"]) == (3, 3)
-    assert len(opened) == 1
-
-
-def test_the_command_starts_without_pyarrow() -> None:
-    """The flow process imports pyarrow only to write rows (29 MiB and 45 ms otherwise spent
-    at every start, while the workers run beside it)."""
-    code = "import sys, flows.cli, flows.flow, flows.headstart; sys.exit('pyarrow' in sys.modules)"
-    repo = Path(__file__).parents[1]
-    assert subprocess.run([sys.executable, "-c", code], cwd=repo).returncode == 0

@@ -21,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from flows.load import connect, prepare
-from flows.lock import WarehouseLocked
+from flows.warehouse import WarehouseLocked, connect, prepare_run
 
 from .conftest import REPO
 from .items import write_item
@@ -138,7 +137,7 @@ def test_two_ingests_at_once_and_queries_meanwhile(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_query_waits_for_a_busy_database_or_fails_in_one_line(warehouse: Path) -> None:
-    prepare(warehouse)
+    prepare_run(warehouse)[0]
     db = warehouse / "articles.duckdb"
     sql = "SELECT count(*) AS n FROM articles"
     with holding(HOLD_DB, db, 3.0) as holder:
@@ -166,7 +165,7 @@ def test_query_waits_for_a_busy_database_or_fails_in_one_line(warehouse: Path) -
 @pytest.mark.usefixtures("prefect_api")
 @pytest.mark.timeout(60)
 def test_second_ingest_fails_cleanly_when_the_wait_runs_out(tmp_path: Path) -> None:
-    from flows.flow import ingest
+    from flows.ingest import ingest
 
     src = tmp_path / "in"
     write_item(src, "a.txt", T0, "A", "https://n.example/a")
@@ -176,7 +175,7 @@ def test_second_ingest_fails_cleanly_when_the_wait_runs_out(tmp_path: Path) -> N
         holding(HOLD_RUN_LOCK, wh / ".ingest.lock", 10.0) as holder,
         pytest.raises(WarehouseLocked) as info,
     ):
-        asyncio.run(ingest(sources=[str(src)], warehouse=str(wh), lock_wait_s=1.0, workers=1))
+        ingest(sources=[str(src)], warehouse=str(wh), lock_wait_s=1.0, workers=1)
     message = str(info.value)
     assert len(message.splitlines()) == 1
     assert f"another ingest (pid {holder.pid}) is writing" in message and "waited 1 s" in message
@@ -207,8 +206,9 @@ def test_busy_database_at_load_is_retried_and_waited_for(
     """A transient failure (the DuckDB file held by another process) is retried by Prefect:
     the first load attempt gives up after a short wait, the retry waits (bounded) and commits.
     """
-    import flows.flow as flow_module
-    from flows.load import WarehouseBusy, load_run
+    import flows.ingest as flow_module
+    from flows.load import load_run
+    from flows.warehouse import WarehouseBusy
 
     src = tmp_path / "in"
     for i in range(3):
@@ -237,8 +237,8 @@ def test_busy_database_at_load_is_retried_and_waited_for(
         # The task's own retry policy, with a shorter delay so the test stays quick.
         quick = flow_module.load_warehouse.with_options(retry_delay_seconds=0.2)
         monkeypatch.setattr(flow_module, "load_warehouse", quick)
-        state = asyncio.run(
-            flow_module.ingest(sources=[str(src)], warehouse=str(wh), workers=1, return_state=True)
+        state = flow_module.ingest(
+            sources=[str(src)], warehouse=str(wh), workers=1, return_state=True
         )
     summary = state.result()
     assert summary["new"] == 3

@@ -30,11 +30,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.batch import process_batch
 from flows.extract.files import discover_files
-from flows.load import CRASH_AT_ENV, RunRecord, connect, load_run, prepare, staging_dir
+from flows.load import RunRecord, load_run
 from flows.schema import ARTICLE_SCHEMA
+from flows.transform.batch import process_batch
 from flows.units import WorkUnit
+from flows.warehouse import CRASH_AT_ENV, connect, prepare_run, staging_dir
 
 from .conftest import REPO
 from .items import item_text, write_item
@@ -170,7 +171,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> World:
-    from flows.flow import ingest
+    from flows.ingest import ingest
 
     root = tmp_path_factory.mktemp("crash")
     a, b = root / "a", root / "b"
@@ -186,10 +187,10 @@ def world(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> World:
     (b / "empty.html").write_bytes(b"")
 
     base, ref = root / "base", root / "ref"
-    asyncio.run(ingest(sources=[str(a)], warehouse=str(base), batch_size=20, workers=1))
+    ingest(sources=[str(a)], warehouse=str(base), batch_size=20, workers=1)
     shutil.copytree(base, ref)
     run = ingest(sources=[str(a), str(b)], warehouse=str(ref), batch_size=20, workers=1)
-    summary = asyncio.run(run)
+    summary = run
     assert (summary["new"], summary["updated"], summary["duplicates"]) == (60, 3, 1)
     return World([str(a), str(b)], base, snapshot(base), snapshot(ref), summary)
 
@@ -204,7 +205,7 @@ def _same_tables(got: dict[str, Any], want: dict[str, Any]) -> None:
 def test_kill_9_leaves_before_or_after_and_next_run_completes(
     world: World, point: str, tmp_path: Path
 ) -> None:
-    from flows.flow import ingest
+    from flows.ingest import ingest
 
     wh = tmp_path / "wh"
     shutil.copytree(world.base, wh)
@@ -234,7 +235,7 @@ def test_kill_9_leaves_before_or_after_and_next_run_completes(
         assert len(pending) == (1 if point == "before_commit" else 0)
 
     run = ingest(sources=world.sources, warehouse=str(wh), batch_size=20, workers=1)
-    summary = asyncio.run(run)
+    summary = run
     final = snapshot(wh)
     assert final["parquet"] == world.after["parquet"]  # the committed file got published
     assert not any((wh / "staging").glob("*/*")), "staging is cleaned up"
@@ -264,7 +265,7 @@ def test_ctrl_c_stops_at_once_and_next_run_completes(world: World, tmp_path: Pat
     """Ctrl-C (SIGINT to the whole foreground group, as a terminal sends it) mid-transform:
     the command exits 130 within seconds, no worker survives, Prefect shows the run ended,
     nothing of it is visible, and the next run does the work exactly once."""
-    from flows.flow import ingest
+    from flows.ingest import ingest
 
     wh = tmp_path / "wh"
     shutil.copytree(world.base, wh)
@@ -305,7 +306,7 @@ def test_ctrl_c_stops_at_once_and_next_run_completes(world: World, tmp_path: Pat
     assert interrupted.state.type.value in ("CRASHED", "CANCELLED"), interrupted.state
     assert snapshot(wh) == world.before  # nothing of the run is visible
 
-    summary = asyncio.run(ingest(sources=world.sources, warehouse=str(wh), batch_size=20))
+    summary = ingest(sources=world.sources, warehouse=str(wh), batch_size=20)
     for key in ("inputs", "new", "updated", "unchanged", "duplicates", "rejected"):
         assert summary[key] == world.summary[key], key
     final = snapshot(wh)
@@ -326,7 +327,7 @@ def test_load_retried_after_its_commit_neither_doubles_nor_loses(
     write_item(src, "a.txt", T0, "A", "https://n.example/a")
     write_item(src, "b.txt", T0, "B", "https://n.example/b")
     (src / "c.txt").write_text("not html", "utf-8")
-    prepare(warehouse)
+    prepare_run(warehouse)[0]
     stage = staging_dir(warehouse, "run1")
     stage.mkdir(parents=True)
     units = [u for u in discover_files([str(src)]) if isinstance(u, WorkUnit)]
@@ -378,7 +379,7 @@ def test_kill_9_during_compaction_loses_nothing(point: str, warehouse: Path) -> 
         assert seen == rows  # the compacted file is not in the glob yet
     else:  # replaced files not deleted yet: rows twice until recovery, never fewer
         assert set(seen) == set(rows) and len(seen) == 2 * len(rows)
-    prepare(warehouse)  # what the next ingest or maintenance run does first
+    prepare_run(warehouse)[0]  # what the next ingest or maintenance run does first
     after_files, after_rows = dataset(warehouse)
     assert after_rows == rows
     assert after_files == (1 if point == "compaction_after_rename" else files)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import pytest
 
-from flows.load import connect
+from flows.warehouse import connect
 
 from .items import write_item
 
@@ -18,7 +17,7 @@ from .items import write_item
 def test_batches_run_on_dask_workers_and_one_writer_loads(tmp_path: Path) -> None:
     from distributed import Client, LocalCluster
 
-    from flows.flow import ingest
+    from flows.ingest import ingest
 
     src = tmp_path / "in"
     for i in range(12):
@@ -40,7 +39,7 @@ def test_batches_run_on_dask_workers_and_one_writer_loads(tmp_path: Path) -> Non
             staging=str(shared),
             return_state=True,
         )
-        state = asyncio.run(run)
+        state = run
     summary = state.result()
     assert (summary["inputs"], summary["new"], summary["rejected"], summary["batches"]) == (
         13,

@@ -4,7 +4,7 @@ import codecs
 
 import pytest
 
-from flows.decode import DecodeError, decode_html, looks_binary
+from flows.transform.decode import DecodeError, decode_html, looks_binary
 
 ZH_CN = (
     "<p>美国国务院发言人表示，美国和中国高级官员周一在华盛顿举行会议期间发出了这一邀请。"

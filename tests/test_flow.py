@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.load import connect
+from flows.warehouse import connect
 
 from .items import write_item
 
@@ -41,15 +41,16 @@ def _client_view(flow_run_id: object) -> tuple[object, list, list]:
 def test_ingest_flow_runs_batches_and_publishes_artifacts(tmp_path: Path, warehouse: Path) -> None:
     from prefect import tags
 
-    from flows.flow import ingest
+    from flows.ingest import ingest
 
     src = tmp_path / "in"
     for i in range(7):
         write_item(src, f"{i:03d}.txt", 1690933501000 + i, f"Story {i}", f"https://n.example/{i}")
     (src / "empty.html").write_bytes(b"")
-    run = ingest(sources=[str(src)], warehouse=str(warehouse), batch_size=3, return_state=True)
     with tags("nightly"):
-        state = asyncio.run(run)
+        state = ingest(
+            sources=[str(src)], warehouse=str(warehouse), batch_size=3, return_state=True
+        )
     summary = state.result()
     assert summary["inputs"] == 8
     assert (summary["new"], summary["rejected"], summary["batches"]) == (7, 1, 3)
@@ -57,12 +58,11 @@ def test_ingest_flow_runs_batches_and_publishes_artifacts(tmp_path: Path, wareho
     run, tasks, arts = _client_view(state.state_details.flow_run_id)
     assert run.state.is_completed()
     assert run.name.startswith("ingest ")
-    assert run.tags == ["nightly"]  # the caller's tags label the run; its tasks stay untagged
-    # Recorded without FastAPI's encoder (flows.flow._Flow), as the UI shows them.
+    assert run.tags == ["nightly"]  # the caller's tags label the run
     assert run.parameters["sources"] == [str(src)]
     assert (run.parameters["batch_size"], run.parameters["workers"]) == (3, None)
     assert run.parameters["warehouse"] == str(warehouse)
-    assert all(t.tags == [] for t in tasks)
+    assert all(t.tags == ["nightly"] for t in tasks)  # task runs inherit the run's tags
     names = sorted(t.name for t in tasks)
     assert [n for n in names if n.startswith("batch-")] == ["batch-1", "batch-2", "batch-3"]
     assert all(t.state.is_completed() for t in tasks)
@@ -85,14 +85,15 @@ def test_maintenance_compacts_parquet_and_prunes_lineage(tmp_path: Path, warehou
     import duckdb
     import pyarrow.parquet as pq
 
-    from flows.flow import ingest, maintenance
+    from flows.ingest import ingest
+    from flows.maintenance import maintenance
     from flows.schema import ARTICLE_SCHEMA
 
     for run in range(3):  # three runs, three small Parquet files; the second updates url 0
         src = tmp_path / f"in{run}"
         write_item(src, "a.txt", 1690933501000 + run, f"V{run}", "https://m.example/0")
         write_item(src, "b.txt", 1690933501000, f"B{run}", f"https://m.example/b{run}")
-        asyncio.run(ingest(sources=[str(src)], warehouse=str(warehouse)))
+        ingest(sources=[str(src)], warehouse=str(warehouse))
     glob = str(warehouse / "parquet" / "*.parquet")
     before = sorted(duckdb.sql(f"SELECT * FROM read_parquet('{glob}')").fetchall())
     con = connect(warehouse)

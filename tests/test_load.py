@@ -9,19 +9,20 @@ import pyarrow.parquet as pq
 import pytest
 
 import flows.load as load_module
-from flows.batch import process_batch
 from flows.extract.files import discover_files
-from flows.load import RunRecord, connect, load_run, prepare, staging_dir
+from flows.load import RunRecord, load_run
 from flows.schema import ARTICLE_SCHEMA, STAGING_SCHEMA
 from flows.sqlfiles import sql
+from flows.transform.batch import process_batch
 from flows.units import WorkUnit
+from flows.warehouse import connect, prepare_run, staging_dir
 
 from .items import write_item
 
 
 def _load(warehouse: Path, sources: list[Path], run_id: str) -> dict[str, int]:
     """Transform and load like the flow does, without Prefect."""
-    known = prepare(warehouse)
+    known = prepare_run(warehouse)[0]
     stage = staging_dir(warehouse, run_id)
     stage.mkdir(parents=True)
     units = [u for u in discover_files([str(s) for s in sources]) if isinstance(u, WorkUnit)]
@@ -172,7 +173,7 @@ def test_load_out_of_duckdb_memory_retries_with_a_larger_limit(
 ) -> None:
     """The primary-key indexes grow with the warehouse and cannot spill: a load that runs out
     of its memory limit is rolled back and retried with 4x the limit, and loads everything."""
-    prepare(warehouse)
+    prepare_run(warehouse)[0]
     part = _big_part(warehouse, "r1", 3000)
     monkeypatch.setattr(load_module, "LOAD_MEMORY_MB", 1)
     record = RunRecord("r1", None, datetime.now(UTC), "test", 3000, 0, 1)
@@ -194,7 +195,7 @@ def test_load_out_of_duckdb_memory_retries_with_a_larger_limit(
 def test_load_out_of_memory_at_the_maximum_fails_and_commits_nothing(
     warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    prepare(warehouse)
+    prepare_run(warehouse)[0]
     part = _big_part(warehouse, "r1", 3000)
     monkeypatch.setattr(load_module, "LOAD_MEMORY_MB", 1)
     monkeypatch.setattr(load_module, "LOAD_MEMORY_MAX_MB", 1)
@@ -213,8 +214,8 @@ def test_load_out_of_memory_at_the_maximum_fails_and_commits_nothing(
 def test_prepare_creates_missing_views_and_leaves_the_catalog_alone_otherwise(
     warehouse: Path,
 ) -> None:
-    views = sql("load/view_names.sql")
-    prepare(warehouse)
+    views = sql("warehouse/view_names.sql")
+    prepare_run(warehouse)[0]
     con = connect(warehouse)
     try:
         names = sorted(con.execute(views).fetchall())
@@ -223,11 +224,11 @@ def test_prepare_creates_missing_views_and_leaves_the_catalog_alone_otherwise(
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    prepare(warehouse)  # a view is missing: all are created
+    prepare_run(warehouse)[0]  # a view is missing: all are created
     wal = warehouse / "articles.duckdb.wal"  # checkpointed on close: any write shows below
     assert not wal.exists() or wal.stat().st_size == 0
     mtime = (warehouse / "articles.duckdb").stat().st_mtime_ns
-    prepare(warehouse)  # nothing missing: nothing written
+    prepare_run(warehouse)[0]  # nothing missing: nothing written
     assert (warehouse / "articles.duckdb").stat().st_mtime_ns == mtime
     con = connect(warehouse, read_only=True)
     try:

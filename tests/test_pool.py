@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-import flows.pool as pool_module
-from flows.pool import PoolClosed, WorkerPool, open_pool, prestart
+from flows.executors.pool import PoolClosed, WorkerPool
 from flows.units import BatchResult, WorkUnit
 
 from .items import PARAGRAPHS, item_text
@@ -124,24 +123,3 @@ def test_a_forced_close_ends_a_running_batch_at_once(tmp_path: Path) -> None:
     assert pool._live == {}
     with pytest.raises(PoolClosed):
         pool.run_batch(units, str(tmp_path / "stage"), "b2")
-
-
-def test_the_command_lines_prestarted_workers_are_adopted_by_the_flow() -> None:
-    warm = WorkerPool.warm_count(2)
-    prestart(2).start(warm)  # as the command line does when there is no head start
-    pool = open_pool(2, budget_s=1.5)
-    again = open_pool(2, budget_s=1.5)
-    try:
-        assert pool._spawned == warm and pool.budget_s == 1.5  # the same, already spawned
-        assert again is not pool  # adopted once only
-    finally:
-        pool.close()
-        again.close()
-    prestart(2)
-    first = pool_module._prestarted
-    assert first is not None
-    other = open_pool(1, budget_s=1.0)  # another size: the prestarted workers are stopped
-    try:
-        assert other is not first and first._closed and first._live == {}
-    finally:
-        other.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.score import score, zyte_pages
-from flows.transform import transform_unit
+from flows.transform.article import transform_unit
 from flows.units import Article, WorkUnit
 
 from .conftest import shared_path

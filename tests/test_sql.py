@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from flows.load import RunRecord, connect, load_run, prepare
+from flows.load import RunRecord, load_run
 from flows.sqlfiles import SQL_DIR, files
+from flows.warehouse import connect, prepare_run
 
 
 def test_empty_run_loads_and_every_view_and_query_runs(warehouse: Path) -> None:
-    prepare(warehouse)
+    prepare_run(warehouse)[0]
     counts, parquet_file = load_run(
         warehouse, RunRecord("empty", None, datetime.now(UTC), "", 0, 0, 2), [], []
     )
@@ -34,6 +35,6 @@ def test_one_object_per_file_named_after_it(path: Path) -> None:
     if path.parent.name == "views":
         assert f"CREATE OR REPLACE VIEW {path.stem} AS" in text
     if path.parent.name == "ddl":
-        name = path.stem.split("_", 1)[1]
+        name = path.stem
         assert f"CREATE TABLE IF NOT EXISTS {name} (" in text
     assert "{" not in text, "values are bound as parameters, never formatted into SQL"

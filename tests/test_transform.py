@@ -11,8 +11,8 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from flows import transform
-from flows.transform import transform_unit
+from flows.transform import article as transform
+from flows.transform.article import transform_unit
 from flows.units import Article, Rejection, WorkUnit
 
 from .conftest import DATA, EXAMPLES, shared_path

@@ -12,9 +12,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-import flows.web.netguard as netguard
+import flows.extract.web.netguard as netguard
+from flows.extract.web import WebOptions, WebStats, discover_web
 from flows.units import Rejection, WorkUnit
-from flows.web import WebOptions, WebStats, discover_web
 
 pytestmark = pytest.mark.timeout(30)
 

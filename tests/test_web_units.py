@@ -1,4 +1,4 @@
-"""Pure parts of flows.web: no network."""
+"""Pure parts of flows.extract.web: no network."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from flows.web.body import BoundedDecoder, TooLarge, gunzip
-from flows.web.feeds import FeedError, parse_feed
-from flows.web.fetch import parse_content_type, parse_retry_after, url_problem
-from flows.web.netguard import blocked_reason
-from flows.web.robots import parse_robots
-from flows.web.sitemaps import parse_sitemap, parse_w3c_datetime
-from flows.web.sniff import Kind, classify, root_element
-from flows.web.sources import expand_sources, is_web_source
-from flows.web.xmlsafe import UnsafeXML, ensure_safe_xml
+from flows.extract.web.body import BoundedDecoder, TooLarge, gunzip
+from flows.extract.web.feeds import FeedError, parse_feed
+from flows.extract.web.fetch import parse_content_type, parse_retry_after, url_problem
+from flows.extract.web.netguard import blocked_reason
+from flows.extract.web.robots import parse_robots
+from flows.extract.web.sitemaps import parse_sitemap, parse_w3c_datetime
+from flows.extract.web.sniff import Kind, classify, root_element
+from flows.extract.web.sources import expand_sources, is_web_source
+from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE rss [

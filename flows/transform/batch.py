@@ -12,14 +12,13 @@ import signal
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from flows.atomic import write_parquet
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
 from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit
@@ -76,7 +75,7 @@ def time_budget(seconds: float) -> Iterator[None]:
 
 
 def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejection:
-    from flows.transform import transform_unit  # heavy (trafilatura): workers only
+    from flows.transform.article import transform_unit  # heavy (trafilatura): workers only
 
     try:
         with time_budget(budget_s):
@@ -89,15 +88,6 @@ def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejectio
             unit.seq,
             unit.fingerprint,
         )
-
-
-def write_parquet_atomic(table: pa.Table, path: Path) -> None:
-    """Readers (and globs) only ever see complete files: write aside, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _article_row(a: Article) -> dict[str, object]:
@@ -148,7 +138,7 @@ def process_batch(
     out = Path(staging_dir)
     if articles:
         result.articles_path = str(out / f"articles-{batch_id}.parquet")
-        write_parquet_atomic(
+        write_parquet(
             pa.Table.from_pylist(articles, schema=STAGING_SCHEMA), Path(result.articles_path)
         )
     if rejects:
@@ -163,9 +153,7 @@ def process_batch(
             }
             for r in rejects
         ]
-        write_parquet_atomic(
-            pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), Path(result.rejects_path)
-        )
+        write_parquet(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), Path(result.rejects_path))
     result.articles, result.rejected = len(articles), len(rejects)
     for r in rejects:
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1

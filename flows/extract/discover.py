@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from flows.extract.files import check_sources, count_files, discover_files
+from flows.extract.web.options import NotModified, Validator, WebOptions
+from flows.extract.web.sources import is_web_source
 from flows.units import Rejection, WorkUnit
-from flows.web.options import NotModified, Validator, WebOptions
-from flows.web.sources import is_web_source
 
 Discovered = WorkUnit | Rejection | NotModified | Validator
 
@@ -35,6 +35,6 @@ def discover(
     files, web = split_sources(sources)
     yield from discover_files(files)
     if web:
-        from flows.web.discover import discover_web  # the HTTP stack, only when needed
+        from flows.extract.web.discover import discover_web  # the HTTP stack, only when needed
 
         yield from discover_web(web, options, validators)

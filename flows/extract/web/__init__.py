@@ -10,13 +10,13 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "FETCH_ERROR": "flows.web.options",
-    "NotModified": "flows.web.options",
-    "Validator": "flows.web.options",
-    "WebOptions": "flows.web.options",
-    "WebStats": "flows.web.fetch",
-    "discover_web": "flows.web.discover",
-    "is_web_source": "flows.web.sources",
+    "FETCH_ERROR": "flows.extract.web.options",
+    "NotModified": "flows.extract.web.options",
+    "Validator": "flows.extract.web.options",
+    "WebOptions": "flows.extract.web.options",
+    "WebStats": "flows.extract.web.fetch",
+    "discover_web": "flows.extract.web.discover",
+    "is_web_source": "flows.extract.web.sources",
 }
 
 __all__ = sorted(_HOMES)
@@ -24,5 +24,5 @@ __all__ = sorted(_HOMES)
 
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
-        raise AttributeError(f"module 'flows.web' has no attribute {name!r}")
+        raise AttributeError(f"module 'flows.extract.web' has no attribute {name!r}")
     return getattr(importlib.import_module(_HOMES[name]), name)

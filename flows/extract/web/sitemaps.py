@@ -11,7 +11,7 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from flows.web.xmlsafe import UnsafeXML, ensure_safe_xml
+from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
 
 MAX_SITEMAP_URLS = 50_000  # the protocol's limit per file; more are ignored
 

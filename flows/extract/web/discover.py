@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from flows.extract.web.body import BadEncoding, TooLarge, gunzip
+from flows.extract.web.bridge import Emit, iterate_in_thread
+from flows.extract.web.feeds import FeedError, FeedItem, parse_feed
+from flows.extract.web.fetch import Failed, Fetched, Fetcher, WebStats, normalize_url, url_problem
+from flows.extract.web.options import FETCH_ERROR, NotModified, Validator, WebOptions
+from flows.extract.web.sitemaps import SitemapError, parse_sitemap
+from flows.extract.web.sniff import GZIP_MAGIC, Kind, classify
+from flows.extract.web.sources import expand_sources, is_web_source
 from flows.units import Rejection, RejectReason, WorkUnit
-from flows.web.body import BadEncoding, TooLarge, gunzip
-from flows.web.bridge import Emit, iterate_in_thread
-from flows.web.feeds import FeedError, FeedItem, parse_feed
-from flows.web.fetch import Failed, Fetched, Fetcher, WebStats, normalize_url, url_problem
-from flows.web.options import FETCH_ERROR, NotModified, Validator, WebOptions
-from flows.web.sitemaps import SitemapError, parse_sitemap
-from flows.web.sniff import GZIP_MAGIC, Kind, classify
-from flows.web.sources import expand_sources, is_web_source
 
 __all__ = [
     "FETCH_ERROR",

@@ -14,12 +14,11 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 import httpx
 
-from flows.units import RejectReason
-from flows.web.body import BadEncoding, BoundedDecoder, TooLarge
-from flows.web.limiter import HostLimiter
-from flows.web.netguard import BlockedAddressError, make_transport
-from flows.web.options import FETCH_ERROR, NotModified, Validator, WebOptions
-from flows.web.robots import (
+from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge
+from flows.extract.web.limiter import HostLimiter
+from flows.extract.web.netguard import BlockedAddressError, make_transport
+from flows.extract.web.options import FETCH_ERROR, NotModified, Validator, WebOptions
+from flows.extract.web.robots import (
     ROBOTS_MAX_BYTES,
     RobotsCache,
     RobotsRules,
@@ -27,6 +26,7 @@ from flows.web.robots import (
     disallow_all,
     parse_robots,
 )
+from flows.units import RejectReason
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from flows.discover import Discovered, count_local, discover
+from flows.extract.discover import Discovered, count_local, discover
+from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.units import Rejection, WorkUnit
-from flows.web.options import NotModified, Validator, WebOptions
 
 TAIL_BATCH_MIN = 25
 
@@ -39,11 +39,11 @@ class PartWriter:
             import pyarrow as pa
 
             from flows import schema
-            from flows.batch import write_parquet_atomic
+            from flows.atomic import write_parquet
 
             path = self.staging / f"{self.prefix}-{len(self.parts):04d}.parquet"
             table = pa.Table.from_pylist(self.rows, schema=getattr(schema, self.schema))
-            write_parquet_atomic(table, path)
+            write_parquet(table, path)
             self.parts.append(str(path))
             self.rows = []
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flows.batch import BatchResult, process_batch
 from flows.settings import DOC_TIME_BUDGET_S
+from flows.transform.batch import BatchResult, process_batch
 from flows.units import WorkUnit
 
 
@@ -22,7 +22,6 @@ class DaskExecutor:
         self.budget_s = budget_s
         workers = self.client.scheduler_info().get("workers", {})
         self.size = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
-        self.restarts = 0
 
     def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
         future = self.client.submit(

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from lxml.html import HtmlElement
 
-from flows.urls import absolute_http_url
+from flows.transform.urls import absolute_http_url
 
 _ARTICLE_TYPES = {
     "newsarticle",

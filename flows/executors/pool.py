@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import os
 import queue
 import threading
 import time
@@ -37,8 +36,8 @@ class PoolClosed(WorkerError):
 def _worker_main(conn: Connection, progress: Any) -> None:
     # Import the extractor now, while the parent is still preparing the run, so the first
     # batch finds the worker warm. (Only workers import the batch code and pyarrow.)
-    import flows.transform  # noqa: F401
-    from flows.batch import process_batch
+    import flows.transform.article  # noqa: F401
+    from flows.transform.batch import process_batch
 
     def report(index: int) -> None:
         progress[1] = time.monotonic()
@@ -117,7 +116,7 @@ class WorkerPool:
 
     def start(self, count: int | None = None) -> None:
         """Spawn workers up to ``count`` (default: all; idempotent). The first batch spawns
-        any still missing, so a run with nothing to transform need spawn none."""
+        them, so a run with nothing to transform spawns none."""
         with self._lock:
             target = self.size if count is None else min(count, self.size)
             while self._spawned < target:
@@ -235,44 +234,8 @@ class WorkerPool:
         for worker, kill in zip(idle, kills, strict=True):
             self._retire(worker, kill=kill)
 
-    @staticmethod
-    def warm_count(size: int) -> int:
-        """Workers worth spawning before there is work: one per core the flow process leaves
-        idle while it starts (importing Prefect, preparing the warehouse)."""
-        return min(size, max(1, (os.cpu_count() or 2) - 1))
-
     def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_prestarted: WorkerPool | None = None
-
-
-def prestart(workers: int) -> WorkerPool:
-    """The pool for the flow, made before it exists (the command line calls this before it
-    imports Prefect). Its workers spawn with the first batch, which a head start sends as soon
-    as there is one, or when the caller starts them."""
-    global _prestarted
-    _prestarted = WorkerPool(workers)
-    return _prestarted
-
-
-def open_pool(workers: int, budget_s: float) -> WorkerPool:
-    """The prestarted pool if it fits, else a new one with its warm workers spawning."""
-    global _prestarted
-    pool, _prestarted = _prestarted, None
-    if pool is not None and pool.size == workers:
-        pool.budget_s = budget_s
-        return pool
-    if pool is not None:
-        pool.close()
-    return _warm_pool(workers, budget_s)
-
-
-def _warm_pool(workers: int, budget_s: float) -> WorkerPool:
-    pool = WorkerPool(workers, budget_s=budget_s)
-    pool.start(WorkerPool.warm_count(workers))
-    return pool

@@ -13,12 +13,12 @@ import trafilatura
 from htmldate import find_date
 from lxml import etree
 
-from flows.decode import DecodeError, decode_html, looks_binary
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
-from flows.metadata import collapse, first_body_image, page_metadata
 from flows.settings import MAX_INPUT_BYTES, MIN_PARAGRAPH_CHARS, TRAFILATURA_OPTIONS
+from flows.transform.decode import DecodeError, decode_html, looks_binary
+from flows.transform.metadata import collapse, first_body_image, page_metadata
+from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import Article, Rejection, RejectReason, WorkUnit
-from flows.urls import BadURL, absolute_http_url, canonical_url
 
 _HTML_HINT = re.compile(rb"<(!doctype\s+html|html|head|body|p|div|article|meta|title)[\s>/]", re.I)
 _DATE_ONLY = re.compile(

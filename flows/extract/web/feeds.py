@@ -13,7 +13,7 @@ from urllib.parse import urljoin
 import feedparser
 import lxml.html
 
-from flows.web.xmlsafe import UnsafeXML, ensure_safe_xml
+from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 

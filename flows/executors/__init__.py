@@ -1,0 +1,1 @@
+"""Worker processes and clusters that run transform batches."""

@@ -1,0 +1,339 @@
+"""The ingest flow: it only wires the stages (prepare, discover, transform batches, load,
+report), each a thin task over plain functions."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
+
+from flows import artifacts, progress
+from flows.executors.pool import PoolClosed, WorkerPool
+from flows.extract.discover import check_all
+from flows.extract.web.options import Validator, WebOptions
+from flows.load import RunRecord, load_run
+from flows.plan import Router, plan
+from flows.settings import (
+    BATCH_SIZE,
+    DEFAULT_WAREHOUSE,
+    DOC_TIME_BUDGET_S,
+    USER_AGENT,
+    worker_count,
+)
+from flows.sqlfiles import sql
+from flows.units import BatchResult, WorkUnit
+from flows.warehouse import WarehouseBusy, connect, prepare_run, run_lock, staging_dir
+
+SAMPLE_REJECTS = 50
+
+# Every task here has effects (staging files, the warehouse) and reports what it did: there
+# is nothing to cache.
+
+
+class Executor(Protocol):
+    """Where transform batches run: local worker processes or a Dask cluster."""
+
+    size: int
+
+    def run_batch(self, units: list[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult: ...
+
+    def close(self, force: bool = False) -> None: ...
+
+
+def _raised(state: Any) -> Exception | None:
+    """The exception a failed task run raised (None if it did not fail)."""
+    try:
+        state.result()
+    except Exception as exc:
+        return exc
+    return None
+
+
+def _transient(task: object, task_run: object, state: Any) -> bool:
+    """Retry what may pass (a busy database, a locked or vanished file), never a bug or bad data."""
+    return isinstance(_raised(state), (WarehouseBusy, duckdb.IOException, OSError))
+
+
+def _not_closing(task: object, task_run: object, state: Any) -> bool:
+    """Retry a failed batch (a worker lost to the machine), unless the run is ending."""
+    error = _raised(state)
+    return error is not None and not isinstance(error, PoolClosed)
+
+
+@task(
+    name="prepare-warehouse",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=[1, 5],
+    retry_condition_fn=_transient,
+)
+def prepare_warehouse(warehouse: str) -> tuple[dict[str, str], dict[str, Validator]]:
+    """Create tables and views, recover a crashed run; return what earlier runs saw."""
+    known, rows = prepare_run(Path(warehouse))
+    return known, {row[0]: Validator(*row) for row in rows}
+
+
+@task(
+    name="transform-batch",
+    task_run_name="batch-{batch_no}",
+    cache_policy=NO_CACHE,
+    retries=1,
+    retry_delay_seconds=2,
+    retry_condition_fn=_not_closing,
+)
+def transform_batch(
+    executor: Executor, units: list[WorkUnit], staging: str, batch_no: int
+) -> BatchResult:
+    """Extract articles from one batch on the executor; write its staging Parquet parts."""
+    result = executor.run_batch(units, staging, f"{batch_no:06d}")
+    get_run_logger().info(
+        "batch %d: %d items -> %d articles, %d rejected in %.1f s",
+        batch_no,
+        result.items,
+        result.articles,
+        result.rejected,
+        result.seconds,
+    )
+    return result
+
+
+@task(
+    name="load-warehouse",
+    retries=2,
+    retry_delay_seconds=[5, 20],
+    retry_condition_fn=_transient,
+    cache_policy=NO_CACHE,
+)
+def load_warehouse(
+    warehouse: str, run: RunRecord, articles: list[str], rejects: list[str], validators: list[str]
+) -> dict[str, Any]:
+    """Merge the run into DuckDB in one transaction and publish its Parquet file."""
+    counts, parquet_file = load_run(Path(warehouse), run, articles, rejects, validators)
+    return {"counts": counts, "parquet_file": parquet_file}
+
+
+@task(name="publish-report", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
+def publish_report(warehouse: str, summary: dict[str, Any], name: str) -> None:
+    """Summary, first rejects and articles per day as artifacts in the Prefect UI."""
+    con = connect(Path(warehouse), read_only=True)
+    try:
+        rejects = con.execute(
+            sql("report/rejects.sql"), {"run_id": summary["run_id"], "limit": SAMPLE_REJECTS}
+        ).fetchall()
+        per_day = con.execute(sql("report/per_day.sql")).fetchall()
+    finally:
+        con.close()
+    artifacts.publish_summary(summary, name)
+    artifacts.publish_rejects(rejects, name)
+    artifacts.publish_per_day(per_day, name)
+
+
+def _short(source: str) -> str:
+    """A readable label: a URL's host and path, or a path's last two parts."""
+    if "://" in source:
+        return source.split("://", 1)[1][:40]
+    return "/".join(Path(source).parts[-2:]) or source
+
+
+def _run_name() -> str:
+    params = flow_run.parameters or {}
+    sources = params.get("sources") or []
+    label = ", ".join(_short(str(s)) for s in sources[:2]) + (" …" if len(sources) > 2 else "")
+    return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"[:100]
+
+
+def open_executor(workers: int | None, dask_address: str | None, budget_s: float) -> Executor:
+    if dask_address:
+        from flows.executors.dask import DaskExecutor
+
+        return DaskExecutor(dask_address, budget_s=budget_s)
+    return WorkerPool(workers or worker_count(), budget_s=budget_s)
+
+
+@flow(name="ingest", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=8))
+def ingest(
+    sources: list[str],
+    warehouse: str = str(DEFAULT_WAREHOUSE),
+    batch_size: int = BATCH_SIZE,
+    workers: int | None = None,
+    time_budget_s: float = DOC_TIME_BUDGET_S,
+    lock_wait_s: float = 60.0,
+    allow_private_network: bool = False,
+    user_agent: str = USER_AGENT,
+    per_host_concurrency: int = 2,
+    min_delay_s: float = 0.5,
+    dask_address: str | None = None,
+    staging: str | None = None,
+) -> dict[str, Any]:
+    """Ingest articles into the warehouse: extract, transform with trafilatura, load DuckDB.
+
+    Args:
+        sources: Files, directories (walked recursively) or globs of archived feed items and
+            saved HTML pages (optionally gzipped); http(s) URLs of article pages, RSS/Atom
+            feeds or XML sitemaps; text files listing such URLs (one per line, # comments).
+        warehouse: Folder of the warehouse: articles.duckdb and the parquet/ dataset.
+        batch_size: Items per transform task; hundreds keep Prefect's overhead negligible.
+        workers: Worker processes for the CPU-bound transform (default: all cores).
+        time_budget_s: Time allowed for one document before it is rejected as `timeout`.
+        lock_wait_s: How long to wait for another ingest of the same warehouse to finish.
+        allow_private_network: Fetch URLs whose host is on a loopback or private network.
+        user_agent: The User-Agent of every request (robots.txt rules are matched to it).
+        per_host_concurrency: At most this many requests at once to one host.
+        min_delay_s: At least this long between request starts to one host (robots.txt
+            Crawl-delay raises it).
+        dask_address: Address of a Dask scheduler (tcp://host:8786) to run the batches on a
+            cluster instead of local worker processes.
+        staging: Folder for the batches' Parquet parts; with a Dask cluster it must be a
+            folder every worker can reach (default: the warehouse's staging/ folder).
+    """
+    params = dict(locals())
+    logger = get_run_logger()
+    started, t0 = datetime.now(UTC), time.perf_counter()
+    try:
+        check_all(sources)
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+        executor = open_executor(workers, dask_address, time_budget_s)
+        finished = False
+        try:
+            with run_lock(Path(warehouse), lock_wait_s):
+                summary = _run(params, executor, started)
+            finished = True
+        finally:
+            executor.close(force=not finished)  # a failed run's batches in flight are of no use
+    except Exception as exc:
+        # One line that says why, before Prefect's traceback.
+        logger.error("ingest failed: %s", str(exc).strip().splitlines()[0] if str(exc) else exc)
+        raise
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    done = summary["inputs"] - summary["skipped_unchanged"]
+    summary["pages_per_s"] = round(done / summary["seconds"], 1) if summary["seconds"] else 0.0
+    logger.info(
+        "run %s: %d inputs = %s", summary["run_id"], summary["inputs"], summary["reconciliation"]
+    )
+    publish_report(warehouse, summary, _run_name())
+    return summary
+
+
+def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[str, Any]:
+    logger = get_run_logger()
+    sources: list[str] = list(params["sources"])
+    warehouse: str = params["warehouse"]
+    web_options = WebOptions(
+        user_agent=params["user_agent"],
+        per_host_concurrency=params["per_host_concurrency"],
+        min_delay_s=params["min_delay_s"],
+        allow_private_network=params["allow_private_network"],
+    )
+    known, validators = prepare_warehouse(warehouse)
+    run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    stage = (
+        Path(params["staging"]) / run_id
+        if params["staging"]
+        else staging_dir(Path(warehouse), run_id)
+    )
+    stage.mkdir(parents=True, exist_ok=True)
+    router, total, chunks = plan(
+        sources, stage, known, web_options, validators, params["batch_size"], executor.size
+    )
+    bar = artifacts.ProgressArtifact(_run_name())
+    logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
+    results: list[BatchResult] = []
+    in_flight: deque[PrefectFuture[BatchResult]] = deque()
+
+    def collect(future: PrefectFuture[BatchResult]) -> None:
+        results.append(future.result())
+        seen = sum(r.items for r in results) + router.skipped + router.rejects.count
+        bar.update(seen, max(total, router.inputs))
+        progress.notify(seen, max(total, router.inputs))
+
+    for batch_no, chunk in enumerate(chunks, start=1):
+        in_flight.append(
+            transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
+        )
+        while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
+            collect(in_flight.popleft())
+    while in_flight:
+        collect(in_flight.popleft())
+    router.flush()
+    # The workers' memory is not needed by the load: free it before DuckDB takes its share.
+    executor.close()
+    progress.notify(router.inputs, router.inputs)
+    bar.update(router.inputs, router.inputs)
+
+    task_runs = len(results) + 3  # prepare, one per batch, load, report
+    record = RunRecord(
+        run_id=run_id,
+        flow_run_id=str(flow_run.id) if flow_run.id else None,
+        started_at=started,
+        sources=" ".join(sources)[:2000],
+        inputs=router.inputs,
+        skipped_unchanged=router.skipped,
+        task_runs=task_runs,
+    )
+    loaded = load_warehouse(
+        warehouse,
+        record,
+        [r.articles_path for r in results if r.articles_path],
+        [r.rejects_path for r in results if r.rejects_path] + router.rejects.parts,
+        router.validators.parts,
+    )
+    shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
+    return summarize(run_id, router, results, loaded, task_runs)
+
+
+def summarize(
+    run_id: str,
+    router: Router,
+    results: list[BatchResult],
+    loaded: dict[str, Any],
+    task_runs: int,
+) -> dict[str, Any]:
+    """The run's accounting; raises if any input is not accounted for."""
+    counts = loaded["counts"]
+    duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
+    skipped, inputs = router.skipped, router.inputs
+    accounted = skipped + counts.rejected + counts.new + counts.updated + counts.unchanged
+    accounted += duplicates
+    reasons = dict(router.reasons)
+    for r in results:
+        for reason, n in r.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+    reconciliation = (
+        f"{counts.new} new + {counts.updated} updated + {counts.unchanged} unchanged + "
+        f"{duplicates} duplicates + {counts.rejected} rejected + {skipped} skipped unchanged"
+    )
+    if accounted != inputs:  # never lose a record silently
+        raise RuntimeError(
+            f"count mismatch: {inputs} inputs but {accounted} accounted for ({reconciliation})"
+        )
+    return {
+        "run_id": run_id,
+        "inputs": inputs,
+        "new": counts.new,
+        "updated": counts.updated,
+        "unchanged": counts.unchanged,
+        "duplicates": duplicates,
+        "rejected": counts.rejected,
+        "skipped_unchanged": skipped,
+        "batches": len(results),
+        "task_runs": task_runs,
+        "seconds": 0.0,  # set by the flow once the lock is released
+        "pages_per_s": 0.0,
+        "reasons": dict(sorted(reasons.items())),
+        "parquet_file": loaded["parquet_file"],
+        "workers": sorted({r.worker for r in results}),
+        "reconciliation": reconciliation,
+    }

@@ -1,0 +1,243 @@
+"""The warehouse folder: connecting to DuckDB, the run lock, tables and views, recovery.
+
+Layout: ``DIR/articles.duckdb``, ``DIR/parquet/<run>.parquet`` (the versions each run loaded,
+exactly ARTICLE_SCHEMA), ``DIR/staging/<run>/`` (transform output until the run commits).
+
+Fault injection for the crash tests: with ``ARTICLE_ETL_CRASH_AT=before_commit`` (inside the
+load's transaction, everything written but not committed) or ``after_commit`` (committed, the
+run's Parquet file not yet renamed into parquet/), the load kills its own process with SIGKILL
+there, as an OOM kill or a power cut would; ``compaction_before_rename`` and
+``compaction_after_rename`` do the same in the maintenance flow's compaction.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from flows.settings import (
+    DB_FILENAME,
+    LOAD_MEMORY_MB,
+    PARQUET_DIRNAME,
+    STAGING_DIRNAME,
+)
+from flows.sqlfiles import sql
+
+CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
+COMPACTION_LOG = ".compaction.log"  # in parquet/: a compaction between its rename and deletes
+_HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+
+# Created in this order: a later object may depend on an earlier one.
+TABLES = ("articles", "rejects", "lineage", "runs", "source_state", "http_validators")
+VIEWS = (
+    "article_hosts",
+    "articles_per_day",
+    "articles_per_host",  # from article_hosts
+    "latest_articles",  # from article_hosts
+    "rejects_by_reason",
+)
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process holds the DuckDB file; we waited as long as allowed."""
+
+
+class WarehouseLocked(RuntimeError):
+    """Another ingest run holds the warehouse."""
+
+
+def tell(message: str) -> None:
+    """Say why we wait (or what we adapted): in the run's log inside a Prefect run, else one
+    line on stderr."""
+    if "prefect" in sys.modules:  # never import Prefect just for this: queries stay fast
+        from prefect.exceptions import MissingContextError
+        from prefect.logging import get_run_logger
+
+        try:
+            get_run_logger().warning(message)
+            return
+        except MissingContextError:
+            pass
+    print(f"article-etl: {message}", file=sys.stderr, flush=True)
+
+
+def crash_point(name: str) -> None:
+    """Test-only fault injection (see the module docstring): die here without any cleanup."""
+    if os.environ.get(CRASH_AT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def db_path(warehouse: Path) -> Path:
+    return warehouse / DB_FILENAME
+
+
+def staging_dir(warehouse: Path, run_id: str) -> Path:
+    return warehouse / STAGING_DIRNAME / run_id
+
+
+def connect(
+    warehouse: Path,
+    *,
+    read_only: bool = False,
+    wait_s: float = 30.0,
+    memory_mb: int = LOAD_MEMORY_MB,
+) -> duckdb.DuckDBPyConnection:
+    """Open the database, waiting (bounded) while another process holds its lock."""
+    path = db_path(warehouse)
+    if not read_only:
+        warehouse.mkdir(parents=True, exist_ok=True)
+    elif not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run `article-etl ingest` first")
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    told = False
+    while True:
+        try:
+            con = duckdb.connect(
+                str(path), read_only=read_only, config=_config(warehouse, read_only, memory_mb)
+            )
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            m = _HOLDER_PID.search(str(exc))
+            holder = f"process {m.group(1)}" if m else "another process"
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"{path} is locked by {holder} (waited {wait_s:g} s); "
+                    "try again when the running ingest has finished"
+                ) from exc
+            if not told:  # say so once: a silent wait looks like a hang
+                tell(f"{path} is in use by {holder}; waiting up to {wait_s:g} s")
+                told = True
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0.01)))
+            delay = min(delay * 2, 1.0)
+    # TIMESTAMPTZ values and their dates must not move with the session's zone.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:
+    """The writer's memory is bounded whatever the run's size: DuckDB spills past the limit."""
+    if read_only:
+        return {}
+    (warehouse / STAGING_DIRNAME).mkdir(parents=True, exist_ok=True)
+    return {
+        "memory_limit": f"{memory_mb}MB",
+        "preserve_insertion_order": False,
+        "threads": 1,
+        "temp_directory": str(warehouse / STAGING_DIRNAME / "duckdb-tmp"),
+    }
+
+
+def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for name in TABLES:
+        con.execute(sql(f"ddl/{name}.sql"))
+
+
+def create_views(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create every view of sql/views, in VIEWS order: the code's definitions win."""
+    for name in VIEWS:
+        con.execute(sql(f"views/{name}.sql"))
+
+
+def prepare_run(
+    warehouse: Path,
+) -> tuple[dict[str, str], list[tuple[str, str | None, str | None, str | None]]]:
+    """Create what is missing, finish what a crashed run left; return what earlier runs saw:
+    the fingerprint of every source, and the HTTP validators of fetched URLs."""
+    con = connect(warehouse)
+    try:
+        create_tables(con)
+        # Every load re-creates the views (their definitions may change with the code);
+        # here only missing ones, so that a run with nothing new writes no catalog change.
+        existing = {row[0] for row in con.execute(sql("warehouse/view_names.sql")).fetchall()}
+        if not set(VIEWS) <= existing:
+            create_views(con)
+        committed = [
+            row[0] for row in con.execute(sql("warehouse/committed_parquet_files.sql")).fetchall()
+        ]
+        known = dict(con.execute(sql("warehouse/known_fingerprints.sql")).fetchall())
+        validators = con.execute(sql("warehouse/known_validators.sql")).fetchall()
+    finally:
+        con.close()
+    recover(warehouse, committed)
+    return known, validators
+
+
+def recover(warehouse: Path, committed: Sequence[str]) -> None:
+    """Publish Parquet files of committed runs that a crash left in staging; drop the rest.
+
+    Called under the run lock: no other run's staging folder is in use."""
+    parquet = warehouse / PARQUET_DIRNAME
+    staging = warehouse / STAGING_DIRNAME
+    for name in set(committed):
+        run_id = name.removesuffix(".parquet")
+        pending = staging / run_id / name
+        if pending.exists() and not (parquet / name).exists():
+            parquet.mkdir(parents=True, exist_ok=True)
+            os.replace(pending, parquet / name)
+    if staging.is_dir():
+        for run_dir in staging.iterdir():
+            shutil.rmtree(run_dir, ignore_errors=True)
+    if parquet.is_dir():
+        finish_compaction(parquet)
+        for leftover in parquet.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
+def finish_compaction(parquet: Path) -> None:
+    """Settle a compaction that crashed. Its log names the new file, then the files it replaces:
+    those go only if the new file is in place; otherwise the compaction never happened."""
+    log = parquet / COMPACTION_LOG
+    if not log.exists():
+        return
+    new, *replaced = log.read_text(encoding="utf-8").split() or [""]
+    if new and (parquet / new).exists():
+        for name in replaced:
+            (parquet / name).unlink(missing_ok=True)
+    log.unlink()
+
+
+@contextmanager
+def run_lock(warehouse: Path, wait_s: float) -> Iterator[None]:
+    """One ingest (or maintenance) at a time per warehouse: an advisory file lock."""
+    warehouse.mkdir(parents=True, exist_ok=True)
+    path = warehouse / ".ingest.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + wait_s
+    told = False
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                if time.monotonic() >= deadline:
+                    raise WarehouseLocked(
+                        f"another ingest (pid {holder}) is writing {warehouse}; "
+                        f"waited {wait_s:g} s, try again later"
+                    ) from None
+                if not told:
+                    tell(
+                        f"another ingest (pid {holder}) is writing {warehouse}; "
+                        f"waiting up to {wait_s:g} s for it to finish"
+                    )
+                    told = True
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock, also when the process dies
