@@ -24,7 +24,6 @@ from flows.warehouse import (
 )
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
-TARGET_ROWS_PER_FILE = 500_000
 
 
 def compact_parquet(warehouse: Path, small_bytes: int = SMALL_FILE_BYTES) -> tuple[int, int, int]:

@@ -14,7 +14,6 @@ ARTICLE_SCHEMA = pa.schema(
         pa.field("image", pa.string(), nullable=True),
     ]
 )
-ARTICLE_COLUMNS: tuple[str, ...] = tuple(ARTICLE_SCHEMA.names)
 
 # Staging parts written by the transform: the article plus the lineage the loader records.
 LINEAGE_FIELDS = [

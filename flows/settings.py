@@ -22,7 +22,6 @@ BATCH_SIZE = 1000
 LOAD_MEMORY_MB = 64
 LOAD_MEMORY_MAX_MB = 4096
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # larger inputs are rejected too_large
-MAX_NESTING_DEPTH = 2000  # deeper trees are cut by the parser; we reject past this
 MIN_PARAGRAPH_CHARS = 40  # a body needs one sentence-length line (CJK counted double)
 DOC_TIME_BUDGET_S = 5.0  # per-document soft budget (SIGALRM in the worker)
 DOC_HARD_KILL_S = 15.0  # the parent kills a worker stuck this long on one document

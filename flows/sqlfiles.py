@@ -10,14 +10,9 @@ SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
 @cache
 def sql(name: str) -> str:
-    """The text of ``sql/<name>`` (e.g. ``load/05_decide.sql``)."""
+    """The text of ``sql/<name>`` (e.g. ``load/decide.sql``)."""
     return (SQL_DIR / name).read_text(encoding="utf-8")
 
 
 def files(folder: str) -> list[Path]:
     return sorted((SQL_DIR / folder).glob("*.sql"))
-
-
-def quote_identifier(name: str) -> str:
-    """The one place identifiers are quoted; values are always bound as parameters."""
-    return '"' + name.replace('"', '""') + '"'

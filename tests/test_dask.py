@@ -9,6 +9,10 @@ import pytest
 
 from flows.warehouse import connect
 
+pytest.importorskip(
+    "distributed", reason="Dask is an optional extra: pip install -e '.[dask]' (the lock has it)"
+)
+
 from .items import write_item
 
 

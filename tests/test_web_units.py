@@ -159,6 +159,17 @@ def test_robots_rules() -> None:
     assert named.allows("otherbot/1.0", "http://e.com/a")
 
 
+def test_robots_wildcards_and_longest_match() -> None:
+    # RFC 9309: wildcards match, and the longest matching rule wins over the first one.
+    rules = parse_robots(
+        "User-agent: *\nDisallow: /*?share=\nAllow: /news/\nDisallow: /news/private\n", "x"
+    )
+    assert not rules.allows("x", "https://e.com/a?share=1")
+    assert rules.allows("x", "https://e.com/a?page=1")
+    assert not rules.allows("x", "https://e.com/news/private/x")
+    assert rules.allows("x", "https://e.com/news/today")
+
+
 def test_small_parsers() -> None:
     assert parse_content_type('text/html; charset="GBK"') == ("text/html", "gbk")
     assert parse_content_type("text/html") == ("text/html", None)

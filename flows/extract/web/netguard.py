@@ -8,9 +8,10 @@ cannot slip through.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
 import anyio
 import httpcore
@@ -54,7 +55,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves, checks every address, then connects to a checked address."""
 
     def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self._inner = inner or httpcore.AnyIOBackend()
+        self.inner = inner or httpcore.AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -79,7 +80,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         error: Exception = httpcore.ConnectError(f"{host} has no address")
         for address in addresses:
             try:
-                return await self._inner.connect_tcp(
+                return await self.inner.connect_tcp(
                     address,
                     port,
                     timeout=timeout,
@@ -99,20 +100,99 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         raise httpcore.ConnectError("unix sockets are not allowed")
 
     async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        await self.inner.sleep(seconds)
 
 
-def make_transport(allow_private_network: bool, limits: httpx.Limits) -> httpx.AsyncHTTPTransport:
-    """An httpx transport that ignores proxy environment variables and, unless allowed,
-    connects only to public addresses."""
-    transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
-    if not allow_private_network:
-        # httpx 0.28 has no public hook for the connection backend: rebuild its pool with ours.
-        transport._pool = httpcore.AsyncConnectionPool(
+# httpcore's exceptions as httpx raises them, most specific first (an httpcore.ConnectTimeout
+# is also a TimeoutException), so callers see the same errors as with httpx's own transport.
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+@contextlib.contextmanager
+def httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        for core_error, httpx_error in _HTTPX_ERRORS:
+            if isinstance(exc, core_error):
+                raise httpx_error(str(exc)) from exc
+        raise
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    def __init__(self, stream: AsyncIterable[bytes]) -> None:
+        self.stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with httpx_errors():
+            async for chunk in self.stream:
+                yield chunk
+
+    async def aclose(self) -> None:
+        close = getattr(self.stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class PoolTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over an httpcore connection pool with a network backend of our
+    choice: httpx's public extension point (AsyncBaseTransport) over httpcore's public pool."""
+
+    def __init__(self, backend: httpcore.AsyncNetworkBackend, limits: httpx.Limits) -> None:
+        self.pool = httpcore.AsyncConnectionPool(
+            # trust_env=False: proxy and CA-bundle environment variables do not apply
             ssl_context=httpx.create_ssl_context(trust_env=False),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(),
+            network_backend=backend,
         )
-    return transport
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with httpx_errors():
+            response = await self.pool.handle_async_request(core_request)
+        stream = response.stream
+        assert isinstance(stream, AsyncIterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+
+
+def make_transport(allow_private_network: bool, limits: httpx.Limits) -> PoolTransport:
+    """A transport that ignores proxy environment variables and, unless allowed, connects
+    only to public addresses."""
+    backend = httpcore.AnyIOBackend() if allow_private_network else GuardedBackend()
+    return PoolTransport(backend, limits)

@@ -1,7 +1,9 @@
-"""robots.txt: fetched once per origin per run, obeyed with ``urllib.robotparser``.
+"""robots.txt: fetched once per origin per run, obeyed with ``protego``.
 
-Status handling follows RFC 9309: a 4xx means no rules (allow all); a 5xx, a timeout or a
-connection failure means the site is unreachable, so everything is disallowed.
+protego follows RFC 9309: wildcards (``*``, ``$``) and the longest matching rule wins, so
+``Allow: /news/`` then ``Disallow: /news/private`` blocks ``/news/private/x``. Status handling
+follows the RFC too: a 4xx means no rules (allow all); a 5xx, a timeout or a connection
+failure means the site is unreachable, so everything is disallowed.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
+
+from protego import Protego
 
 from flows.units import RejectReason
 
@@ -20,18 +23,17 @@ MAX_CRAWL_DELAY_S = 60.0  # a larger crawl-delay is capped, or one site would st
 
 @dataclass(frozen=True)
 class RobotsRules:
-    parser: RobotFileParser
+    parser: Protego
     delay_s: float | None = None
     note: str = ""  # why everything is disallowed, when it is
     reason: str = RejectReason.ROBOTS_DISALLOWED
 
     def allows(self, user_agent: str, url: str) -> bool:
-        return self.parser.can_fetch(user_agent, url)
+        return bool(self.parser.can_fetch(url, user_agent))
 
 
 def parse_robots(text: str, user_agent: str) -> RobotsRules:
-    parser = RobotFileParser()
-    parser.parse(text.splitlines())
+    parser = Protego.parse(text)
     delay = parser.crawl_delay(user_agent)
     rate = parser.request_rate(user_agent)
     delays = [float(delay)] if delay is not None else []
@@ -42,15 +44,11 @@ def parse_robots(text: str, user_agent: str) -> RobotsRules:
 
 
 def allow_all() -> RobotsRules:
-    parser = RobotFileParser()
-    parser.allow_all = True
-    return RobotsRules(parser)
+    return RobotsRules(Protego.parse(""))
 
 
 def disallow_all(note: str, reason: str = RejectReason.ROBOTS_DISALLOWED) -> RobotsRules:
-    parser = RobotFileParser()
-    parser.disallow_all = True
-    return RobotsRules(parser, note=note, reason=reason)
+    return RobotsRules(Protego.parse("User-agent: *\nDisallow: /\n"), note=note, reason=reason)
 
 
 def origin_of(url: str) -> str:
