@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from flows.extract.discover import Discovered, count_local, discover
 from flows.extract.web.options import NotModified, Validator, WebOptions
-from flows.units import Rejection, WorkUnit
+from flows.units import Rejection, WorkUnit, row
 
 TAIL_BATCH_MIN = 25
 
@@ -62,14 +62,7 @@ class Router:
     def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
         for item in stream:
             if isinstance(item, Validator):  # state of a feed or sitemap, not an input
-                self.validators.add(
-                    {
-                        "url": item.url,
-                        "etag": item.etag,
-                        "last_modified": item.last_modified,
-                        "content_hash": item.content_hash,
-                    }
-                )
+                self.validators.add(row(item))
                 continue
             item_seq = self.inputs
             self.inputs += 1
@@ -77,29 +70,20 @@ class Router:
                 self.skipped += 1
             elif isinstance(item, Rejection):
                 item.seq = item_seq
-                self.rejects.add(
-                    {
-                        "source": item.source,
-                        "reason": item.reason,
-                        "detail": item.detail,
-                        "seq": item.seq,
-                        "fingerprint": item.fingerprint,
-                    }
-                )
+                self.rejects.add(row(item))
                 self.reasons[item.reason] = self.reasons.get(item.reason, 0) + 1
             elif item.fingerprint is not None and self.known.get(item.source) == item.fingerprint:
                 self.skipped += 1
             else:
                 item.seq = item_seq
                 if item.path is None and item.source.startswith(("http://", "https://")):
-                    self.validators.add(
-                        {
-                            "url": item.source,
-                            "etag": item.meta.get("etag"),
-                            "last_modified": item.meta.get("last_modified"),
-                            "content_hash": item.fingerprint,
-                        }
+                    fetched = Validator(
+                        item.source,
+                        item.meta.get("etag"),
+                        item.meta.get("last_modified"),
+                        item.fingerprint,
                     )
+                    self.validators.add(row(fetched))
                 yield item
 
     def flush(self) -> None:

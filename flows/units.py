@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from enum import StrEnum
+from typing import Any
 
 
 @dataclass(slots=True)
@@ -67,8 +69,9 @@ class Rejection:
     fingerprint: str | None = None
 
 
-class RejectReason:
-    """Stable reject codes (DESIGN.md §2). Users filter on these; never rename one."""
+class RejectReason(StrEnum):
+    """Stable reject codes (DESIGN.md §2), the only place they are spelled in Python.
+    Users filter on these; never rename one."""
 
     EMPTY_FILE = "empty_file"
     EMPTY_BODY = "empty_body"
@@ -84,5 +87,24 @@ class RejectReason:
     READ_ERROR = "read_error"
     TIMEOUT = "timeout"
     HTTP_ERROR = "http_error"
+    FETCH_ERROR = "fetch_error"  # connection failures that outlived their retries
     BLOCKED_ADDRESS = "blocked_address"
     ROBOTS_DISALLOWED = "robots_disallowed"
+
+
+# Reasons that may pass next time: such inputs keep no fingerprint or validators, so the next
+# run tries them again (sql/load/transient_rejects.sql spells the same set).
+TRANSIENT_REASONS = frozenset(
+    {
+        RejectReason.TIMEOUT,
+        RejectReason.READ_ERROR,
+        RejectReason.HTTP_ERROR,
+        RejectReason.FETCH_ERROR,
+    }
+)
+
+
+def row(item: Any) -> dict[str, Any]:
+    """A staging Parquet row: an Article, Rejection or Validator's fields are exactly the
+    columns of its schema (flows/schema.py; tests/test_consistency.py checks they match)."""
+    return {f.name: getattr(item, f.name) for f in fields(item)}

@@ -12,13 +12,14 @@ import pytest
 
 from flows.extract.web.body import BoundedDecoder, TooLarge, gunzip
 from flows.extract.web.feeds import FeedError, parse_feed
-from flows.extract.web.fetch import parse_content_type, parse_retry_after, url_problem
+from flows.extract.web.fetch import parse_content_type, parse_retry_after
 from flows.extract.web.netguard import blocked_reason
 from flows.extract.web.robots import parse_robots
 from flows.extract.web.sitemaps import parse_sitemap, parse_w3c_datetime
 from flows.extract.web.sniff import Kind, classify, root_element
 from flows.extract.web.sources import expand_sources, is_web_source
 from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
+from flows.transform.urls import url_problem
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE rss [
@@ -180,7 +181,8 @@ def test_small_parsers() -> None:
     assert url_problem("ftp://e.com/x") is not None
     assert url_problem("http://e.com:99999/") is not None
     assert url_problem("https:///nohost") is not None
-    assert url_problem("https://e.com/a b") is None  # httpx quotes it
+    assert url_problem("https://e.com/a b") is not None  # could never be an article key
+    assert url_problem("http://[::1]:8080/x") is None
     assert parse_w3c_datetime("2024-05-01T10:00+02:00") == datetime(2024, 5, 1, 8, tzinfo=UTC)
     assert parse_w3c_datetime("2024-05-01") == datetime(2024, 5, 1, tzinfo=UTC)
     assert parse_w3c_datetime("yesterday") is None

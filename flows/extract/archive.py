@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flows.units import RejectReason
+
 _STAMP = re.compile(r"\A\s*<!--\s*(.*?)\s*-->[ \t]*\r?\n")
 _RULE = re.compile(r"\A-{3,}\s*\Z")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>])")
@@ -18,7 +20,7 @@ _FUTURE_SLACK = timedelta(days=1)
 
 
 class HeaderError(ValueError):
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: RejectReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
@@ -46,12 +48,16 @@ def clean_title(raw: str) -> str:
 
 def parse_epoch_ms(raw: str, now: datetime | None = None) -> datetime:
     if not re.fullmatch(r"-?\d{1,16}", raw):
-        raise HeaderError("bad_timestamp", f"timestamp is not epoch milliseconds: {raw[:60]!r}")
+        raise HeaderError(
+            RejectReason.BAD_TIMESTAMP, f"timestamp is not epoch milliseconds: {raw[:60]!r}"
+        )
     ms = int(raw)
     published = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     latest = (now or datetime.now(UTC)) + _FUTURE_SLACK
     if not _EARLIEST <= published <= latest:
-        raise HeaderError("bad_timestamp", f"timestamp {ms} ms is {published.isoformat()}")
+        raise HeaderError(
+            RejectReason.BAD_TIMESTAMP, f"timestamp {ms} ms is {published.isoformat()}"
+        )
     return published
 
 
@@ -59,21 +65,25 @@ def parse_archived(text: str) -> ArchivedItem:
     """Split an item into its header truth and its HTML body. Raises HeaderError."""
     m = _STAMP.match(text)
     if not m:
-        raise HeaderError("bad_header", "no <!--EPOCH_MS--> line")
+        raise HeaderError(RejectReason.BAD_HEADER, "no <!--EPOCH_MS--> line")
     published = parse_epoch_ms(m.group(1))
     lines = iter(text[m.end() :].splitlines(keepends=True))
     link = next((ln.strip() for ln in lines if ln.strip()), "")
     # The URL may hold parentheses and the title brackets: split at the last "](".
     cut = link.rfind("](")
     if not (link.startswith("[") and link.endswith(")") and cut > 0):
-        raise HeaderError("bad_header", f"second line is not [Title](URL): {link[:120]!r}")
+        raise HeaderError(
+            RejectReason.BAD_HEADER, f"second line is not [Title](URL): {link[:120]!r}"
+        )
     title, url = clean_title(link[1:cut]), link[cut + 2 : -1].strip()
     if url.startswith("<") and url.endswith(">"):
         url = url[1:-1]
     for line in lines:
         if line.strip():
             if not _RULE.match(line.strip()):
-                raise HeaderError("bad_header", f"no dashed rule after the link: {line[:80]!r}")
+                raise HeaderError(
+                    RejectReason.BAD_HEADER, f"no dashed rule after the link: {line[:80]!r}"
+                )
             break
     body = "".join(lines)
     return ArchivedItem(published=published, title=title, url=url, body_html=body)

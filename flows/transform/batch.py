@@ -21,7 +21,7 @@ import pyarrow as pa
 from flows.atomic import write_parquet
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
-from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit
+from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit, row
 
 Progress = Callable[[int], None]
 
@@ -90,21 +90,6 @@ def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejectio
         )
 
 
-def _article_row(a: Article) -> dict[str, object]:
-    return {
-        "url": a.url,
-        "timestamp": a.timestamp,
-        "title": a.title,
-        "body": a.body,
-        "image": a.image,
-        "source": a.source,
-        "content_hash": a.content_hash,
-        "timestamp_source": a.timestamp_source,
-        "seq": a.seq,
-        "fingerprint": a.fingerprint,
-    }
-
-
 def process_batch(
     units: Sequence[WorkUnit],
     staging_dir: str,
@@ -129,7 +114,7 @@ def process_batch(
             progress(index)
         outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s)
         if isinstance(outcome, Article):
-            articles.append(_article_row(outcome))
+            articles.append(row(outcome))
         else:
             rejects.append(outcome)
     if progress is not None:
@@ -143,16 +128,7 @@ def process_batch(
         )
     if rejects:
         result.rejects_path = str(out / f"rejects-{batch_id}.parquet")
-        rows = [
-            {
-                "source": r.source,
-                "reason": r.reason,
-                "detail": r.detail,
-                "seq": r.seq,
-                "fingerprint": r.fingerprint,
-            }
-            for r in rejects
-        ]
+        rows = [row(r) for r in rejects]
         write_parquet(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), Path(result.rejects_path))
     result.articles, result.rejected = len(articles), len(rejects)
     for r in rejects:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 from flows.settings import TRACKING_PARAMS, TRACKING_PREFIXES
 
@@ -16,44 +16,59 @@ def _is_tracking(param: str) -> bool:
     return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
 
 
+def url_problem(text: str) -> str | None:
+    """Why ``text`` is not an absolute http(s) URL with a host, or None: the one URL check
+    (article keys, images, fetched pages and redirects, lists of URLs)."""
+    if not text or any(c in text for c in "\r\n\t "):
+        return f"not a URL: {text[:200]!r}"
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"unparsable URL {text[:200]!r}: {exc}"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"not an absolute http(s) URL: {text[:200]!r}"
+    host = (parts.hostname or "").lower()
+    # a dotless name is an intranet alias, not a site; IPv6 literals have colons instead
+    if not host or not ("." in host or ":" in host or host == "localhost"):
+        return f"no valid host in {text[:200]!r}"
+    return None
+
+
+def normalize_url(url: str) -> str:
+    """The URL to fetch: surrounding space and the fragment (never sent) removed."""
+    return urldefrag(url.strip())[0]
+
+
 def canonical_url(raw: str) -> str:
     """Absolute http(s), fragment removed, scheme and host lower-cased, tracking params dropped.
 
     Everything else stays as given (percent-encoding, path case, parameter order).
     """
     text = raw.strip()
-    if not text or any(c in text for c in "\r\n\t "):
-        raise BadURL(f"not a URL: {raw[:200]!r}")
-    try:
-        parts = urlsplit(text)
-        port = parts.port  # raises on a bad port
-    except ValueError as exc:
-        raise BadURL(f"unparsable URL {raw[:200]!r}: {exc}") from exc
+    problem = url_problem(text)
+    if problem is not None:
+        raise BadURL(problem)
+    parts = urlsplit(text)
     scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        raise BadURL(f"not an absolute http(s) URL: {raw[:200]!r}")
     host = (parts.hostname or "").lower()
-    if not host or ("." not in host and host != "localhost"):
-        raise BadURL(f"no valid host in {raw[:200]!r}")
     # Credentials never belong in a key; an IPv6 literal keeps its brackets.
     shown = f"[{host}]" if parts.netloc.rsplit("@", 1)[-1].startswith("[") else host
-    netloc = shown if port is None else f"{shown}:{port}"
+    netloc = shown if parts.port is None else f"{shown}:{parts.port}"
     query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
     return urlunsplit((scheme, netloc, parts.path, query, ""))
 
 
 def absolute_http_url(ref: str | None, base: str | None) -> str | None:
-    """Resolve an href/src against ``base``; None unless the result is http(s)."""
+    """Resolve an href/src against ``base``; None unless the result is an http(s) URL."""
     if not ref:
         return None
-    ref = ref.strip()
+    # a browser sends a space inside a src as %20
+    ref = ref.strip().replace(" ", "%20")
     if not ref or ref.startswith(("data:", "javascript:", "about:", "blob:")):
         return None
     try:
         absolute = urljoin(base, ref) if base else ref
-        parts = urlsplit(absolute)
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return absolute
+    return absolute if url_problem(absolute) is None else None

@@ -10,7 +10,6 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "FETCH_ERROR": "flows.extract.web.options",
     "NotModified": "flows.extract.web.options",
     "Validator": "flows.extract.web.options",
     "WebOptions": "flows.extract.web.options",

@@ -22,15 +22,15 @@ from urllib.parse import urlsplit
 from flows.extract.web.body import BadEncoding, TooLarge, gunzip
 from flows.extract.web.bridge import Emit, iterate_in_thread
 from flows.extract.web.feeds import FeedError, FeedItem, parse_feed
-from flows.extract.web.fetch import Failed, Fetched, Fetcher, WebStats, normalize_url, url_problem
-from flows.extract.web.options import FETCH_ERROR, NotModified, Validator, WebOptions
+from flows.extract.web.fetch import Failed, Fetched, Fetcher, WebStats
+from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.sitemaps import SitemapError, parse_sitemap
 from flows.extract.web.sniff import GZIP_MAGIC, Kind, classify
 from flows.extract.web.sources import expand_sources, is_web_source
+from flows.transform.urls import normalize_url, url_problem
 from flows.units import Rejection, RejectReason, WorkUnit
 
 __all__ = [
-    "FETCH_ERROR",
     "NotModified",
     "Validator",
     "WebOptions",
@@ -171,7 +171,9 @@ class _Crawl:
             failed = await self._run(job)
         except Exception as exc:  # a bug on one URL must not end the run
             log.exception("unexpected error on %s", job.url)
-            await self.emit(Rejection(job.url, FETCH_ERROR, f"internal error: {exc!r}"))
+            await self.emit(
+                Rejection(job.url, RejectReason.FETCH_ERROR, f"internal error: {exc!r}")
+            )
             failed = True
         if job.root_slot is not None:
             job.root_slot.release()
@@ -203,7 +205,11 @@ class _Crawl:
             try:  # a sitemap.xml.gz is served gzipped without Content-Encoding
                 body = await asyncio.to_thread(gunzip, body, self.options.max_bytes)
             except (TooLarge, BadEncoding) as exc:
-                reason = RejectReason.TOO_LARGE if isinstance(exc, TooLarge) else FETCH_ERROR
+                reason = (
+                    RejectReason.TOO_LARGE
+                    if isinstance(exc, TooLarge)
+                    else RejectReason.FETCH_ERROR
+                )
                 await self.emit(Rejection(job.url, reason, f"gzip file: {exc}"))
                 return False
         kind = classify(outcome.content_type, body)

@@ -10,14 +10,14 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge
 from flows.extract.web.limiter import HostLimiter
 from flows.extract.web.netguard import BlockedAddressError, make_transport
-from flows.extract.web.options import FETCH_ERROR, NotModified, Validator, WebOptions
+from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.robots import (
     ROBOTS_MAX_BYTES,
     RobotsCache,
@@ -26,6 +26,7 @@ from flows.extract.web.robots import (
     disallow_all,
     parse_robots,
 )
+from flows.transform.urls import normalize_url, url_problem
 from flows.units import RejectReason
 
 log = logging.getLogger(__name__)
@@ -105,24 +106,6 @@ def parse_content_type(value: str | None) -> tuple[str | None, str | None]:
         if key.strip().lower() == "charset" and val.strip().strip("\"'"):
             charset = val.strip().strip("\"'").lower()
     return media.strip().lower() or None, charset
-
-
-def normalize_url(url: str) -> str:
-    return urldefrag(url.strip())[0]
-
-
-def url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be fetched, or None."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        return f"malformed URL {url!r}: {exc}"
-    if parts.scheme.lower() not in ("http", "https"):
-        return f"not an http(s) URL: {url!r}"
-    if not parts.hostname:
-        return f"no host in {url!r}"
-    return None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -313,7 +296,7 @@ class Fetcher:
         except TooLarge as exc:
             return Failed(RejectReason.TOO_LARGE, str(exc))
         except BadEncoding as exc:
-            return Failed(FETCH_ERROR, str(exc))
+            return Failed(RejectReason.FETCH_ERROR, str(exc))
         except BlockedAddressError as exc:
             return Failed(RejectReason.BLOCKED_ADDRESS, str(exc))
         except httpx.ConnectTimeout:
@@ -328,9 +311,9 @@ class Fetcher:
             return Failed(RejectReason.BAD_URL, str(exc))
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             detail = f"{type(exc).__name__}: {exc}"
-            return Failed(FETCH_ERROR, detail, transient=True, retry_now=True)
+            return Failed(RejectReason.FETCH_ERROR, detail, transient=True, retry_now=True)
         except httpx.HTTPError as exc:
-            return Failed(FETCH_ERROR, f"{type(exc).__name__}: {exc}")
+            return Failed(RejectReason.FETCH_ERROR, f"{type(exc).__name__}: {exc}")
 
     async def _read(self, response: httpx.Response, max_bytes: int, truncate: bool) -> _Attempt:
         status = response.status_code

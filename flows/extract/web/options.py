@@ -6,9 +6,6 @@ from dataclasses import dataclass
 
 from flows import settings
 
-# Reject code for connection failures that outlived their retries (refused, reset, DNS).
-FETCH_ERROR = "fetch_error"
-
 
 @dataclass
 class WebOptions:

@@ -10,10 +10,10 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import parse as parse_xml_file
 
+from flows.transform.urls import url_problem
 from flows.units import Rejection, RejectReason
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_WEB = re.compile(r"^https?://", re.IGNORECASE)
 _COMMENT = re.compile(r"(^|\s)#.*$")  # '#' inside a URL (a fragment) is not a comment
 LIST_SUFFIXES = frozenset({".txt", ".urls", ".opml"})
 
@@ -42,7 +42,7 @@ def is_web_source(source: str) -> bool:
         first = next(_lines(path), "")
     except OSError:
         return False
-    return bool(_WEB.match(first))
+    return url_problem(first) is None
 
 
 def _opml_urls(path: Path) -> Iterator[str]:
