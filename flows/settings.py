@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from flows import __version__
+
 DEFAULT_WAREHOUSE = Path("warehouse")
 DB_FILENAME = "articles.duckdb"
 PARQUET_DIRNAME = "parquet"
@@ -44,7 +46,17 @@ TRAFILATURA_OPTIONS: dict[str, object] = {
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid"})
 TRACKING_PREFIXES = ("utm_",)
 
-USER_AGENT = "article-etl/0.1 (+https://example.invalid/article-etl)"
+
+def user_agent(contact: str | None = None) -> str:
+    """``article-etl/VERSION (+CONTACT)``: sites that see our requests can reach whoever runs
+    them. The contact (a URL or mailto:) comes from ARTICLE_ETL_CONTACT; without one the
+    User-Agent names only the tool."""
+    contact = contact if contact is not None else os.environ.get("ARTICLE_ETL_CONTACT", "")
+    base = f"article-etl/{__version__}"
+    return f"{base} (+{contact.strip()})" if contact.strip() else base
+
+
+USER_AGENT = user_agent()  # read once, at import: an endpoint-like value of the deployment
 
 
 def worker_count() -> int:

@@ -71,6 +71,9 @@ def test_deploy_all_and_run_inbox_through_a_process_worker(tmp_path: Path) -> No
     assert run.state.is_completed(), run.state
     assert "inbox" in run.tags
     assert deployment.schedules[0].schedule.cron == "*/15 * * * *"
+    # an overlapping run queues behind the running one
+    assert deployment.global_concurrency_limit.limit == 1
+    assert deployment.concurrency_options.collision_strategy == "ENQUEUE"
     assert sorted(t.name for t in tasks if t.name.startswith("batch-")) == ["batch-1"]
     assert all(t.state.is_completed() for t in tasks)
     assert {a.type for a in arts} >= {"table", "progress", "markdown"}
