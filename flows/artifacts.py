@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -38,7 +39,8 @@ SUMMARY_MEASURES = (
 
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     order = (*SUMMARY_MEASURES, "batches", "task_runs")
-    rows = [{"measure": k, "value": summary[k]} for k in order if k in summary]
+    rows = [{"measure": "WARNING", "value": summary["warning"]}] if summary.get("warning") else []
+    rows += [{"measure": k, "value": summary[k]} for k in order if k in summary]
     rows += [
         {"measure": f"rejected: {k}", "value": v}
         for k, v in sorted(summary.get("reasons", {}).items())
@@ -55,26 +57,65 @@ def publish_summary(summary: dict[str, Any], name: str) -> None:
 
 
 def publish_rejects(rejects: Sequence[tuple[str, str, str]], name: str) -> None:
+    key, description = f"{_key(name)}-rejects", "First rejected inputs with their reasons"
+    if not rejects:
+        create_markdown_artifact("No rejects in this run.", key=key, description=description)
+        return
     rows = [{"source": s, "reason": r, "detail": d} for s, r, d in rejects]
-    create_table_artifact(
-        rows or [{"source": "", "reason": "", "detail": "no rejects"}],
-        key=f"{_key(name)}-rejects",
-        description="First rejected inputs with their reasons",
-    )
+    create_table_artifact(rows, key=key, description=description)
 
 
-def publish_per_day(per_day: Sequence[tuple[str, int]], name: str) -> None:
+MAX_BARS = 30
+BAR_WIDTH = 30
+
+
+def _bucket(day: date, unit: str) -> str:
+    if unit == "week":
+        return (day - timedelta(days=day.weekday())).isoformat()  # its Monday
+    if unit == "month":
+        return f"{day:%Y-%m}"
+    return day.isoformat()
+
+
+def bucket_counts(per_day: Sequence[tuple[date, int]]) -> tuple[str, list[tuple[str, int]]]:
+    """Articles per day, week or month: the finest unit with at most MAX_BARS bars whose
+    counts differ, so the chart shows a shape (one article a day makes every daily bar full)."""
+    grouped: dict[str, list[tuple[str, int]]] = {}
+    for unit in ("day", "week", "month"):
+        totals: dict[str, int] = {}
+        for day, n in per_day:
+            label = _bucket(day, unit)
+            totals[label] = totals.get(label, 0) + n
+        grouped[unit] = sorted(totals.items())
+    for unit, bars in grouped.items():
+        if len(bars) <= MAX_BARS and len({n for _, n in bars}) >= 2:
+            return unit, bars
+    for unit, bars in grouped.items():  # no unit fits: the latest bars of the finest that varies
+        if len({n for _, n in bars[-MAX_BARS:]}) >= 2:
+            return unit, bars[-MAX_BARS:]
+    unit = next(u for u, bars in grouped.items() if len(bars) <= MAX_BARS or u == "month")
+    return unit, grouped[unit][-MAX_BARS:]
+
+
+def per_day_markdown(per_day: Sequence[tuple[date, int]]) -> str:
     """A text bar chart: the shape of the loaded data without writing SQL."""
     if not per_day:
-        text = "_No dated articles in this warehouse yet._"
-    else:
-        peak = max(n for _, n in per_day) or 1
-        lines = [f"| {day} | {n} | {'█' * max(1, round(30 * n / peak))} |" for day, n in per_day]
-        text = "| day (UTC) | articles | |\n|---|---:|---|\n" + "\n".join(lines)
+        return "### Articles per day\n\n_No dated articles in this warehouse yet._"
+    unit, bars = bucket_counts(per_day)
+    peak = max(n for _, n in bars) or 1
+    lines = [
+        f"| {label} | {n} | {'█' * max(1, round(BAR_WIDTH * n / peak))} |" for label, n in bars
+    ]
+    first = {"day": "day (UTC)", "week": "week of (UTC, Monday)", "month": "month (UTC)"}[unit]
+    header = f"| {first} | articles | bar (full = {peak}) |\n|---|---:|---|\n"
+    return f"### Articles per {unit}\n\n" + header + "\n".join(lines)
+
+
+def publish_per_day(per_day: Sequence[tuple[date, int]], name: str) -> None:
     create_markdown_artifact(
-        "### Articles per day\n\n" + text,
+        per_day_markdown(per_day),
         key=f"{_key(name)}-per-day",
-        description="Articles per publication day in the warehouse (last 60 days with data)",
+        description="Articles by publication date in the warehouse, per day, week or month",
     )
 
 

@@ -34,7 +34,7 @@ from flows.settings import (
     worker_count,
 )
 from flows.sqlfiles import sql
-from flows.units import BatchResult, WorkUnit
+from flows.units import TRANSIENT_REASONS, BatchResult, WorkUnit
 from flows.warehouse import WarehouseBusy, connect, prepare_run, run_lock, staging_dir
 
 SAMPLE_REJECTS = 50
@@ -223,6 +223,8 @@ def ingest(
     logger.info(
         "run %s: %d inputs = %s", summary["run_id"], summary["inputs"], summary["reconciliation"]
     )
+    if summary["warning"]:
+        logger.warning("%s", summary["warning"])
     publish_report(warehouse, summary, _run_name())
     return summary
 
@@ -319,7 +321,15 @@ def summarize(
         raise RuntimeError(
             f"count mismatch: {inputs} inputs but {accounted} accounted for ({reconciliation})"
         )
+    warning = None
+    if router.web_inputs and router.web_failed == router.web_inputs:
+        failed = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items()) if r in TRANSIENT_REASONS)
+        warning = (
+            f"every web source failed ({failed}): is the network or the site down? "
+            "Nothing was fetched; the next run tries them again."
+        )
     return {
+        "warning": warning,
         "run_id": run_id,
         "inputs": inputs,
         "new": counts.new,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from flows.extract.discover import Discovered, count_local, discover
 from flows.extract.web.options import NotModified, Validator, WebOptions
-from flows.units import Rejection, WorkUnit, row
+from flows.units import TRANSIENT_REASONS, Rejection, WorkUnit, row
 
 TAIL_BATCH_MIN = 25
 
@@ -58,6 +58,9 @@ class Router:
         self.validators = PartWriter(staging, "validators", "VALIDATOR_SCHEMA")
         self.reasons: dict[str, int] = {}
         self.inputs = self.skipped = 0
+        # web inputs, and those whose fetch failed: all of them failing means the network or
+        # the sites are down, which the run reports instead of a plain success
+        self.web_inputs = self.web_failed = 0
 
     def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
         for item in stream:
@@ -66,6 +69,10 @@ class Router:
                 continue
             item_seq = self.inputs
             self.inputs += 1
+            if item.source.startswith(("http://", "https://")):
+                self.web_inputs += 1
+                failed = isinstance(item, Rejection) and item.reason in TRANSIENT_REASONS
+                self.web_failed += failed
             if isinstance(item, NotModified):
                 self.skipped += 1
             elif isinstance(item, Rejection):

@@ -113,3 +113,73 @@ def test_maintenance_compacts_parquet_and_prunes_lineage(tmp_path: Path, warehou
         assert con.execute("SELECT count(*) FROM lineage").fetchall() == [(4,)]
     finally:
         con.close()
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_whose_web_sources_all_fail_warns_and_still_completes(
+    tmp_path: Path, warehouse: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    from flows.ingest import ingest
+
+    with socket.socket() as s:  # a port nobody listens on: the connection is refused
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    urls = [f"http://127.0.0.1:{port}/a", f"http://127.0.0.1:{port}/b"]
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501000, "Local", "https://w.example/local")
+    state = ingest(
+        sources=[*urls, str(src)],
+        warehouse=str(warehouse),
+        allow_private_network=True,
+        return_state=True,
+    )
+    assert state.is_completed()
+    summary = state.result()
+    assert (summary["new"], summary["rejected"]) == (1, 2)
+    assert summary["reasons"] == {"fetch_error": 2}
+    assert summary["warning"].startswith("every web source failed (2 fetch_error)")
+    assert any(
+        r.levelname == "WARNING" and "every web source failed" in r.getMessage()
+        for r in caplog.records
+    )
+    _, _, arts = _client_view(state.state_details.flow_run_id)
+    table = next(a for a in arts if a.key and a.key.endswith("-summary"))
+    first = table.data if isinstance(table.data, list) else __import__("json").loads(table.data)
+    assert first[0] == {"measure": "WARNING", "value": summary["warning"]}
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_run_without_rejects_says_so(tmp_path: Path, warehouse: Path) -> None:
+    from flows.ingest import ingest
+
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501000, "Only", "https://r.example/only")
+    state = ingest(sources=[str(src)], warehouse=str(warehouse), return_state=True)
+    assert state.result()["warning"] is None
+    _, _, arts = _client_view(state.state_details.flow_run_id)
+    rejects = next(a for a in arts if a.key and a.key.endswith("-rejects"))
+    assert (rejects.type, rejects.data) == ("markdown", "No rejects in this run.")
+    chart = next(a for a in arts if a.key and a.key.endswith("-per-day"))
+    assert "| 2023-08-01 | 1 |" in chart.data
+
+
+def test_the_chart_picks_buckets_whose_bars_differ() -> None:
+    from datetime import date, timedelta
+
+    from flows.artifacts import bucket_counts, per_day_markdown
+
+    start = date(2024, 1, 1)  # a Monday
+    one_a_day = [(start + timedelta(days=i), 1) for i in range(20)]
+    unit, bars = bucket_counts(one_a_day)  # daily bars would all be full
+    assert unit == "week"
+    assert bars == [("2024-01-01", 7), ("2024-01-08", 7), ("2024-01-15", 6)]
+    varied = [(start, 3), (start + timedelta(days=1), 1)]
+    assert bucket_counts(varied) == ("day", [("2024-01-01", 3), ("2024-01-02", 1)])
+    year = [(start + timedelta(days=i), 1 + i % 3) for i in range(366)]
+    unit, bars = bucket_counts(year)
+    assert unit == "month" and len(bars) == 12 and len({n for _, n in bars}) >= 2
+    text = per_day_markdown(one_a_day)
+    assert text.startswith("### Articles per week")
+    assert "| week of (UTC, Monday) | articles | bar (full = 7) |" in text

@@ -1,6 +1,6 @@
--- The last 60 days with data, oldest first, for the run's chart artifact.
-SELECT CAST(day AS VARCHAR) AS day, articles
-FROM (
-    SELECT day, articles FROM articles_per_day WHERE day IS NOT NULL ORDER BY day DESC LIMIT 60
-)
+-- Articles per publication day, oldest first, for the run's chart artifact (which groups
+-- them by week or month when that shows the shape better).
+SELECT day, articles
+FROM articles_per_day
+WHERE day IS NOT NULL
 ORDER BY day;
