@@ -1,4 +1,4 @@
-"""`article-etl`: ingest sources into the warehouse, query it read-only."""
+"""`article-etl`: ingest sources into the warehouse, query it read-only, maintain it."""
 
 from __future__ import annotations
 
@@ -12,26 +12,47 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.settings import BATCH_SIZE, DEFAULT_WAREHOUSE
+from flows import __version__
+from flows.settings import BATCH_SIZE, DEFAULT_WAREHOUSE, USER_AGENT
+
+SOURCE_HELP = (
+    "what to ingest, any mix of: files, folders (walked recursively) and globs of archived "
+    "feed items and saved HTML pages (.html, .htm, .txt; .gz too); http(s) URLs of article "
+    "pages, RSS/Atom feeds and XML sitemaps; URL list files (.txt/.urls, one URL a line, "
+    "# comments; or .opml)"
+)
 
 
 def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="article-etl", description="News article pages -> typed Parquet -> DuckDB."
+        prog="article-etl",
+        description="News article pages -> typed Parquet -> DuckDB, as Prefect flows.",
+        formatter_class=formatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    ing = sub.add_parser("ingest", help="run the ingest flow on files, folders or globs")
-    ing.add_argument("sources", nargs="+", metavar="SOURCE")
-    ing.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR")
-    ing.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    ing.add_argument("--workers", type=int, default=None, help="transform processes (all cores)")
+    ing = sub.add_parser(
+        "ingest",
+        help="run the ingest flow on files, folders, globs and URLs",
+        formatter_class=formatter,
+    )
+    ing.add_argument("sources", nargs="+", metavar="SOURCE", help=SOURCE_HELP)
+    warehouse_help = "warehouse folder (articles.duckdb and parquet/)"
+    ing.add_argument(
+        "--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR", help=warehouse_help
+    )
+    ing.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="items per Prefect task")
+    ing.add_argument(
+        "--workers", type=int, default=None, help="transform processes; None: one per core"
+    )
     ing.add_argument("--json", action="store_true", help="print the run summary as JSON")
     ing.add_argument(
         "--lock-wait",
         type=float,
         default=60.0,
         metavar="SECONDS",
-        help="how long to wait for another ingest of the warehouse (default 60)",
+        help="how long to wait for another ingest of the warehouse",
     )
     web = ing.add_argument_group("web sources")
     web.add_argument(
@@ -39,7 +60,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fetch URLs on loopback/private addresses (refused by default)",
     )
-    web.add_argument("--user-agent", default=None, help="User-Agent for requests and robots.txt")
+    web.add_argument(
+        "--user-agent",
+        default=USER_AGENT,
+        help="User-Agent for requests and robots.txt (contact from ARTICLE_ETL_CONTACT)",
+    )
     web.add_argument("--per-host", type=int, default=2, help="concurrent requests per host")
     web.add_argument(
         "--min-delay", type=float, default=0.5, help="seconds between request starts to one host"
@@ -49,20 +74,56 @@ def _parser() -> argparse.ArgumentParser:
         "--dask",
         metavar="ADDRESS",
         default=None,
-        help="run batches on this Dask scheduler (tcp://host:8786)",
+        help="run batches on this Dask scheduler (tcp://host:8786; needs the dask extra)",
     )
     scale.add_argument(
         "--staging",
         metavar="DIR",
         default=None,
-        help="folder for batch outputs every Dask worker can reach",
+        help="folder for batch outputs every Dask worker can reach; None: the warehouse's",
     )
-    q = sub.add_parser("query", help="run read-only SQL (text or a .sql file) on the warehouse")
-    q.add_argument("sql", metavar="SQL|FILE.sql")
-    q.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR")
-    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    q = sub.add_parser(
+        "query",
+        help="run read-only SQL (text or a .sql file) on the warehouse",
+        formatter_class=formatter,
+    )
+    q.add_argument("sql", metavar="SQL|FILE.sql", help="a SELECT, or a file holding one")
+    q.add_argument(
+        "--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR", help=warehouse_help
+    )
+    q.add_argument(
+        "--format",
+        choices=("table", "csv", "json"),
+        default="table",
+        help=f"table cuts cells past {MAX_CELL} characters with …; csv and json print all",
+    )
     q.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a running load")
+    m = sub.add_parser(
+        "maintenance",
+        help="compact the Parquet files, checkpoint DuckDB, prune old lineage",
+        formatter_class=formatter,
+    )
+    m.add_argument(
+        "--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR", help=warehouse_help
+    )
+    m.add_argument(
+        "--lineage-retention-days",
+        type=int,
+        default=90,
+        metavar="DAYS",
+        help="delete lineage older than this (each url's current record stays)",
+    )
+    m.add_argument(
+        "--lock-wait",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for a running ingest of the warehouse",
+    )
     return parser
+
+
+MAX_CELL = 60  # a table shows the shape of the data; csv and json carry whole values
 
 
 def _cell(value: Any) -> str:
@@ -73,23 +134,28 @@ def _cell(value: Any) -> str:
     if isinstance(value, date):
         return value.isoformat()
     text = str(value).replace("\n", " ")
-    return text if len(text) <= 60 else text[:59] + "…"
+    return text if len(text) <= MAX_CELL else text[: MAX_CELL - 1] + "…"
 
 
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    from rich.cells import cell_len  # display width: CJK characters take two cells
+def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """An ASCII table sized to its content (rich measures CJK as two cells), whatever the
+    terminal's width; then the row count."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
-    cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([cell_len(c)] + [cell_len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    line = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-
-    def fmt(values: Sequence[str]) -> str:
-        padded = (f" {v}{' ' * (w - cell_len(v))} " for v, w in zip(values, widths, strict=True))
-        return "|" + "|".join(padded) + "|"
-
-    out = [line, fmt(columns), line, *(fmt(r) for r in cells), line]
-    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-    return "\n".join(out)
+    table = Table(box=box.ASCII, show_edge=True, highlight=False)
+    for name in columns:
+        table.add_column(Text(name), no_wrap=True, overflow="ignore")
+    for row in rows:
+        table.add_row(*(Text(_cell(v)) for v in row))
+    console = Console(width=1_000_000, no_color=True, highlight=False, soft_wrap=True)
+    with console.capture() as captured:
+        console.print(table)
+    text = "\n".join(line.rstrip() for line in captured.get().splitlines())
+    print(text)
+    print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
 def run_query(args: argparse.Namespace) -> int:
@@ -119,7 +185,7 @@ def run_query(args: argparse.Namespace) -> int:
             )
         )
     else:
-        print(format_table(columns, rows))
+        print_table(columns, rows)
     return 0
 
 
@@ -160,8 +226,7 @@ def run_ingest(args: argparse.Namespace) -> int:
             "staging": args.staging,
             "lock_wait_s": args.lock_wait,
         }
-        if args.user_agent:
-            options["user_agent"] = args.user_agent
+        options["user_agent"] = args.user_agent
         with tags("article-etl", "cli"):
             summary = ingest(
                 sources=args.sources,
@@ -180,9 +245,27 @@ def run_ingest(args: argparse.Namespace) -> int:
         return 0
     rows = [(k, summary[k]) for k in SUMMARY_MEASURES]
     rows += [(f"rejected: {k}", v) for k, v in summary["reasons"].items()]
-    print(format_table(("measure", "value"), rows))
+    if summary["warning"]:
+        print(f"article-etl: warning: {summary['warning']}", file=sys.stderr)
+    print_table(("measure", "value"), rows)
     print(f"{summary['inputs']} inputs = {summary['reconciliation']}")
     print(f"warehouse: {args.warehouse / 'articles.duckdb'}  run: {summary['run_id']}")
+    return 0
+
+
+def run_maintenance(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if sys.stderr.isatty() else "INFO")
+    from prefect import tags
+
+    from flows.maintenance import maintenance
+
+    with tags("article-etl", "cli"):
+        result = maintenance(
+            warehouse=str(args.warehouse),
+            lineage_retention_days=args.lineage_retention_days,
+            lock_wait_s=args.lock_wait,
+        )
+    print_table(("measure", "value"), list(result.items()))
     return 0
 
 
@@ -198,7 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = _parser().parse_args(argv)
     try:
-        return run_query(args) if args.command == "query" else run_ingest(args)
+        run = {"ingest": run_ingest, "query": run_query, "maintenance": run_maintenance}
+        return run[args.command](args)
     except KeyboardInterrupt:
         print("article-etl: interrupted", file=sys.stderr)
         return 130

@@ -66,3 +66,62 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["ingest", str(tmp_path / "missing"), "--warehouse", str(tmp_path / "w")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("article-etl: error: no such file") and len(err.splitlines()) == 1
+
+
+def test_version_and_defaults_in_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from flows import __version__
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"article-etl {__version__}"
+    with pytest.raises(SystemExit):
+        main(["ingest", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: warehouse)" in text and "(default: 1000)" in text
+    for kind in ("folders", "globs", "archived feed items", ".gz", "RSS/Atom", "sitemaps"):
+        assert kind in text, kind
+
+
+def test_maintenance_command(loaded: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    assert main(["maintenance", "--warehouse", str(loaded)]) == 0
+    out = capsys.readouterr().out
+    assert "| files_after    | 1     |" in out and "(4 rows)" in out
+
+
+def test_cjk_cells_keep_the_table_aligned(capsys: pytest.CaptureFixture[str]) -> None:
+    from flows.cli import print_table
+
+    print_table(("title", "n"), [("新闻标题", 1), ("[b]plain[/b]", None)])
+    lines = capsys.readouterr().out.splitlines()
+    from rich.cells import cell_len
+
+    assert len({cell_len(line) for line in lines[:-1]}) == 1  # every row as wide
+    assert "| 新闻标题     | 1    |" in lines and "| [b]plain[/b] | NULL |" in lines
+
+
+@pytest.mark.timeout(300)
+def test_first_run_on_an_empty_prefect_home(tmp_path: Path) -> None:
+    """What a newcomer runs first: the command line on a Prefect home that does not exist
+    yet, so its temporary server creates and migrates a new database before the run."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501000, "First run", "https://first.example/a")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "empty-prefect-home")
+    cli = Path(sys.executable).with_name("article-etl")
+    done = subprocess.run(
+        [str(cli), "ingest", str(src), "--warehouse", str(tmp_path / "wh")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| new               | 1     |" in done.stdout
+    assert (tmp_path / "empty-prefect-home").is_dir()
