@@ -9,12 +9,16 @@ Stages, each a subprocess timed by wall clock with the peak RSS of its whole pro
   peer     the trafilatura command line (--json --with-metadata --parallel CORES) on plain HTML
   second   the same ingest again on the unchanged corpus into the same warehouse, right
            after each pipeline round
+  floor    python -m bench.floor: a trivial @flow with one @task, Prefect's own fixed cost,
+           against the same server as the pipeline
   cold     (optional) the first ingest without a Prefect server: ephemeral mode, as a user's
            first `article-etl ingest` on a laptop
 With --server (the default) a `prefect server start` runs for the whole benchmark and the
-pipeline stages use it, as scheduled deployments do; the fixed cost (process start to first
-batch, and end of work to exit) is read from each run's summary.
-Limit, pipeline and second run --rounds times, alternating; ratios use each one's best round.
+pipeline and floor stages use it, as scheduled deployments do. A run's fixed cost is its wall
+time less the work inside the flow (the summary's `seconds`): process start, imports, the
+flow run's API calls, and exit.
+Limit, pipeline, second and floor run --rounds times, alternating; ratios use each one's best
+round.
 The corpus (and its plain-HTML sibling for the peer) is cached in the workdir, keyed by N.
 """
 
@@ -62,7 +66,7 @@ DEFAULT_WORKDIR = Path(os.environ.get("TMPDIR", "/tmp")) / "article-etl-bench"
 class Stage:
     name: str
     cmd: list[str]
-    kind: str = ""  # limit, pipeline, peer, second or cold; name adds the round ("limit.1")
+    kind: str = ""  # limit, pipeline, peer, second, floor or cold; name adds the round (limit.1)
     ok: bool = False
     wall: float = 0.0
     peak_rss: int = 0
@@ -71,6 +75,7 @@ class Stage:
     log: Path | None = None
     launched: float = 0.0  # epoch seconds when the process was started
     ended: float = 0.0  # epoch seconds when the process exited
+    fixed_s: float = 0.0  # a pipeline run's wall time less the work inside its flow
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -313,7 +318,7 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
         done = [st for st in stages.values() if st.kind == kind and st.ok]
         return min(done, key=lambda st: st.wall) if done else stages.get(kind)
 
-    lim, pipe, second = best("limit"), best("pipeline"), best("second")
+    lim, pipe, second, floor = best("limit"), best("pipeline"), best("second"), best("floor")
     peer = stages.get("peer")
     rounds = sum(1 for st in stages.values() if st.kind == "pipeline")
 
@@ -342,6 +347,18 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
     ]
     if len(shares) > 1:
         print(f"second run / its own first run, round by round: {', '.join(shares)}")
+    fixed = [st.fixed_s for st in stages.values() if st.kind == "pipeline" and st.fixed_s]
+    if fixed and floor and floor.ok:
+        print(
+            f"fixed start-up: pipeline {min(fixed):.2f} s (wall less work in the flow), "
+            f"Prefect's floor {floor.wall:.2f} s (a trivial flow with one task): "
+            f"{min(fixed) - floor.wall:+.2f} s"
+        )
+    if second and second.ok and floor and floor.ok:
+        print(
+            f"unchanged re-run: {second.wall:.2f} s = Prefect's floor "
+            f"{second.wall - floor.wall:+.2f} s"
+        )
     for st in stages.values():
         for key, value in st.extra.items():
             print(f"{st.name} {key}: {value}")
@@ -355,13 +372,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quality", action="store_true", help="body F1 on the Zyte pages")
     parser.add_argument("--timeout", type=float, help="seconds per stage (default 300 + n/5)")
     parser.add_argument(
-        "--stages", default="limit,pipeline,peer,second", help="comma-separated subset to run"
+        "--stages",
+        default="limit,pipeline,peer,second,floor",
+        help="comma-separated subset to run",
     )
     parser.add_argument(
         "--rounds",
         type=int,
         default=3,
-        help="rounds of limit, pipeline and second, alternating (default 3)",
+        help="rounds of limit, pipeline, second and floor, alternating (default 3)",
     )
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--cli", type=Path, default=BIN / "article-etl", help="the pipeline's CLI")
@@ -406,6 +425,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(cores),
         ],
         "second": ingest,
+        "floor": [sys.executable, "-m", "bench.floor"],
         "cold": cold_ingest,
     }
     # Limit, pipeline and second alternate for --rounds rounds (each pipeline on a new
@@ -418,9 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         order += [(f"limit.{r}", "limit", plan["limit"], warehouse)]
         order += [(f"pipeline.{r}", "pipeline", round_ingest, extra_wh)]
         order += [(f"second.{r}", "second", round_ingest, extra_wh)]
+        order += [(f"floor.{r}", "floor", plan["floor"], extra_wh)]
     order += [
         (name, name, plan[name], run_dir / "cold" if name == "cold" else warehouse)
-        for name in ("limit", "pipeline", "second", "peer", "cold")
+        for name in ("limit", "pipeline", "second", "floor", "peer", "cold")
     ]
     stages: dict[str, Stage] = {}
     for name, kind, cmd, wh in order:
@@ -439,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {stage.note}")
             continue
         stage_env = dict(env)
-        if server and kind in ("pipeline", "second"):
+        if server and kind in ("pipeline", "second", "floor"):
             stage_env["PREFECT_API_URL"] = server[1]
         else:
             stage_env.pop("PREFECT_API_URL", None)
@@ -487,18 +508,12 @@ def _after(
     elif stage.kind in ("pipeline", "second", "cold"):
         summary = _summary(stage.log)
         if summary:
-            # From launching the command until a worker begins the first batch, and from the
-            # end of the run's work until the process has exited.
-            exit_s = stage.ended - float(summary["finished_at"])
-            first = summary.get("first_batch_at")
-            if first is None:
-                stage.extra["fixed cost"] = f"no batch; end of work to exit {exit_s:.2f} s"
-            else:
-                start_s = float(first) - stage.launched
-                stage.extra["fixed cost"] = (
-                    f"{start_s + exit_s:.2f} s = start to first batch {start_s:.2f} s "
-                    f"+ end of work to exit {exit_s:.2f} s"
-                )
+            work_s = float(summary["seconds"])  # type: ignore[arg-type]
+            stage.fixed_s = stage.wall - work_s
+            stage.extra["fixed cost"] = (
+                f"{stage.fixed_s:.2f} s = wall {stage.wall:.2f} s less {work_s:.2f} s of work "
+                "in the flow"
+            )
         runs = _task_runs(wh)
         mine = runs if isinstance(runs, str) else (runs[-1] if runs else "n/a")
         stage.extra["task runs"] = mine

@@ -145,7 +145,7 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.ASCII, show_edge=True, highlight=False)
+    table = Table(box=box.ASCII2, show_edge=True, highlight=False)
     for name in columns:
         table.add_column(Text(name), no_wrap=True, overflow="ignore")
     for row in rows:
