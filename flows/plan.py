@@ -35,7 +35,7 @@ class PartWriter:
     def flush(self) -> None:
         if self.rows:
             # Imported when there are rows: a run whose inputs are all unchanged never loads
-            # pyarrow in the flow process (45 ms of its start, 29 MiB).
+            # pyarrow in the flow process (its import costs start-up time and memory).
             import pyarrow as pa
 
             from flows import schema

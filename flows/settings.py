@@ -12,10 +12,9 @@ DB_FILENAME = "articles.duckdb"
 PARQUET_DIRNAME = "parquet"
 STAGING_DIRNAME = "staging"
 
-# Items per Prefect task. A task run costs about 0.2 CPU-s between the flow process and the
-# API server (measured at 10,000 items: 1000 instead of 400 saved 2.7 CPU-s of 12 task runs),
-# taken from the cores the extraction uses; the last rounds are cut smaller anyway, so every
-# core stays busy, and a batch's results in a worker stay small (about 10 MB).
+# Items per Prefect task. Every task run costs CPU in the flow process and the API server,
+# taken from the cores the extraction uses, so batches are large; the last rounds are cut
+# smaller anyway, so every core stays busy, and a batch's results in a worker stay small.
 BATCH_SIZE = 1000
 
 # DuckDB's memory limit for the load, in MB. Bodies spill past it, so a run's size does not
@@ -28,7 +27,7 @@ MIN_PARAGRAPH_CHARS = 40  # a body needs one sentence-length line (CJK counted d
 DOC_TIME_BUDGET_S = 5.0  # per-document soft budget (SIGALRM in the worker)
 DOC_HARD_KILL_S = 15.0  # the parent kills a worker stuck this long on one document
 WORKER_MAX_DOCS = 50_000  # recycle worker processes after this many documents...
-WORKER_MAX_RSS = 512 * 1024 * 1024  # ...or once one grows past this (they idle at ~110 MiB)
+WORKER_MAX_RSS = 512 * 1024 * 1024  # ...or once one grows past this (far above an idle one)
 
 # The extraction call every path uses (pipeline, benchmark baseline). url/title/date come
 # from the source or from our own metadata pass, so trafilatura's metadata search is skipped

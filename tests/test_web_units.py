@@ -222,3 +222,12 @@ def test_sources(tmp_path: Path) -> None:
         "https://e.com/x",
     ]
     assert getattr(out[5], "reason", None) == "bad_url"
+
+
+def test_user_agent_names_the_contact_when_set() -> None:
+    from flows import __version__
+    from flows.settings import user_agent
+
+    assert user_agent("") == f"article-etl/{__version__}"
+    contact = "mailto:ops@news.test"
+    assert user_agent(contact) == f"article-etl/{__version__} (+{contact})"

@@ -225,8 +225,7 @@ class WorkerPool:
             except queue.Empty:
                 break
         # A worker that never got work may still be importing: no state to lose, kill it.
-        # The others are all told first, so they exit together (0.1 s each, on the way to
-        # the load).
+        # The others are all told first, so that their exits overlap (on the way to the load).
         kills = [force or worker.docs == 0 for worker in idle]
         for worker, kill in zip(idle, kills, strict=True):
             if not kill:

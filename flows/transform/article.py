@@ -82,8 +82,8 @@ def content_hash(url: str, ts: datetime | None, title: str, body: str, image: st
 
 
 # lxml.html's parser picks each element's class in Python (HtmlElementClassLookup.lookup),
-# once for every element object trafilatura touches: about 950 calls, 3 to 4 % of a page's
-# CPU. The same classes chosen in C give the same tree and the same extraction; only form
+# once for every element object trafilatura touches, a share of a page's CPU that bench/
+# shows. The same classes chosen in C give the same tree and the same extraction; only form
 # fields lose their lxml.html subclasses (FormElement, InputElement...), which none of the
 # extraction uses.
 _ELEMENT_CLASSES = etree.ElementDefaultClassLookup(
