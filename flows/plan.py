@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from flows.extract.discover import Discovered, count_local, discover
 from flows.extract.web.options import NotModified, Validator, WebOptions
-from flows.units import Rejection, WorkUnit
+from flows.units import Rejection, WorkUnit, printable
 
 TAIL_BATCH_MIN = 25
 
@@ -79,9 +79,9 @@ class Router:
                 item.seq = item_seq
                 self.rejects.add(
                     {
-                        "source": item.source,
+                        "source": printable(item.source),
                         "reason": item.reason,
-                        "detail": item.detail,
+                        "detail": printable(item.detail),
                         "seq": item.seq,
                         "fingerprint": item.fingerprint,
                     }

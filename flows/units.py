@@ -86,3 +86,25 @@ class RejectReason:
     HTTP_ERROR = "http_error"
     BLOCKED_ADDRESS = "blocked_address"
     ROBOTS_DISALLOWED = "robots_disallowed"
+    # An exception no rule foresaw (a library's bug on this input): the input alone is
+    # rejected; a run where too many inputs end here fails after loading the others.
+    INTERNAL_ERROR = "internal_error"
+    # The host made us wait past the run's cap (Retry-After, 429/5xx backoff): tried again
+    # on the next run.
+    HOST_BACKOFF = "host_backoff"
+
+
+def printable(text: str) -> str:
+    """``text`` as valid Unicode, losslessly: a file name that is not UTF-8 comes from the OS
+    as lone surrogates, which no Parquet or DuckDB string can hold; its raw bytes are kept
+    as backslash escapes (``bad_\\xff.txt``). Valid text is returned unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that are not escaped bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
