@@ -12,7 +12,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from flows.settings import BATCH_SIZE, DEFAULT_WAREHOUSE
+from flows.settings import (
+    BATCH_SIZE,
+    DEFAULT_WAREHOUSE,
+    DOC_TIME_BUDGET_S,
+    MAX_INTERNAL_ERROR_SHARE,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +31,21 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     ing.add_argument("--workers", type=int, default=None, help="transform processes (all cores)")
     ing.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    ing.add_argument(
+        "--time-budget",
+        type=float,
+        default=DOC_TIME_BUDGET_S,
+        metavar="SECONDS",
+        help=f"time allowed for one document before it is rejected timeout ({DOC_TIME_BUDGET_S:g})",
+    )
+    ing.add_argument(
+        "--max-internal-error-share",
+        type=float,
+        default=MAX_INTERNAL_ERROR_SHARE,
+        metavar="SHARE",
+        help="fail the run (after loading) when more inputs than this share (0-1) fail with "
+        f"internal_error ({MAX_INTERNAL_ERROR_SHARE:g})",
+    )
     ing.add_argument(
         "--lock-wait",
         type=float,
@@ -125,8 +145,20 @@ def run_query(args: argparse.Namespace) -> int:
 
 def run_ingest(args: argparse.Namespace) -> int:
     from flows.extract.discover import check_all
+    from flows.params import validate_params
 
-    check_all(args.sources)  # fail in a line, before Prefect starts
+    # Fail in a line, before Prefect starts; the flow runs the same checks.
+    params = {
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "time_budget_s": args.time_budget,
+        "lock_wait_s": args.lock_wait,
+        "per_host_concurrency": args.per_host,
+        "min_delay_s": args.min_delay,
+        "max_internal_error_share": args.max_internal_error_share,
+    }
+    validate_params(params)
+    check_all(args.sources)
     interactive = sys.stderr.isatty() and not args.json
     # Plain log lines when not on a terminal; on a terminal a bar replaces per-batch lines.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if interactive else "INFO")
@@ -153,12 +185,10 @@ def run_ingest(args: argparse.Namespace) -> int:
         progress.subscribe(listener)
     try:
         options: dict[str, Any] = {
+            **params,
             "allow_private_network": args.allow_private_network,
-            "per_host_concurrency": args.per_host,
-            "min_delay_s": args.min_delay,
             "dask_address": args.dask,
             "staging": args.staging,
-            "lock_wait_s": args.lock_wait,
         }
         if args.user_agent:
             options["user_agent"] = args.user_agent
@@ -166,8 +196,6 @@ def run_ingest(args: argparse.Namespace) -> int:
             summary = ingest(
                 sources=args.sources,
                 warehouse=str(args.warehouse),
-                batch_size=args.batch_size,
-                workers=args.workers,
                 **options,
             )
     finally:
