@@ -101,7 +101,7 @@ def internal_error(unit: WorkUnit, exc: BaseException) -> Rejection:
     return Rejection(unit.source, RejectReason.INTERNAL_ERROR, detail, unit.seq, unit.fingerprint)
 
 
-def _article_row(a: Article) -> dict[str, object]:
+def article_row(a: Article) -> dict[str, object]:
     return {
         "url": a.url,
         "timestamp": a.timestamp,
@@ -116,7 +116,7 @@ def _article_row(a: Article) -> dict[str, object]:
     }
 
 
-def _articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> pa.Table:
+def articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> pa.Table:
     """The articles as one table; a row Arrow cannot hold becomes that input's reject, so one
     article can never lose the batch its neighbours are in."""
     try:
@@ -163,14 +163,14 @@ def process_batch(
             progress(index)
         outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s)
         if isinstance(outcome, Article):
-            articles.append(_article_row(outcome))
+            articles.append(article_row(outcome))
         else:
             rejects.append(outcome)
     if progress is not None:
         progress(len(units))
 
     out = Path(staging_dir)
-    table = _articles_table(articles, rejects) if articles else None
+    table = articles_table(articles, rejects) if articles else None
     if table is not None and table.num_rows:
         result.articles_path = str(out / f"articles-{batch_id}.parquet")
         write_parquet(table, Path(result.articles_path))
