@@ -82,6 +82,22 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR")
     q.add_argument("--format", choices=("table", "csv", "json"), default="table")
     q.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a running load")
+    ex = sub.add_parser("export", help="write the current articles to one file (OUT only)")
+    ex.add_argument("out", type=Path, metavar="OUT")
+    ex.add_argument(
+        "--format",
+        choices=("parquet", "csv", "jsonl"),
+        default=None,
+        help="default: from OUT's suffix (.csv, .jsonl), else parquet",
+    )
+    ex.add_argument(
+        "--where",
+        metavar="SQL",
+        default=None,
+        help="a SQL predicate on the articles' columns, e.g. \"url LIKE '%%.example/%%'\"",
+    )
+    ex.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR")
+    ex.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a running load")
     return parser
 
 
@@ -113,18 +129,12 @@ def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from flows.warehouse import connect
+    from flows.query import run_query as query
 
     text = args.sql
     if text.endswith(".sql") and Path(text).is_file():
         text = Path(text).read_text(encoding="utf-8")
-    con = connect(args.warehouse, read_only=True, wait_s=args.wait)
-    try:
-        cur = con.execute(text)
-        columns = [d[0] for d in cur.description or []]
-        rows = cur.fetchall()
-    finally:
-        con.close()
+    columns, rows = query(args.warehouse, text, args.wait)
     if args.format == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
@@ -140,6 +150,15 @@ def run_query(args: argparse.Namespace) -> int:
         )
     else:
         print(format_table(columns, rows))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from flows.query import export, export_format
+
+    fmt = export_format(args.out, args.format)
+    rows = export(args.warehouse, args.out, fmt, args.where, args.wait)
+    print(f"exported {rows} article{'s' if rows != 1 else ''} to {args.out} ({fmt})")
     return 0
 
 
@@ -226,7 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = _parser().parse_args(argv)
     try:
-        return run_query(args) if args.command == "query" else run_ingest(args)
+        commands = {"query": run_query, "export": run_export, "ingest": run_ingest}
+        return commands[args.command](args)
     except KeyboardInterrupt:
         print("article-etl: interrupted", file=sys.stderr)
         return 130
