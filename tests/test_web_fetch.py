@@ -397,3 +397,29 @@ def test_a_truncated_gzip_body_is_a_read_error(site: HTTPServer) -> None:
     )
     refused = rejection(run(site.url_for("/cut")))
     assert refused.reason == "read_error" and "truncated" in refused.detail
+
+
+def test_an_exception_on_one_url_rejects_that_url_alone(
+    site: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever raises while one URL is handled (here: the content sniffer, made to raise on
+    one body) is that URL's internal_error; the poll goes on with the others."""
+    import flows.extract.web.discover as web_discover
+
+    real = web_discover.classify
+
+    def fragile(content_type: str | None, body: bytes) -> object:
+        if b"boom" in body:
+            raise UnicodeDecodeError("utf-8", body, 0, 1, "a library bug")
+        return real(content_type, body)
+
+    monkeypatch.setattr(web_discover, "classify", fragile)
+    for name in ("a", "b", "c"):
+        text = page("boom" if name == "b" else name)
+        site.expect_request(f"/{name}").respond_with_data(text, content_type="text/html")
+    items = run(*(site.url_for(f"/{n}") for n in ("a", "b", "c")))
+    units = sorted(i.source for i in items if isinstance(i, WorkUnit))
+    assert units == [site.url_for("/a"), site.url_for("/c")]
+    (refused,) = [i for i in items if isinstance(i, Rejection)]
+    assert refused.source == site.url_for("/b") and refused.reason == "internal_error"
+    assert refused.detail.startswith("UnicodeDecodeError: ")
