@@ -239,3 +239,23 @@ def test_discovery_goes_on_past_an_entry_that_raises(
         "internal_error",
         "OverflowError: a platform oddity",
     )
+
+
+def test_a_non_utf8_name_is_loaded_and_skipped_as_unchanged_next_time(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    with open(os.fsencode(src) + b"/caf\xe9.html", "wb") as fh:  # Latin-1 name
+        fh.write(_page("https://a.example/cafe").encode())
+    prepare_run(warehouse)
+    (unit,) = discover_files([str(src)])
+    assert isinstance(unit, WorkUnit)
+    stage = staging_dir(warehouse, "r1")
+    stage.mkdir(parents=True)
+    result = process_batch([unit], str(stage), "000001")
+    record = RunRecord("r1", None, datetime.now(UTC), "test", 1, 0, 1)
+    counts, _ = load_run(warehouse, record, [str(result.articles_path)], [])
+    assert counts.new == 1
+    known = prepare_run(warehouse)[0]
+    assert known == {str(src / "caf\\xe9.html"): unit.fingerprint}  # the next run skips it
