@@ -1,4 +1,4 @@
-"""`article-etl`: ingest sources into the warehouse, query it read-only."""
+"""`article-etl`: ingest sources into the warehouse, query it read-only, export its articles."""
 
 from __future__ import annotations
 
