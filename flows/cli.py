@@ -1,4 +1,5 @@
-"""`article-etl`: ingest sources into the warehouse, query it read-only, maintain it."""
+"""`article-etl`: ingest sources into the warehouse, query it read-only, export its articles,
+maintain it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from flows import __version__
-from flows.settings import BATCH_SIZE, DEFAULT_WAREHOUSE, USER_AGENT
+from flows.settings import (
+    BATCH_SIZE,
+    DEFAULT_WAREHOUSE,
+    DOC_TIME_BUDGET_S,
+    MAX_INTERNAL_ERROR_SHARE,
+    USER_AGENT,
+)
 
 SOURCE_HELP = (
     "what to ingest, any mix of: files, folders (walked recursively) and globs of archived "
@@ -47,6 +54,21 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="transform processes; None: one per core"
     )
     ing.add_argument("--json", action="store_true", help="print the run summary as JSON")
+    ing.add_argument(
+        "--time-budget",
+        type=float,
+        default=DOC_TIME_BUDGET_S,
+        metavar="SECONDS",
+        help=f"time allowed for one document before it is rejected timeout ({DOC_TIME_BUDGET_S:g})",
+    )
+    ing.add_argument(
+        "--max-internal-error-share",
+        type=float,
+        default=MAX_INTERNAL_ERROR_SHARE,
+        metavar="SHARE",
+        help="fail the run (after loading) when more inputs than this share (0-1) fail with "
+        f"internal_error ({MAX_INTERNAL_ERROR_SHARE:g})",
+    )
     ing.add_argument(
         "--lock-wait",
         type=float,
@@ -120,6 +142,28 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for a running ingest of the warehouse",
     )
+    ex = sub.add_parser(
+        "export",
+        help="write the current articles to one file (OUT only)",
+        formatter_class=formatter,
+    )
+    ex.add_argument("out", type=Path, metavar="OUT", help="the file to write")
+    ex.add_argument(
+        "--format",
+        choices=("parquet", "csv", "jsonl"),
+        default=None,
+        help="None: from OUT's suffix (.csv, .jsonl), else parquet",
+    )
+    ex.add_argument(
+        "--where",
+        metavar="SQL",
+        default=None,
+        help="a SQL predicate on the articles' columns, e.g. \"url LIKE '%%.example/%%'\"",
+    )
+    ex.add_argument(
+        "--warehouse", type=Path, default=DEFAULT_WAREHOUSE, metavar="DIR", help=warehouse_help
+    )
+    ex.add_argument("--wait", type=float, default=30.0, help="seconds to wait for a running load")
     return parser
 
 
@@ -159,18 +203,12 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    from flows.warehouse import connect
+    from flows.query import run_query as query
 
     text = args.sql
     if text.endswith(".sql") and Path(text).is_file():
         text = Path(text).read_text(encoding="utf-8")
-    con = connect(args.warehouse, read_only=True, wait_s=args.wait)
-    try:
-        cur = con.execute(text)
-        columns = [d[0] for d in cur.description or []]
-        rows = cur.fetchall()
-    finally:
-        con.close()
+    columns, rows = query(args.warehouse, text, args.wait)
     if args.format == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
@@ -189,10 +227,31 @@ def run_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args: argparse.Namespace) -> int:
+    from flows.query import export, export_format
+
+    fmt = export_format(args.out, args.format)
+    rows = export(args.warehouse, args.out, fmt, args.where, args.wait)
+    print(f"exported {rows} article{'s' if rows != 1 else ''} to {args.out} ({fmt})")
+    return 0
+
+
 def run_ingest(args: argparse.Namespace) -> int:
     from flows.extract.discover import check_all
+    from flows.params import validate_params
 
-    check_all(args.sources)  # fail in a line, before Prefect starts
+    # Fail in a line, before Prefect starts; the flow runs the same checks.
+    params = {
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "time_budget_s": args.time_budget,
+        "lock_wait_s": args.lock_wait,
+        "per_host_concurrency": args.per_host,
+        "min_delay_s": args.min_delay,
+        "max_internal_error_share": args.max_internal_error_share,
+    }
+    validate_params(params)
+    check_all(args.sources)
     interactive = sys.stderr.isatty() and not args.json
     # Plain log lines when not on a terminal; on a terminal a bar replaces per-batch lines.
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if interactive else "INFO")
@@ -219,20 +278,16 @@ def run_ingest(args: argparse.Namespace) -> int:
         progress.subscribe(listener)
     try:
         options: dict[str, Any] = {
+            **params,
             "allow_private_network": args.allow_private_network,
-            "per_host_concurrency": args.per_host,
-            "min_delay_s": args.min_delay,
             "dask_address": args.dask,
             "staging": args.staging,
-            "lock_wait_s": args.lock_wait,
         }
         options["user_agent"] = args.user_agent
         with tags("article-etl", "cli"):
             summary = ingest(
                 sources=args.sources,
                 warehouse=str(args.warehouse),
-                batch_size=args.batch_size,
-                workers=args.workers,
                 **options,
             )
     finally:
@@ -281,8 +336,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = _parser().parse_args(argv)
     try:
-        run = {"ingest": run_ingest, "query": run_query, "maintenance": run_maintenance}
-        return run[args.command](args)
+        commands = {
+            "ingest": run_ingest,
+            "query": run_query,
+            "export": run_export,
+            "maintenance": run_maintenance,
+        }
+        return commands[args.command](args)
     except KeyboardInterrupt:
         print("article-etl: interrupted", file=sys.stderr)
         return 130

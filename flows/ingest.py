@@ -25,22 +25,28 @@ from flows.executors.pool import PoolClosed, WorkerPool
 from flows.extract.discover import check_all
 from flows.extract.web.options import Validator, WebOptions
 from flows.load import RunRecord, load_run
+from flows.params import validate_params
 from flows.plan import Router, plan
 from flows.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
     DOC_TIME_BUDGET_S,
+    MAX_INTERNAL_ERROR_SHARE,
     USER_AGENT,
     worker_count,
 )
 from flows.sqlfiles import sql
-from flows.units import TRANSIENT_REASONS, BatchResult, WorkUnit
+from flows.units import TRANSIENT_REASONS, BatchResult, RejectReason, WorkUnit
 from flows.warehouse import WarehouseBusy, connect, prepare_run, run_lock, staging_dir
 
 SAMPLE_REJECTS = 50
 
 # Every task here has effects (staging files, the warehouse) and reports what it did: there
 # is nothing to cache.
+
+
+class SystemicFailure(RuntimeError):
+    """Too many inputs failed with internal_error: the good ones are loaded, the run fails."""
 
 
 class Executor(Protocol):
@@ -177,6 +183,7 @@ def ingest(
     min_delay_s: float = 0.5,
     dask_address: str | None = None,
     staging: str | None = None,
+    max_internal_error_share: float = MAX_INTERNAL_ERROR_SHARE,
 ) -> dict[str, Any]:
     """Ingest articles into the warehouse: extract, transform with trafilatura, load DuckDB.
 
@@ -198,11 +205,15 @@ def ingest(
             cluster instead of local worker processes.
         staging: Folder for the batches' Parquet parts; with a Dask cluster it must be a
             folder every worker can reach (default: the warehouse's staging/ folder).
+        max_internal_error_share: When more than this share of the run's inputs (those not
+            skipped as unchanged) fail with `internal_error`, the run loads the others and
+            then ends Failed: a bug must not pass for bad data.
     """
     params = dict(locals())
     logger = get_run_logger()
     started, t0 = datetime.now(UTC), time.perf_counter()
     try:
+        validate_params(params)
         check_all(sources)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
         executor = open_executor(workers, dask_address, time_budget_s)
@@ -226,7 +237,24 @@ def ingest(
     if summary["warning"]:
         logger.warning("%s", summary["warning"])
     publish_report(warehouse, summary, _run_name())
+    systemic = systemic_failure(summary, max_internal_error_share)
+    if systemic is not None:
+        logger.error("ingest failed: %s", systemic)
+        raise SystemicFailure(systemic)
     return summary
+
+
+def systemic_failure(summary: dict[str, Any], max_share: float) -> str | None:
+    """Why the run must fail although it loaded, or None: internal errors past the share."""
+    errors = summary["reasons"].get(RejectReason.INTERNAL_ERROR, 0)
+    processed = summary["inputs"] - summary["skipped_unchanged"]
+    if not errors or errors <= max_share * processed:
+        return None
+    return (
+        f"{errors} of {processed} inputs failed with internal_error "
+        f"(more than {max_share:.0%}): a bug, not bad data; the other {processed - errors} "
+        f"were loaded in run {summary['run_id']}; see its rejects for the exceptions"
+    )
 
 
 def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[str, Any]:

@@ -145,7 +145,12 @@ def _merge(
         for step, kind in MERGE_STEPS:
             if kind is not None and not parts[kind]:
                 continue
-            params = {"run_id": run.run_id, "now": now, "parts": list(parts[kind or "articles"])}
+            params = {
+                "run_id": run.run_id,
+                "now": now,
+                "started_at": run.started_at,
+                "parts": list(parts[kind or "articles"]),
+            }
             run_sql(con, f"load/{step}.sql", params)
             if step == "decide":
                 counts = LoadCounts(*run_sql(con, "load/counts.sql", {}).fetchone())

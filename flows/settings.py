@@ -26,6 +26,15 @@ MAX_INPUT_BYTES = 10 * 1024 * 1024  # larger inputs are rejected too_large
 MIN_PARAGRAPH_CHARS = 40  # a body needs one sentence-length line (CJK counted double)
 DOC_TIME_BUDGET_S = 5.0  # per-document soft budget (SIGALRM in the worker)
 DOC_HARD_KILL_S = 15.0  # the parent kills a worker stuck this long on one document
+# A run whose inputs fail with internal_error past this share loads the good ones and then
+# ends Failed: that many is a bug (or a broken dependency), not bad data.
+MAX_INTERNAL_ERROR_SHARE = 0.5
+# Waiting one host asks for (Retry-After, backoff after 429/5xx) is capped per run; past the
+# cap its remaining URLs are rejected host_backoff and tried again on the next run.
+HOST_WAIT_CAP_S = 300.0
+# A longer Retry-After is not honoured: that URL is rejected (retried next run), the host's
+# other URLs go on at the normal delay.
+MAX_RETRY_AFTER_S = 120.0
 WORKER_MAX_DOCS = 50_000  # recycle worker processes after this many documents...
 WORKER_MAX_RSS = 512 * 1024 * 1024  # ...or once one grows past this (far above an idle one)
 

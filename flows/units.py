@@ -90,6 +90,28 @@ class RejectReason(StrEnum):
     FETCH_ERROR = "fetch_error"  # connection failures that outlived their retries
     BLOCKED_ADDRESS = "blocked_address"
     ROBOTS_DISALLOWED = "robots_disallowed"
+    # An exception no rule foresaw (a library's bug on this input): the input alone is
+    # rejected; a run where too many inputs end here fails after loading the others.
+    INTERNAL_ERROR = "internal_error"
+    # The host made us wait past the run's cap (Retry-After, 429/5xx backoff): tried again
+    # on the next run.
+    HOST_BACKOFF = "host_backoff"
+
+
+def printable(text: str) -> str:
+    """``text`` as valid Unicode, losslessly: a file name that is not UTF-8 comes from the OS
+    as lone surrogates, which no Parquet or DuckDB string can hold; its raw bytes are kept
+    as backslash escapes (``bad_\\xff.txt``). Valid text is returned unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that are not escaped bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
 
 
 # Reasons that may pass next time: such inputs keep no fingerprint or validators, so the next
@@ -100,6 +122,7 @@ TRANSIENT_REASONS = frozenset(
         RejectReason.READ_ERROR,
         RejectReason.HTTP_ERROR,
         RejectReason.FETCH_ERROR,
+        RejectReason.HOST_BACKOFF,
     }
 )
 
@@ -107,4 +130,8 @@ TRANSIENT_REASONS = frozenset(
 def row(item: Any) -> dict[str, Any]:
     """A staging Parquet row: an Article, Rejection or Validator's fields are exactly the
     columns of its schema (flows/schema.py; tests/test_consistency.py checks they match)."""
-    return {f.name: getattr(item, f.name) for f in fields(item)}
+    return {f.name: _cell(getattr(item, f.name)) for f in fields(item)}
+
+
+def _cell(value: Any) -> Any:
+    return printable(value) if isinstance(value, str) else value

@@ -91,8 +91,18 @@ def connect(
     read_only: bool = False,
     wait_s: float = 30.0,
     memory_mb: int = LOAD_MEMORY_MB,
+    sandboxed: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the database, waiting (bounded) while another process holds its lock."""
+    """Open the database, waiting (bounded) while another process holds its lock.
+
+    ``sandboxed`` (read-only only): DuckDB's external access off and its configuration locked
+    once the time zone is set, so the connection answers queries on the database's own tables
+    and nothing else: no file read or written outside it (COPY, EXPORT, read_*, glob), no
+    ATTACH, INSTALL or SET. DuckDB cannot take the time zone in the connect configuration
+    (its icu extension is not loaded yet), hence SET first, then the lock.
+    """
+    if sandboxed and not read_only:
+        raise ValueError("a sandboxed connection is read-only")
     path = db_path(warehouse)
     if not read_only:
         warehouse.mkdir(parents=True, exist_ok=True)
@@ -104,7 +114,11 @@ def connect(
     while True:
         try:
             con = duckdb.connect(
-                str(path), read_only=read_only, config=_config(warehouse, read_only, memory_mb)
+                str(path),
+                read_only=read_only,
+                config={"enable_external_access": False}
+                if sandboxed
+                else _config(warehouse, read_only, memory_mb),
             )
             break
         except duckdb.IOException as exc:
@@ -124,6 +138,8 @@ def connect(
             delay = min(delay * 2, 1.0)
     # TIMESTAMPTZ values and their dates must not move with the session's zone.
     con.execute("SET TimeZone = 'UTC'")
+    if sandboxed:
+        con.execute("SET lock_configuration = true")
     return con
 
 

@@ -98,6 +98,16 @@ KINDS: list[Kind] = [
         lambda d: _w(d, "bomb.html.gz", gzip.compress(b"<p>" + b"\0" * (MAX_INPUT_BYTES + 1))),
         "too_large",
     ),
+    # A gzip stream cut before its end: the partial page is not the page.
+    Kind(
+        "cut.html.gz",
+        lambda d: _w(
+            d,
+            "cut.html.gz",
+            gzip.compress(item_text(T0, "Cut", "https://n.example/c").encode())[:-40],
+        ),
+        "read_error",
+    ),
     Kind(
         "corrupt.html.gz",
         lambda d: _w(d, "corrupt.html.gz", b"\x1f\x8b\x08\x00junk"),

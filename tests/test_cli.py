@@ -125,3 +125,138 @@ def test_first_run_on_an_empty_prefect_home(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     assert "| new               | 1     |" in done.stdout
     assert (tmp_path / "empty-prefect-home").is_dir()
+
+
+def _snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file below ``root``: size, mtime and content, to prove nothing changed."""
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_query_is_read_only_by_construction(
+    loaded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every way out of the warehouse is refused with one line, and nothing on disk moves."""
+    import duckdb
+
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE articles AS SELECT 'https://o.example/' AS url")
+    con.close()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours", "utf-8")
+    (own_parquet,) = (loaded / "parquet").glob("*.parquet")
+    before, other_before = _snapshot(loaded), other.read_bytes()
+    attacks = {
+        "copy over its own parquet": (
+            f"COPY (SELECT * FROM articles WHERE false) TO '{own_parquet}' (FORMAT parquet)"
+        ),
+        "attach another warehouse": (f"ATTACH '{other}' AS o (READ_WRITE); DELETE FROM o.articles"),
+        "read_blob": f"SELECT * FROM read_blob('{secret}')",
+        "read_text": f"SELECT content FROM read_text('{secret}')",
+        "read_csv": f"SELECT * FROM read_csv('{secret}')",
+        "glob": f"SELECT * FROM glob('{tmp_path}/*')",
+        "export database": f"EXPORT DATABASE '{tmp_path / 'dump'}'",
+        "set": "SET threads = 1",
+        "unlock": "SET lock_configuration = false",
+        "external access": "SET enable_external_access = true",
+        "time zone": "SET TimeZone = 'Europe/Paris'",
+        "install": "INSTALL httpfs",
+        "load": "LOAD httpfs",
+        "write": "DELETE FROM articles",
+    }
+    capsys.readouterr()
+    for name, attack in attacks.items():
+        assert main(["query", attack, "--warehouse", str(loaded)]) == 1, name
+        err = capsys.readouterr().err
+        assert err.startswith("article-etl: error: ") and len(err.strip().splitlines()) == 1, name
+    assert _snapshot(loaded) == before
+    assert other.read_bytes() == other_before
+    assert not (tmp_path / "dump").exists()
+    # ...and it still answers on its own tables, in UTC.
+    sql = "SELECT current_setting('TimeZone') AS tz, count(*) AS n FROM articles"
+    assert main(["query", sql, "--warehouse", str(loaded), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"tz": "UTC", "n": 2}]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_export_writes_the_articles_only_to_out(
+    loaded: Path, tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from flows.schema import ARTICLE_SCHEMA
+
+    before = _snapshot(loaded)
+    out = tmp_path / f"articles.{fmt}"
+    where = "url LIKE '%city.example%'"
+    assert (
+        main(["export", str(out), "--format", fmt, "--where", where, "--warehouse", str(loaded)])
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == f"exported 1 article to {out} ({fmt})"
+    if fmt == "parquet":
+        table = pq.read_table(out)
+        assert table.schema.equals(ARTICLE_SCHEMA)
+        rows = table.to_pylist()
+    elif fmt == "csv":
+        rows = pcsv.read_csv(out).to_pylist()
+    else:
+        rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [(r["url"], r["title"]) for r in rows] == [("https://city.example/a", "Budget passes")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]  # no temporary left
+    assert _snapshot(loaded) == before
+
+
+def test_export_where_is_one_predicate_on_a_locked_connection(
+    loaded: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.parquet"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not yours", "utf-8")
+    escapes = [
+        "true) UNION ALL SELECT 1, NULL, 'x', 'y', NULL --",  # leave the filter: not parsed
+        "true; DROP TABLE articles",  # a second statement: not parsed
+        f"title IN (SELECT content FROM read_text('{secret}'))",  # outside files: refused
+        "no_such_column = 1",
+    ]
+    capsys.readouterr()
+    for where in escapes:
+        assert main(["export", str(out), "--where", where, "--warehouse", str(loaded)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("article-etl: error: ") and len(err.strip().splitlines()) == 1
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["secret.txt"]
+    # Into the warehouse's own dataset: refused before anything is opened.
+    inside = loaded / "parquet" / "export.parquet"
+    assert main(["export", str(inside), "--warehouse", str(loaded)]) == 1
+    assert "inside the warehouse" in capsys.readouterr().err and not inside.exists()
+    # No filter: every article, the format taken from the suffix.
+    assert main(["export", str(tmp_path / "all.jsonl"), "--warehouse", str(loaded)]) == 0
+    assert capsys.readouterr().out.strip().endswith("(jsonl)")
+    assert len((tmp_path / "all.jsonl").read_text("utf-8").splitlines()) == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [
+        ("--batch-size", "0", "batch_size (--batch-size)"),
+        ("--batch-size", "-1", "batch_size (--batch-size)"),
+        ("--workers", "-3", "workers (--workers)"),
+        ("--min-delay", "-1", "min_delay_s (--min-delay)"),
+        ("--max-internal-error-share", "2", "max_internal_error_share"),
+    ],
+)
+def test_bad_parameters_fail_in_one_line_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, named: str
+) -> None:
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501000, "T", "https://a.example/a")
+    wh = tmp_path / "wh"
+    assert main(["ingest", str(src), "--warehouse", str(wh), option, value]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"article-etl: error: {named}") and len(err.strip().splitlines()) == 1
+    assert not wh.exists()  # nothing ran

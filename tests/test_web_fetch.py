@@ -356,3 +356,70 @@ def test_per_host_concurrency_never_exceeds_the_limit(threaded: HTTPServer) -> N
     state["max"] = 0
     run(*(url + "&again" for url in urls[:4]), per_host_concurrency=3, global_concurrency=1)
     assert state["max"] == 1  # the global limit binds too
+
+
+def test_a_host_that_keeps_asking_to_wait_is_given_up_at_the_cap(threaded: HTTPServer) -> None:
+    """20 URLs answered 429 Retry-After 2 for ever: the host's waiting stops at the run's cap
+    and its URLs are rejected host_backoff (transient) instead of stretching the poll."""
+    threaded.expect_request("/p").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "2"}
+    )
+    urls = [threaded.url_for(f"/p?n={i}") for i in range(20)]
+    started = time.monotonic()
+    items = run(*urls, host_wait_cap_s=3.0, retries=3)
+    elapsed = time.monotonic() - started
+    assert len(items) == 20 and all(isinstance(i, Rejection) for i in items)
+    reasons = {i.reason for i in items}  # type: ignore[union-attr]
+    assert "host_backoff" in reasons and reasons <= {"host_backoff", "http_error"}
+    backoff = next(i for i in items if i.reason == "host_backoff")  # type: ignore[union-attr]
+    assert "next run" in backoff.detail  # type: ignore[union-attr]
+    assert elapsed < 3.0 + 10  # within the cap plus a generous margin (the bound under test)
+
+
+def test_a_huge_retry_after_does_not_hold_the_hosts_other_urls(threaded: HTTPServer) -> None:
+    threaded.expect_request("/stuck").respond_with_data(
+        "later", status=429, headers={"Retry-After": "100000"}
+    )
+    threaded.expect_request("/p").respond_with_data(page("ok"), content_type="text/html")
+    urls = [threaded.url_for("/stuck")] + [threaded.url_for(f"/p?n={i}") for i in range(4)]
+    started = time.monotonic()
+    items = run(*urls, max_retry_after_s=5.0)
+    assert sum(isinstance(i, WorkUnit) for i in items) == 4
+    refused = [i for i in items if isinstance(i, Rejection)]
+    assert len(refused) == 1 and "exceeds the 5 s limit" in refused[0].detail
+    assert time.monotonic() - started < 5  # the others did not wait for the 100000 s
+
+
+def test_a_truncated_gzip_body_is_a_read_error(site: HTTPServer) -> None:
+    whole = gzip.compress(page("zipped " * 500).encode())
+    site.expect_request("/cut").respond_with_data(
+        whole[: len(whole) // 2], content_type="text/html", headers={"Content-Encoding": "gzip"}
+    )
+    refused = rejection(run(site.url_for("/cut")))
+    assert refused.reason == "read_error" and "truncated" in refused.detail
+
+
+def test_an_exception_on_one_url_rejects_that_url_alone(
+    site: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever raises while one URL is handled (here: the content sniffer, made to raise on
+    one body) is that URL's internal_error; the poll goes on with the others."""
+    import flows.extract.web.discover as web_discover
+
+    real = web_discover.classify
+
+    def fragile(content_type: str | None, body: bytes) -> object:
+        if b"boom" in body:
+            raise UnicodeDecodeError("utf-8", body, 0, 1, "a library bug")
+        return real(content_type, body)
+
+    monkeypatch.setattr(web_discover, "classify", fragile)
+    for name in ("a", "b", "c"):
+        text = page("boom" if name == "b" else name)
+        site.expect_request(f"/{name}").respond_with_data(text, content_type="text/html")
+    items = run(*(site.url_for(f"/{n}") for n in ("a", "b", "c")))
+    units = sorted(i.source for i in items if isinstance(i, WorkUnit))
+    assert units == [site.url_for("/a"), site.url_for("/c")]
+    (refused,) = [i for i in items if isinstance(i, Rejection)]
+    assert refused.source == site.url_for("/b") and refused.reason == "internal_error"
+    assert refused.detail.startswith("UnicodeDecodeError: ")

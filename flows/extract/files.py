@@ -8,7 +8,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from flows.units import Rejection, RejectReason, WorkUnit
+from flows.units import Rejection, RejectReason, WorkUnit, printable
 
 
 class SourceNotFound(FileNotFoundError):
@@ -89,7 +89,11 @@ def _expand(source: str) -> Iterator[Path | os.DirEntry[str]]:
 
 
 def discover_files(sources: Iterable[str]) -> Iterator[WorkUnit | Rejection]:
-    """One unit per regular file; what cannot be read becomes a rejection, never a silent skip."""
+    """One unit per regular file; what cannot be read becomes a rejection, never a silent skip.
+
+    A unit's ``source`` is its path as valid text (``printable``); ``path`` keeps the name the
+    OS gave, so a file whose name is not UTF-8 is still read.
+    """
     sources = list(sources)
     # Overlapping sources (`dir dir/a.txt`) name a file twice: it is still one input.
     seen: set[str] | None = set() if len(sources) > 1 else None
@@ -102,14 +106,24 @@ def discover_files(sources: Iterable[str]) -> Iterator[WorkUnit | Rejection]:
                     continue
                 seen.add(key)
             try:
-                st = found.stat()  # follows symlinks, as reading the file will
-            except OSError as exc:  # dangling symlink, symlink loop, permission
-                yield Rejection(name, RejectReason.READ_ERROR, f"{type(exc).__name__}: {exc}")
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                yield Rejection(name, RejectReason.READ_ERROR, _not_a_file(Path(name)))
-                continue
-            yield WorkUnit(source=name, path=name, fingerprint=fingerprint(st))
+                yield _classify(found, name)
+            except Exception as exc:  # isolation: one odd entry never ends the discovery
+                yield Rejection(
+                    printable(name),
+                    RejectReason.INTERNAL_ERROR,
+                    printable(f"{type(exc).__name__}: {exc}")[:500],
+                )
+
+
+def _classify(found: Path | os.DirEntry[str], name: str) -> WorkUnit | Rejection:
+    source = printable(name)
+    try:
+        st = found.stat()  # follows symlinks, as reading the file will
+    except OSError as exc:  # dangling symlink, symlink loop, permission
+        return Rejection(source, RejectReason.READ_ERROR, printable(f"{type(exc).__name__}: {exc}"))
+    if not stat.S_ISREG(st.st_mode):
+        return Rejection(source, RejectReason.READ_ERROR, printable(_not_a_file(Path(name))))
+    return WorkUnit(source=source, path=name, fingerprint=fingerprint(st))
 
 
 def _not_a_file(path: Path) -> str:

@@ -65,10 +65,15 @@ def read_bytes(unit: WorkUnit, limit: int = MAX_INPUT_BYTES) -> bytes:
             raise Reject(RejectReason.DECODE_ERROR, f"bad gzip data: {exc}") from exc
         if len(out) > limit:
             raise Reject(RejectReason.TOO_LARGE, f"gzip expands past {limit} bytes")
-        if not inflater.eof and not out:
-            # zlib does not raise on a cut stream: it waits for more. Nothing came out at all,
-            # so this is not an empty page but a broken file (a cut one keeps what it has).
-            raise Reject(RejectReason.DECODE_ERROR, "truncated gzip data: nothing decompresses")
+        if not inflater.eof:
+            # zlib does not raise on a cut stream: it waits for more. A page cut short is not
+            # the page: what came out would be loaded as a partial body.
+            if not out:
+                raise Reject(RejectReason.DECODE_ERROR, "truncated gzip data: nothing decompresses")
+            raise Reject(
+                RejectReason.READ_ERROR,
+                f"truncated gzip stream: ends after {len(out)} bytes, before its end marker",
+            )
         data = out
     return data
 

@@ -7,6 +7,7 @@ Runs wherever the batch is sent: a local worker process, or a Dask worker on ano
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -21,9 +22,10 @@ import pyarrow as pa
 from flows.atomic import write_parquet
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
-from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit, row
+from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit, printable, row
 
 Progress = Callable[[int], None]
+log = logging.getLogger(__name__)
 
 
 class DocumentTimeout(Exception):
@@ -88,6 +90,38 @@ def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejectio
             unit.seq,
             unit.fingerprint,
         )
+    except Exception as exc:  # isolation: whatever one input raises rejects that input alone
+        return internal_error(unit, exc)
+
+
+def internal_error(unit: WorkUnit, exc: BaseException) -> Rejection:
+    """An exception no rule foresaw, as this input's reject (logged once, here)."""
+    detail = printable(f"{type(exc).__name__}: {exc}")[:500]
+    log.warning("internal error on %s: %s", printable(unit.source), detail)
+    return Rejection(unit.source, RejectReason.INTERNAL_ERROR, detail, unit.seq, unit.fingerprint)
+
+
+def articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> pa.Table:
+    """The articles as one table; a row Arrow cannot hold becomes that input's reject, so one
+    article can never lose the batch its neighbours are in."""
+    try:
+        return pa.Table.from_pylist(rows, schema=STAGING_SCHEMA)
+    except (pa.ArrowException, ValueError, TypeError, UnicodeError):
+        pass
+    good: list[dict[str, object]] = []
+    for one in rows:
+        try:
+            pa.Table.from_pylist([one], schema=STAGING_SCHEMA)
+        except (pa.ArrowException, ValueError, TypeError, UnicodeError) as exc:
+            unit = WorkUnit(
+                source=str(one["source"]),
+                seq=int(one["seq"]),  # type: ignore[call-overload]
+                fingerprint=one["fingerprint"],  # type: ignore[arg-type]
+            )
+            rejects.append(internal_error(unit, exc))
+            continue
+        good.append(one)
+    return pa.Table.from_pylist(good, schema=STAGING_SCHEMA)
 
 
 def process_batch(
@@ -121,16 +155,16 @@ def process_batch(
         progress(len(units))
 
     out = Path(staging_dir)
-    if articles:
+    table = articles_table(articles, rejects) if articles else None
+    if table is not None and table.num_rows:
         result.articles_path = str(out / f"articles-{batch_id}.parquet")
-        write_parquet(
-            pa.Table.from_pylist(articles, schema=STAGING_SCHEMA), Path(result.articles_path)
-        )
+        write_parquet(table, Path(result.articles_path))
     if rejects:
         result.rejects_path = str(out / f"rejects-{batch_id}.parquet")
         rows = [row(r) for r in rejects]
         write_parquet(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), Path(result.rejects_path))
-    result.articles, result.rejected = len(articles), len(rejects)
+    result.articles = table.num_rows if table is not None else 0
+    result.rejected = len(rejects)
     for r in rejects:
         result.reasons[r.reason] = result.reasons.get(r.reason, 0) + 1
     result.seconds = time.perf_counter() - started

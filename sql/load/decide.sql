@@ -1,10 +1,28 @@
 -- One candidate per url (the newest, on a tie the later ingest), compared with the warehouse:
 -- its current timestamp from articles, its current content hash from the newest lineage row.
+-- A timestamp outside the plausible window (before 1990, after the run's start plus one day)
+-- counts as no timestamp: a row dated 2099 never wins against a correctly dated version.
 CREATE OR REPLACE TEMP TABLE decided AS
-WITH latest AS (
+WITH window_bounds AS (
+    SELECT
+        TIMESTAMPTZ '1990-01-01 00:00:00+00' AS earliest,
+        $started_at::TIMESTAMPTZ + INTERVAL 1 DAY AS latest
+),
+
+staged AS (
+    SELECT
+        stage_articles.*,
+        CASE
+            WHEN stage_articles."timestamp" BETWEEN window_bounds.earliest AND window_bounds.latest
+                THEN stage_articles."timestamp"
+        END AS plausible_ts
+    FROM stage_articles, window_bounds
+),
+
+latest AS (
     SELECT *
-    FROM stage_articles
-    QUALIFY row_number() OVER (PARTITION BY url ORDER BY "timestamp" DESC NULLS LAST, seq DESC) = 1
+    FROM staged
+    QUALIFY row_number() OVER (PARTITION BY url ORDER BY plausible_ts DESC NULLS LAST, seq DESC) = 1
 ),
 
 current_hash AS (
@@ -14,17 +32,28 @@ current_hash AS (
     GROUP BY url
 ),
 
+current_rows AS (
+    SELECT
+        articles.url,
+        CASE
+            WHEN articles."timestamp" BETWEEN window_bounds.earliest AND window_bounds.latest
+                THEN articles."timestamp"
+        END AS plausible_ts
+    FROM articles, window_bounds
+    WHERE articles.url IN (SELECT url FROM latest)
+),
+
 compared AS (
     SELECT
-        latest.*,
+        latest.* EXCLUDE (plausible_ts),
         current.url IS NOT NULL AS existed,
         current.url IS NOT NULL
             AND current_hash.content_hash IS NOT DISTINCT FROM latest.content_hash AS same,
         current.url IS NOT NULL
-            AND current."timestamp" IS NOT NULL
-            AND (latest."timestamp" IS NULL OR latest."timestamp" < current."timestamp") AS older
+            AND current.plausible_ts IS NOT NULL
+            AND (latest.plausible_ts IS NULL OR latest.plausible_ts < current.plausible_ts) AS older
     FROM latest
-    LEFT JOIN articles AS current ON current.url = latest.url
+    LEFT JOIN current_rows AS current ON current.url = latest.url
     LEFT JOIN current_hash ON current_hash.url = latest.url
 ),
 

@@ -20,6 +20,10 @@ class BadEncoding(Exception):
     pass
 
 
+class Truncated(BadEncoding):
+    """The compressed stream ended before its end marker: the body is cut short."""
+
+
 class BoundedDecoder:
     def __init__(self, content_encoding: str, limit: int) -> None:
         codings = [c.strip().lower() for c in content_encoding.split(",")]
@@ -77,6 +81,8 @@ class BoundedDecoder:
             return b""
         rest = self._zlib.flush()
         self._count(len(rest))
+        if not self._zlib.eof:  # zlib waits for more instead of raising on a cut stream
+            raise Truncated(f"truncated {self._coding} stream: ends before its end marker")
         return rest
 
 

@@ -171,9 +171,8 @@ class _Crawl:
             failed = await self._run(job)
         except Exception as exc:  # a bug on one URL must not end the run
             log.exception("unexpected error on %s", job.url)
-            await self.emit(
-                Rejection(job.url, RejectReason.FETCH_ERROR, f"internal error: {exc!r}")
-            )
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            await self.emit(Rejection(job.url, RejectReason.INTERNAL_ERROR, detail))
             failed = True
         if job.root_slot is not None:
             job.root_slot.release()

@@ -14,8 +14,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge
-from flows.extract.web.limiter import HostLimiter
+from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge, Truncated
+from flows.extract.web.limiter import HostBackoff, HostLimiter
 from flows.extract.web.netguard import BlockedAddressError, make_transport
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.robots import (
@@ -36,7 +36,6 @@ ACCEPT = (
     "application/xml;q=0.9,text/xml;q=0.9,*/*;q=0.8"
 )
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-MAX_RETRY_AFTER_S = 60.0  # a longer Retry-After is not waited for: the URL is rejected
 MAX_BACKOFF_S = 30.0
 # Bound on one attempt after connecting: a server dripping a byte just within the read
 # timeout would otherwise hold a slot forever.
@@ -148,7 +147,10 @@ class Fetcher:
             trust_env=False,
         )
         self._limiter = HostLimiter(
-            options.per_host_concurrency, options.global_concurrency, options.min_delay_s
+            options.per_host_concurrency,
+            options.global_concurrency,
+            options.min_delay_s,
+            options.host_wait_cap_s,
         )
         self._robots = RobotsCache(self._load_robots) if options.obey_robots else None
 
@@ -257,15 +259,18 @@ class Fetcher:
                 )
                 wait = outcome.retry_after
                 if wait is not None:
-                    if wait > MAX_RETRY_AFTER_S:
-                        self._limiter.defer(host, MAX_RETRY_AFTER_S)
+                    if wait > self.options.max_retry_after_s:
+                        # Not honoured: this URL is tried again next run, the host's other
+                        # URLs go on at the normal delay.
                         return Failed(
                             failure.reason,
-                            f"status {status}, Retry-After {wait:.0f} s exceeds the cap",
+                            f"status {status}, Retry-After {wait:.0f} s exceeds the "
+                            f"{self.options.max_retry_after_s:g} s limit",
                             transient=True,
                             status=status,
                         )
-                    self._limiter.defer(host, wait)  # the whole host waits, not only us
+                    if not self._limiter.defer(host, wait):  # the whole host waits, not only us
+                        return self._backoff_failure(host)
             elif outcome.retry_now:
                 failure, wait = outcome, None
             else:
@@ -274,9 +279,16 @@ class Fetcher:
                 return failure
             backoff = min(MAX_BACKOFF_S, self.options.backoff_s * 2**attempt)
             backoff = backoff / 2 + random.uniform(0, backoff / 2)  # jitter spreads retries
+            pause = max(backoff, wait or 0.0)
+            if not self._limiter.penalize(host, pause):
+                return self._backoff_failure(host)
             self.stats.retries += 1
-            await asyncio.sleep(max(backoff, wait or 0.0))
+            await asyncio.sleep(pause)
         raise AssertionError("unreachable")
+
+    def _backoff_failure(self, host: str) -> Failed:
+        detail = self._limiter.given_up(host) or f"{host}: waiting cap reached"
+        return Failed(RejectReason.HOST_BACKOFF, detail, transient=True)
 
     async def _attempt(
         self, url: str, headers: dict[str, str], max_bytes: int, truncate: bool
@@ -293,8 +305,12 @@ class Fetcher:
                     return await self._read(response, max_bytes, truncate)
                 finally:
                     await response.aclose()
+        except HostBackoff as exc:
+            return Failed(RejectReason.HOST_BACKOFF, str(exc), transient=True)
         except TooLarge as exc:
             return Failed(RejectReason.TOO_LARGE, str(exc))
+        except Truncated as exc:  # a cut transfer may pass: tried again next run
+            return Failed(RejectReason.READ_ERROR, str(exc), transient=True)
         except BadEncoding as exc:
             return Failed(RejectReason.FETCH_ERROR, str(exc))
         except BlockedAddressError as exc:

@@ -21,6 +21,8 @@ class WebOptions:
     allow_private_network: bool = False
     obey_robots: bool = True
     backoff_s: float = 0.5  # first retry waits about this long, doubling each time (jittered)
+    host_wait_cap_s: float = settings.HOST_WAIT_CAP_S  # waiting one host may ask for per run
+    max_retry_after_s: float = settings.MAX_RETRY_AFTER_S  # a longer one is not honoured
 
     def __post_init__(self) -> None:
         if self.per_host_concurrency < 1 or self.global_concurrency < 1:
@@ -29,8 +31,8 @@ class WebOptions:
             raise ValueError("timeouts must be positive")
         if self.max_bytes < 1 or self.max_redirects < 0 or self.retries < 0:
             raise ValueError("max_bytes must be positive; max_redirects and retries not negative")
-        if self.min_delay_s < 0 or self.backoff_s < 0:
-            raise ValueError("delays must not be negative")
+        if min(self.min_delay_s, self.backoff_s, self.host_wait_cap_s, self.max_retry_after_s) < 0:
+            raise ValueError("delays and waiting caps must not be negative")
 
 
 @dataclass(frozen=True)
