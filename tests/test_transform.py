@@ -53,6 +53,8 @@ def test_golden_file(root: Path, name: str, spec: dict) -> None:
     assert outcome.title == spec["title"]
     if "timestamp" in spec:
         assert outcome.timestamp == _expected_timestamp(spec["timestamp"])
+    if "timestamp_source" in spec:
+        assert outcome.timestamp_source == spec["timestamp_source"]
     assert outcome.image == spec.get("image")
     for sentence in spec.get("contains", []):
         assert sentence in outcome.body

@@ -15,8 +15,14 @@ from lxml import etree
 
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
 from flows.settings import MAX_INPUT_BYTES, MIN_PARAGRAPH_CHARS, TRAFILATURA_OPTIONS
+from flows.transform.dates import EARLIEST, is_plausible, latest
 from flows.transform.decode import DecodeError, decode_html, looks_binary
-from flows.transform.metadata import collapse, first_body_image, page_metadata
+from flows.transform.metadata import (
+    collapse,
+    first_body_image,
+    page_metadata,
+    remove_controls,
+)
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import Article, Rejection, RejectReason, WorkUnit
 
@@ -27,6 +33,7 @@ _DATE_ONLY = re.compile(
 _SHARE_LABEL = re.compile(
     r"^\s*(分享|分享到|share|partager|compartir|teilen|condividi)\s*[:：]?\s*$", re.I
 )
+_HEAD_CHARS = 8192  # where saved pages keep the comment that records their address
 _CONTENT_ROOTS = ('.//*[@itemprop="articleBody"]', ".//article", ".//main")
 
 
@@ -156,7 +163,27 @@ def _content_root(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
     return tree
 
 
-def _transform(unit: WorkUnit) -> Article:
+def _page_date(
+    tree: lxml.html.HtmlElement, url: str, run_start: datetime | None
+) -> datetime | None:
+    """htmldate's extensive search (trafilatura's own), original date first, at midnight UTC."""
+    try:
+        found = find_date(
+            tree,
+            extensive_search=True,
+            original_date=True,
+            outputformat="%Y-%m-%d",
+            url=url,
+            min_date=EARLIEST.strftime("%Y-%m-%d"),
+            max_date=latest(run_start).strftime("%Y-%m-%d"),
+        )
+        # An impossible offset or date in the page is no date, not a failure.
+        return datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC) if found else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def _transform(unit: WorkUnit, run_start: datetime | None) -> Article:
     raw = read_bytes(unit)
     if not raw.strip():
         raise Reject(RejectReason.EMPTY_FILE, "no bytes" if not raw else "only whitespace")
@@ -171,7 +198,7 @@ def _transform(unit: WorkUnit) -> Article:
     archived = looks_archived(text)
     if archived:
         try:
-            item = parse_archived(text)
+            item = parse_archived(text, run_start)
         except HeaderError as exc:
             raise Reject(exc.reason, str(exc)) from exc
         url, title, published, ts_source = item.url, item.title, item.published, "header"
@@ -183,12 +210,23 @@ def _transform(unit: WorkUnit) -> Article:
         html_text = text
     if not html_text.strip():
         raise Reject(RejectReason.EMPTY_BODY, "the item has no HTML body")
+    html_text = remove_controls(html_text)
+    # A source's date outside the window is dropped; the page may still give a plausible one.
+    implausible = None
+    if published is not None and not is_plausible(published, run_start):
+        implausible, published = ts_source or "source", None
 
     tree = parse_html(html_text)
-    meta = page_metadata(tree, base_url=url)
+    meta = page_metadata(tree, base_url=url, head=html_text[:_HEAD_CHARS], run_start=run_start)
     url = url or meta.url
     if not url:
-        raise Reject(RejectReason.NO_URL, "no canonical link or og:url, and the source gives none")
+        if meta.invalid_canonical:
+            raise Reject(
+                RejectReason.BAD_URL,
+                f"canonical link is no http(s) URL: {meta.invalid_canonical[:200]!r}, "
+                "and the page and the source give no other",
+            )
+        raise Reject(RejectReason.NO_URL, "the page states no address, and the source gives none")
     try:
         url = canonical_url(url)
     except BadURL as exc:
@@ -199,11 +237,12 @@ def _transform(unit: WorkUnit) -> Article:
         raise Reject(RejectReason.EMPTY_TITLE, "the headline is empty")
     if published is None and meta.published is not None:
         published, ts_source = meta.published, meta.published_source
+    implausible = implausible or meta.implausible
     if published is None and not archived:
-        found = find_date(tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
-        if found:
-            published = datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC)
-            ts_source = "htmldate"
+        published = _page_date(tree, url, run_start)
+        ts_source = "htmldate" if published is not None else None
+    if published is None:
+        ts_source = f"implausible:{implausible}" if implausible else None
 
     image = meta.image
     if archived:
@@ -228,10 +267,11 @@ def _transform(unit: WorkUnit) -> Article:
     )
 
 
-def transform_unit(unit: WorkUnit) -> Article | Rejection:
-    """Never raises for bad input: every failure becomes a Rejection with a stable reason."""
+def transform_at(unit: WorkUnit, run_start: datetime | None = None) -> Article | Rejection:
+    """``transform_unit`` for a run that started at ``run_start`` (default: now), which bounds
+    the plausible dates."""
     try:
-        return _transform(unit)
+        return _transform(unit, run_start)
     except Reject as exc:
         reason, detail = exc.reason, exc.detail
     except RecursionError:
@@ -239,3 +279,8 @@ def transform_unit(unit: WorkUnit) -> Article | Rejection:
     except MemoryError:
         reason, detail = RejectReason.TOO_LARGE, "out of memory while processing"
     return Rejection(unit.source, reason, detail[:500], unit.seq, unit.fingerprint)
+
+
+def transform_unit(unit: WorkUnit) -> Article | Rejection:
+    """Never raises for bad input: every failure becomes a Rejection with a stable reason."""
+    return transform_at(unit)
