@@ -20,7 +20,9 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import re
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 from bench import SHARED
@@ -59,6 +61,8 @@ def dates_of(page: tuple[str, str | None, bytes]) -> dict[str, object]:
     if isinstance(outcome, Article):
         ts = outcome.timestamp
         out["pipeline"] = ts.date().isoformat() if ts else None
+        out["instant"] = ts.isoformat() if ts else None
+        out["local"] = _local_date(html, ts) if ts else None
         out["source"] = outcome.timestamp_source
         out["url"] = url or outcome.url
     else:
@@ -75,17 +79,18 @@ def dates_of(page: tuple[str, str | None, bytes]) -> dict[str, object]:
     return out
 
 
-def _local_dates(row: dict[str, object]) -> set[str]:
-    """The pipeline's date, and its neighbours when it came from a time with an offset."""
-    day = row["pipeline"]
-    if not isinstance(day, str):
-        return set()
-    from datetime import date, timedelta
+_STAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)")
 
-    d = date.fromisoformat(day)
-    if row.get("source") in ("jsonld", "meta", "time", "feed", "header"):
-        return {day, (d - timedelta(days=1)).isoformat(), (d + timedelta(days=1)).isoformat()}
-    return {day}
+
+def _local_date(html: bytes, instant: datetime) -> str | None:
+    """The page's own calendar date of ``instant``: the date part of the page's time string
+    that denotes it (a page in UTC-5 writes 2019-11-18T20:00-05:00 for 2019-11-19 01:00 UTC)."""
+    from flows.transform.dates import parse_iso
+
+    for m in _STAMP.finditer(html.decode("utf-8", "replace")):
+        if parse_iso(m.group(0).replace("Z", "+00:00")) == instant:
+            return m.group(0)[:10]
+    return None
 
 
 def verdict_counts(rows: list[dict[str, object]], verdicts: dict[str, dict]) -> Counter[str]:
@@ -95,7 +100,7 @@ def verdict_counts(rows: list[dict[str, object]], verdicts: dict[str, dict]) -> 
         if row["id"] not in verdicts:
             continue
         right = verdicts[row["id"]].get("date")
-        pipe_ok = row["pipeline"] == right
+        pipe_ok = right in (row["pipeline"], row.get("local"))
         traf_ok = row["trafilatura"] == right
         if right is None:
             counts["no date on the page"] += 1
@@ -127,12 +132,13 @@ def main() -> None:
     kinds: Counter[str] = Counter()
     print(f"{'page':28} {'pipeline':10} {'source':18} {'trafilat.':10} {'htmldate':10}  verdict")
     for row in rows:
-        near = _local_dates(row)
         traf, hd = row["trafilatura"], row["htmldate"]
         if row["pipeline"] == traf == hd:
             kind = "all three agree"
-        elif row["pipeline"] == traf or (traf in near and traf is not None):
-            kind = "pipeline = trafilatura" + (" (tz)" if row["pipeline"] != traf else "")
+        elif row["pipeline"] == traf:
+            kind = "pipeline = trafilatura"
+        elif row.get("local") == traf:
+            kind = "same instant: pipeline's UTC date, trafilatura's local date"
         elif row["pipeline"] is None and traf is None:
             kind = "pipeline and trafilatura both without a date"
         elif row["pipeline"] is None:
@@ -147,7 +153,8 @@ def main() -> None:
             note = f"right: {v.get('date')} ({v.get('note', '')})" if v else "(no verdict)"
             print(
                 f"{str(row['id'])[:28]:28} {row['pipeline']!s:10} {row['source']!s:18} "
-                f"{traf!s:10} {hd!s:10}  {note}"
+                f"{traf!s:10} {hd!s:10}  {note}\n{'':28} instant {row.get('instant')}, "
+                f"local date {row.get('local')}, {row['url']}"
             )
     print(f"\n{len(rows)} pages:")
     for kind, n in kinds.most_common():

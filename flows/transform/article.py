@@ -14,7 +14,13 @@ from htmldate import find_date
 from lxml import etree
 
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
-from flows.settings import MAX_INPUT_BYTES, MIN_PARAGRAPH_CHARS, TRAFILATURA_OPTIONS
+from flows.settings import (
+    MAX_INPUT_BYTES,
+    MIN_PARAGRAPH_CHARS,
+    MIN_PRECISE_CHARS,
+    RECALL_OPTIONS,
+    TRAFILATURA_OPTIONS,
+)
 from flows.transform.dates import EARLIEST, is_plausible, latest
 from flows.transform.decode import DecodeError, decode_html, looks_binary
 from flows.transform.metadata import (
@@ -130,17 +136,32 @@ def strip_item_chrome(tree: lxml.html.HtmlElement) -> None:
                 block.drop_tree()
 
 
+def _weight(line: str) -> int:
+    """Length with CJK characters counted double (each carries about two Latin ones)."""
+    return len(line) + sum(1 for c in line if ord(c) >= 0x2E80)
+
+
 def _is_paragraph(line: str) -> bool:
-    """Sentence length, CJK characters counted double (each carries about two Latin ones)."""
-    if len(line) >= MIN_PARAGRAPH_CHARS:
-        return True
-    return sum(2 if ord(c) >= 0x2E80 else 1 for c in line) >= MIN_PARAGRAPH_CHARS
+    """Sentence length."""
+    return len(line) >= MIN_PARAGRAPH_CHARS or _weight(line) >= MIN_PARAGRAPH_CHARS
+
+
+def _extract_lines(tree: lxml.html.HtmlElement, url: str | None, options: dict) -> list[str]:
+    doc = trafilatura.bare_extraction(tree, url=url, **options)
+    text = (doc.text or "") if doc is not None else ""
+    return [line for line in (collapse(line) for line in text.splitlines()) if line]
 
 
 def extract_body(tree: lxml.html.HtmlElement, url: str | None) -> str:
-    doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
-    text = (doc.text or "") if doc is not None else ""
-    lines = [line for line in (collapse(line) for line in text.splitlines()) if line]
+    lines = _extract_lines(tree, url, TRAFILATURA_OPTIONS)
+    # Precision mode sometimes keeps only a fragment (or nothing) of an unusually laid-out
+    # article. A short text is checked against recall mode, which wins when precision kept
+    # less than half of it. trafilatura copies the tree it is given, so both see the same.
+    precise = sum(_weight(line) for line in lines)
+    if precise < MIN_PRECISE_CHARS:
+        recalled = _extract_lines(tree, url, RECALL_OPTIONS)
+        if precise < sum(_weight(line) for line in recalled) / 2:
+            lines = recalled
     # Menus and link lists come out as short lines only: no sentence, no article.
     if not any(_is_paragraph(line) for line in lines):
         return ""
