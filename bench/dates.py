@@ -7,11 +7,12 @@ pages), three dates as YYYY-MM-DD:
   pipeline     flows.transform.article.transform_unit: its timestamp's UTC date and source
   trafilatura  bare_extraction(html, url=..., with_metadata=True).date (default settings)
   htmldate     find_date(html, url=..., extensive_search=True, original_date=True)
-Every page where they do not all agree is listed (all pages with --all). A page's date in
-UTC can fall on the day after or before its local date; a pipeline time whose local date
-(in the page's own offset) equals another tool's date is counted as agreeing, marked "tz".
-The verdicts file holds, per page id, the right date read from the page (``null`` when the
-page states none) and a note; with it, the summary counts who is right.
+Every page where they do not all agree is listed (all pages with --all). The pipeline keeps
+the instant in UTC, which can fall on the day after or before the page's local date: a
+tool's date that is the pipeline's instant in some time zone counts as the same instant.
+The verdicts file (bench/date_verdicts.json) holds, per disputed page, the dates of the true
+instant read from the page (``[null]`` when it states none) and a note; with it, the summary
+counts who is right on those pages.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import re
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench import SHARED
@@ -62,7 +62,6 @@ def dates_of(page: tuple[str, str | None, bytes]) -> dict[str, object]:
         ts = outcome.timestamp
         out["pipeline"] = ts.date().isoformat() if ts else None
         out["instant"] = ts.isoformat() if ts else None
-        out["local"] = _local_date(html, ts) if ts else None
         out["source"] = outcome.timestamp_source
         out["url"] = url or outcome.url
     else:
@@ -79,18 +78,17 @@ def dates_of(page: tuple[str, str | None, bytes]) -> dict[str, object]:
     return out
 
 
-_STAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:?\d\d)")
+_TIMED_SOURCES = ("jsonld", "meta", "time", "feed", "header")
 
 
-def _local_date(html: bytes, instant: datetime) -> str | None:
-    """The page's own calendar date of ``instant``: the date part of the page's time string
-    that denotes it (a page in UTC-5 writes 2019-11-18T20:00-05:00 for 2019-11-19 01:00 UTC)."""
-    from flows.transform.dates import parse_iso
-
-    for m in _STAMP.finditer(html.decode("utf-8", "replace")):
-        if parse_iso(m.group(0).replace("Z", "+00:00")) == instant:
-            return m.group(0)[:10]
-    return None
+def zone_dates(row: dict[str, object]) -> set[str]:
+    """Calendar dates of the pipeline's instant in every time zone (UTC-12 to UTC+14): a
+    tool that reports the page's local date of the same instant agrees with it."""
+    instant = row.get("instant")
+    if not isinstance(instant, str) or row.get("source") not in _TIMED_SOURCES:
+        return {row["pipeline"]} if isinstance(row["pipeline"], str) else set()
+    t = datetime.fromisoformat(instant)
+    return {(t + timedelta(hours=h)).date().isoformat() for h in (-12, 0, 14)}
 
 
 def verdict_counts(rows: list[dict[str, object]], verdicts: dict[str, dict]) -> Counter[str]:
@@ -99,11 +97,11 @@ def verdict_counts(rows: list[dict[str, object]], verdicts: dict[str, dict]) -> 
     for row in rows:
         if row["id"] not in verdicts:
             continue
-        right = verdicts[row["id"]].get("date")
-        pipe_ok = right in (row["pipeline"], row.get("local"))
-        traf_ok = row["trafilatura"] == right
-        if right is None:
-            counts["no date on the page"] += 1
+        right = verdicts[row["id"]].get("right") or [None]  # dates of the true instant
+        pipe_ok = row["pipeline"] in right
+        traf_ok = row["trafilatura"] in right
+        if right == [None]:
+            counts["(of which: no date on the page)"] += 1
         counts[
             {
                 (True, True): "both right",
@@ -137,8 +135,8 @@ def main() -> None:
             kind = "all three agree"
         elif row["pipeline"] == traf:
             kind = "pipeline = trafilatura"
-        elif row.get("local") == traf:
-            kind = "same instant: pipeline's UTC date, trafilatura's local date"
+        elif traf in zone_dates(row):
+            kind = "same instant: pipeline's UTC date, trafilatura's date in the page's zone"
         elif row["pipeline"] is None and traf is None:
             kind = "pipeline and trafilatura both without a date"
         elif row["pipeline"] is None:
@@ -150,11 +148,11 @@ def main() -> None:
         kinds[kind] += 1
         if args.all or kind != "all three agree":
             v = verdicts.get(str(row["id"]), {})
-            note = f"right: {v.get('date')} ({v.get('note', '')})" if v else "(no verdict)"
+            note = f"right: {v.get('right')}: {v.get('note', '')}" if v else "(no verdict)"
             print(
                 f"{str(row['id'])[:28]:28} {row['pipeline']!s:10} {row['source']!s:18} "
-                f"{traf!s:10} {hd!s:10}  {note}\n{'':28} instant {row.get('instant')}, "
-                f"local date {row.get('local')}, {row['url']}"
+                f"{traf!s:10} {hd!s:10}\n{'':28} instant {row.get('instant')}, {row['url']}"
+                f"\n{'':28} {note}"
             )
     print(f"\n{len(rows)} pages:")
     for kind, n in kinds.most_common():

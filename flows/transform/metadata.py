@@ -29,6 +29,7 @@ _LAZY_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-url")
 _MIN_IMAGE_PX = 50  # smaller is a tracking pixel, an icon or a spacer
 _NOT_CONTENT = re.compile(r"logo|icon|avatar|sprite|spacer|pixel|badge|emoji", re.I)
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " » ")
+_LISTING = {"a", "li", "nav", "aside", "footer"}
 _TITLE_CHROME = {"nav", "footer", "aside", "dialog", "form"}
 _BANNER = re.compile(r"cookie|consent|gdpr|banner|modal|popup|newsletter|promo", re.I)
 _SCHEME = re.compile(r"^\s*[a-z][a-z0-9+.\-]*:", re.I)
@@ -246,6 +247,16 @@ def _headline_h1(tree: HtmlElement, title_tag: str) -> str | None:
     return None
 
 
+def _article_time(tree: HtmlElement) -> str | None:
+    """The first <time datetime> that is not in a link, a list or page chrome: those date
+    other articles (teasers, related links, a ticker)."""
+    for el in tree.iter("time"):
+        stamp = el.get("datetime")
+        if stamp and not any(a.tag in _LISTING for a in el.iterancestors()):
+            return stamp
+    return None
+
+
 def _jsonld_url(jsonld: dict) -> str | None:
     for key in ("url", "mainEntityOfPage"):
         value = jsonld.get(key)
@@ -334,8 +345,8 @@ def page_metadata(
 
     for source, value in (
         ("jsonld", jsonld.get("datePublished")),
-        ("meta", _meta(metas, *_DATE_METAS)),
-        ("time", next((t.get("datetime") for t in tree.iter("time") if t.get("datetime")), None)),
+        *(("meta", metas.get(name)) for name in _DATE_METAS),
+        ("time", _article_time(tree)),
         ("jsonld", jsonld.get("dateCreated")),
     ):
         if not isinstance(value, str) or (parsed := parse_iso(value)) is None:
