@@ -259,7 +259,9 @@ def _transform(unit: WorkUnit, run_start: datetime | None) -> Article:
     if published is None and meta.published is not None:
         published, ts_source = meta.published, meta.published_source
     implausible = implausible or meta.implausible
-    if published is None and not archived:
+    # A page whose own metadata states an implausible date has no trustworthy date: htmldate
+    # would turn the same string into a partial date inside the window (its year and month).
+    if published is None and not archived and not meta.implausible:
         published = _page_date(tree, url, run_start)
         ts_source = "htmldate" if published is not None else None
     if published is None:

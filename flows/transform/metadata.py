@@ -27,7 +27,10 @@ _ARTICLE_TYPES = {
 }
 _LAZY_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-url")
 _MIN_IMAGE_PX = 50  # smaller is a tracking pixel, an icon or a spacer
-_NOT_CONTENT = re.compile(r"logo|icon|avatar|sprite|spacer|pixel|badge|emoji", re.I)
+# Whole words only: "silicon-valley.jpg" is no icon.
+_NOT_CONTENT = re.compile(
+    r"(?<![a-z])(logo|icon|favicon|avatar|sprite|spacer|pixel|badge|emoji)s?(?![a-z])", re.I
+)
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " » ")
 _LISTING = {"a", "li", "nav", "aside", "footer"}
 _TITLE_CHROME = {"nav", "footer", "aside", "dialog", "form"}
