@@ -239,13 +239,21 @@ def _in_banner(el: HtmlElement) -> bool:
 
 
 def _headline_h1(tree: HtmlElement, title_tag: str) -> str | None:
-    """The first <h1> outside banners that the <title> contains; without a <title>, the first."""
+    """The first <h1> outside banners that matches the <title>; without a <title>, the first.
+
+    Matching: one contains the other and the shorter is at least half the longer, so a
+    section label ("Reviews") that the title happens to contain is not taken.
+    """
     wanted = _norm(title_tag)
     for h1 in tree.iter("h1"):
         text = collapse(h1.text_content())
         if not text or _in_banner(h1):
             continue
-        if not wanted or _norm(text) in wanted:
+        found = _norm(text)
+        if not wanted or (
+            (found in wanted or wanted in found)
+            and 2 * min(len(found), len(wanted)) >= max(len(found), len(wanted))
+        ):
             return text
     return None
 
@@ -338,7 +346,7 @@ def page_metadata(
         _meta(metas, "og:title"),
         headline,
         _meta(metas, "twitter:title"),
-        _headline_h1(tree, title_tag),
+        _headline_h1(tree, strip_site_name(title_tag, sites)),
         title_tag,
     ):
         text = strip_site_name(collapse(candidate), sites)
