@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
@@ -184,24 +185,35 @@ def _content_root(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
     return tree
 
 
+def _find_date(tree: lxml.html.HtmlElement, url: str, run_start: datetime | None) -> str | None:
+    return find_date(
+        tree,
+        extensive_search=True,
+        original_date=True,
+        outputformat="%Y-%m-%d",
+        url=url,
+        min_date=EARLIEST.strftime("%Y-%m-%d"),
+        max_date=latest(run_start).strftime("%Y-%m-%d"),
+    )
+
+
 def _page_date(
     tree: lxml.html.HtmlElement, url: str, run_start: datetime | None
 ) -> datetime | None:
     """htmldate's extensive search (trafilatura's own), original date first, at midnight UTC."""
     try:
-        found = find_date(
-            tree,
-            extensive_search=True,
-            original_date=True,
-            outputformat="%Y-%m-%d",
-            url=url,
-            min_date=EARLIEST.strftime("%Y-%m-%d"),
-            max_date=latest(run_start).strftime("%Y-%m-%d"),
-        )
-        # An impossible offset or date in the page is no date, not a failure.
-        return datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC) if found else None
+        found = _find_date(tree, url, run_start)
     except (ValueError, OverflowError):
-        return None
+        # htmldate gives up on an impossible date in a <meta> (an offset of +99:00). Our own
+        # pass has read the metas already: search the rest of the page without them.
+        bare = copy.deepcopy(tree)
+        for el in list(bare.iter("meta")):
+            el.drop_tree()
+        try:
+            found = _find_date(bare, url, run_start)
+        except (ValueError, OverflowError):
+            return None
+    return datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC) if found else None
 
 
 def _transform(unit: WorkUnit, run_start: datetime | None) -> Article:
