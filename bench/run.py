@@ -501,7 +501,7 @@ def _after(
             stage.extra["body F1"] = _fmt_score(_quality(texts, ids, args.shared))
     elif stage.kind in ("pipeline", "second", "cold"):
         summary = _summary(stage.log)
-        if summary:
+        if summary and "finished_at" in summary:  # the run summary may lack timings
             # From launching the command until a worker begins the first batch, and from the
             # end of the run's work until the process has exited.
             exit_s = stage.ended - float(summary["finished_at"])
