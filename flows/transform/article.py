@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import zlib
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import lxml.html
@@ -40,6 +41,9 @@ _DATE_ONLY = re.compile(
 _SHARE_LABEL = re.compile(
     r"^\s*(分享|分享到|share|partager|compartir|teilen|condividi)\s*[:：]?\s*$", re.I
 )
+# The run's start bounds plausible dates; transform_at sets it, so that transform_unit keeps
+# its one-argument form for every caller. None means now.
+_RUN_START: ContextVar[datetime | None] = ContextVar("run_start", default=None)
 _HEAD_CHARS = 8192  # where saved pages keep the comment that records their address
 _CONTENT_ROOTS = ('.//*[@itemprop="articleBody"]', ".//article", ".//main")
 
@@ -216,7 +220,8 @@ def _page_date(
     return datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC) if found else None
 
 
-def _transform(unit: WorkUnit, run_start: datetime | None) -> Article:
+def _transform(unit: WorkUnit) -> Article:
+    run_start = _RUN_START.get()
     raw = read_bytes(unit)
     if not raw.strip():
         raise Reject(RejectReason.EMPTY_FILE, "no bytes" if not raw else "only whitespace")
@@ -302,11 +307,10 @@ def _transform(unit: WorkUnit, run_start: datetime | None) -> Article:
     )
 
 
-def transform_at(unit: WorkUnit, run_start: datetime | None = None) -> Article | Rejection:
-    """``transform_unit`` for a run that started at ``run_start`` (default: now), which bounds
-    the plausible dates."""
+def transform_unit(unit: WorkUnit) -> Article | Rejection:
+    """Never raises for bad input: every failure becomes a Rejection with a stable reason."""
     try:
-        return _transform(unit, run_start)
+        return _transform(unit)
     except Reject as exc:
         reason, detail = exc.reason, exc.detail
     except RecursionError:
@@ -316,6 +320,11 @@ def transform_at(unit: WorkUnit, run_start: datetime | None = None) -> Article |
     return Rejection(unit.source, reason, detail[:500], unit.seq, unit.fingerprint)
 
 
-def transform_unit(unit: WorkUnit) -> Article | Rejection:
-    """Never raises for bad input: every failure becomes a Rejection with a stable reason."""
-    return transform_at(unit)
+def transform_at(unit: WorkUnit, run_start: datetime | None) -> Article | Rejection:
+    """``transform_unit`` for a run that started at ``run_start``, which bounds the plausible
+    dates (``transform_unit`` alone takes now)."""
+    token = _RUN_START.set(run_start)
+    try:
+        return transform_unit(unit)
+    finally:
+        _RUN_START.reset(token)
