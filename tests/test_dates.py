@@ -117,3 +117,17 @@ def test_an_impossible_offset_does_not_stop_the_page() -> None:
     article = transform_unit(WorkUnit(source="p", data=PAGE.format(meta=meta).encode()))
     assert isinstance(article, Article)
     assert article.url == "https://port.example/news/crane"
+
+
+def test_a_placeholder_date_in_json_ld_leaves_the_page_its_visible_date() -> None:
+    meta = (
+        '<script type="application/ld+json">{"@type": "NewsArticle", '
+        '"datePublished": "0001-01-01T00:00:00Z"}</script>'
+    )
+    page = PAGE.format(meta=meta).replace("<h1>", "<p class=byline>Published May 3, 2024</p><h1>")
+    article = transform_at(WorkUnit(source="p", data=page.encode()), RUN_START)
+    assert isinstance(article, Article)
+    assert (article.timestamp, article.timestamp_source) == (
+        datetime(2024, 5, 3, tzinfo=UTC),
+        "htmldate",
+    )

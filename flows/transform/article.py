@@ -276,10 +276,21 @@ def _transform(unit: WorkUnit) -> Article:
     if published is None and meta.published is not None:
         published, ts_source = meta.published, meta.published_source
     implausible = implausible or meta.implausible
-    # A page whose own metadata states an implausible date has no trustworthy date: htmldate
-    # would turn the same string into a partial date inside the window (its year and month).
-    if published is None and not archived and not meta.implausible:
+    if published is None and not archived:
         published = _page_date(tree, url, run_start)
+        dropped = meta.implausible_at
+        if (
+            published
+            and dropped
+            and (published.year, published.month)
+            == (
+                dropped.year,
+                dropped.month,
+            )
+        ):
+            # htmldate cut the page's own implausible date short to its year and month, which
+            # makes it fit the window: it is the same untrusted date.
+            published = None
         ts_source = "htmldate" if published is not None else None
     if published is None:
         ts_source = f"implausible:{implausible}" if implausible else None

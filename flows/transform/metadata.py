@@ -67,6 +67,7 @@ class PageMeta:
     published: datetime | None = None
     published_source: str | None = None
     implausible: str | None = None  # the source of a date dropped as outside the window
+    implausible_at: datetime | None = None  # that date
     image: str | None = None
     invalid_canonical: str | None = None  # a stated canonical that is no http(s) URL
 
@@ -365,7 +366,8 @@ def page_metadata(
         if is_plausible(parsed, run_start):
             meta.published, meta.published_source = parsed, source
             break
-        meta.implausible = meta.implausible or source
+        if meta.implausible is None:
+            meta.implausible, meta.implausible_at = source, parsed
 
     images = (
         _meta(metas, "og:image", "og:image:url", "og:image:secure_url"),
