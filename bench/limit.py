@@ -1,10 +1,13 @@
 """The "limit": the pipeline's trafilatura call over all cores, nothing else.
 
     .venv/bin/python -m bench.limit CORPUS [--workers N] [--chunksize 32] [--texts OUT.jsonl]
+                                           [--with-metadata]
 
 Each worker reads a file from disk and calls ``trafilatura.bare_extraction(html_bytes, url=...,
 **TRAFILATURA_OPTIONS)``; archived items are fed their body HTML (after the header). Prints one
 JSON line with counts and the extraction time (pool start-up included, interpreter start not).
+With --with-metadata the call is trafilatura's own default with metadata instead
+(``bare_extraction(html, url=..., with_metadata=True)``): what a user of the library runs.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from pathlib import Path
 from bench.corpus import ITEM_SUFFIX, corpus_files, parse_zyte_name, source_url, split_item
 
 _want_texts = False  # set in each worker by the pool initializer
+_options: dict[str, object] | None = None  # None: the pipeline's TRAFILATURA_OPTIONS
 
 
-def _init(want_texts: bool) -> None:
-    global _want_texts
+def _init(want_texts: bool, options: dict[str, object] | None = None) -> None:
+    global _want_texts, _options
     _want_texts = want_texts
+    _options = options
 
 
 def extract_file(path_str: str) -> tuple[str, str, int, str | None]:
@@ -39,7 +44,8 @@ def extract_file(path_str: str) -> tuple[str, str, int, str | None]:
         data = path.read_bytes()
         url = source_url(path, data)
         html = split_item(data)[2] if path.suffix == ITEM_SUFFIX else data
-        doc = trafilatura.bare_extraction(html, url=url, **TRAFILATURA_OPTIONS)
+        options = TRAFILATURA_OPTIONS if _options is None else _options
+        doc = trafilatura.bare_extraction(html, url=url, **options)
     except Exception as exc:  # counted and reported, never silently dropped
         return url or path_str, f"error: {type(exc).__name__}: {exc}", 0, None
     text = getattr(doc, "text", None) if doc is not None else None
@@ -48,7 +54,13 @@ def extract_file(path_str: str) -> tuple[str, str, int, str | None]:
     return url, status, len(text or ""), text if keep else None
 
 
-def run_limit(corpus: Path, workers: int, chunksize: int, texts: Path | None) -> dict[str, object]:
+def run_limit(
+    corpus: Path,
+    workers: int,
+    chunksize: int,
+    texts: Path | None,
+    options: dict[str, object] | None = None,
+) -> dict[str, object]:
     """Extract every corpus file in a spawn pool; return the counts and timing."""
     paths = [str(p) for p in corpus_files(corpus)]
     counts = {"ok": 0, "empty": 0, "error": 0}
@@ -58,7 +70,7 @@ def run_limit(corpus: Path, workers: int, chunksize: int, texts: Path | None) ->
     started = time.perf_counter()
     try:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init, initargs=(texts is not None,)) as pool:
+        with ctx.Pool(workers, initializer=_init, initargs=(texts is not None, options)) as pool:
             for url, status, length, text in pool.imap_unordered(
                 extract_file, paths, chunksize=chunksize
             ):
@@ -91,10 +103,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--chunksize", type=int, default=32)
     parser.add_argument("--texts", type=Path, help="write Zyte copies' texts here (JSON lines)")
+    parser.add_argument(
+        "--with-metadata", action="store_true", help="trafilatura's defaults, with metadata"
+    )
     args = parser.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"bench.limit: {args.corpus} is not a directory")
-    result = run_limit(args.corpus, args.workers, args.chunksize, args.texts)
+    options = {"with_metadata": True} if args.with_metadata else None
+    result = run_limit(args.corpus, args.workers, args.chunksize, args.texts, options)
     print(json.dumps(result))
     sys.exit(1 if result["error"] else 0)
 

@@ -5,6 +5,8 @@
 Stages, each a subprocess timed by wall clock with the peak RSS of its whole process tree
 (sampled every 0.1 s):
   limit    python -m bench.limit: the pipeline's trafilatura call in a spawn pool, all cores
+  trafmeta python -m bench.limit --with-metadata: trafilatura's own bare_extraction with
+           metadata (default settings) in the same pool, the throughput target's yardstick
   pipeline article-etl ingest CORPUS --warehouse WH, end to end with start-up
   peer     the trafilatura command line (--json --with-metadata --parallel CORES) on plain HTML
   second   the same ingest again on the unchanged corpus into the same warehouse, right
@@ -336,6 +338,7 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
         print(f"best of {rounds} rounds: {names}" + (f", second {second.name}" if second else ""))
     ratio(pipe, lim, "pipeline / limit")
     ratio(pipe, peer, "pipeline / peer ")
+    ratio(pipe, best("trafmeta"), "pipeline / trafilatura with metadata")
     ratio(second, pipe, "second run / first run")
     shares = [
         f"{100 * st.wall / first.wall:.1f} %"
@@ -373,7 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds per stage (default 300 + n/5)")
     parser.add_argument(
         "--stages",
-        default="limit,pipeline,peer,second,floor",
+        default="limit,trafmeta,pipeline,peer,second,floor",
         help="comma-separated subset to run",
     )
     parser.add_argument(
@@ -412,6 +415,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = {
         "limit": [sys.executable, "-m", "bench.limit", str(corpus), "--workers", str(cores)]
         + (["--texts", str(texts_file)] if args.quality else []),
+        "trafmeta": [
+            sys.executable,
+            "-m",
+            "bench.limit",
+            str(corpus),
+            "--workers",
+            str(cores),
+            "--with-metadata",
+        ],
         "pipeline": ingest,
         "peer": [
             str(BIN / "trafilatura"),
@@ -436,12 +448,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_wh = run_dir / f"warehouse-{r}"
         round_ingest = [*ingest[:3], "--warehouse", str(extra_wh), "--json"]
         order += [(f"limit.{r}", "limit", plan["limit"], warehouse)]
+        order += [(f"trafmeta.{r}", "trafmeta", plan["trafmeta"], warehouse)]
         order += [(f"pipeline.{r}", "pipeline", round_ingest, extra_wh)]
         order += [(f"second.{r}", "second", round_ingest, extra_wh)]
         order += [(f"floor.{r}", "floor", plan["floor"], extra_wh)]
     order += [
         (name, name, plan[name], run_dir / "cold" if name == "cold" else warehouse)
-        for name in ("limit", "pipeline", "second", "floor", "peer", "cold")
+        for name in ("limit", "trafmeta", "pipeline", "second", "floor", "peer", "cold")
     ]
     stages: dict[str, Stage] = {}
     for name, kind, cmd, wh in order:

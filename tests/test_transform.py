@@ -53,6 +53,8 @@ def test_golden_file(root: Path, name: str, spec: dict) -> None:
     assert outcome.title == spec["title"]
     if "timestamp" in spec:
         assert outcome.timestamp == _expected_timestamp(spec["timestamp"])
+    if "timestamp_source" in spec:
+        assert outcome.timestamp_source == spec["timestamp_source"]
     assert outcome.image == spec.get("image")
     for sentence in spec.get("contains", []):
         assert sentence in outcome.body
@@ -164,3 +166,17 @@ def test_fast_parse_gives_the_same_articles(
     monkeypatch.setattr(transform, "_ELEMENT_CLASSES", lxml.html.HtmlElementClassLookup())
     assert type(transform.parse_html(FORM_PAGE).find(".//input")) is lxml.html.InputElement
     assert [transform_unit(WorkUnit(source=str(p), path=str(p))) for p in paths] == fast
+
+
+def test_control_characters_leave_an_item_header_title() -> None:
+    item = (
+        "<!--1690933501000-->\n"
+        "[Council \x1b[1mvotes\x1b[0m on the\x07 budget](https://news.example.com/council-budget)\n"
+        "------\n<div><p>"
+        + "The council voted on the budget after a long debate. " * 4
+        + "</p></div>"
+    )
+    article = transform_unit(WorkUnit(source="item", data=item.encode()))
+    assert isinstance(article, Article), article
+    assert article.title == "Council votes on the budget"
+    assert article.timestamp_source == "header"

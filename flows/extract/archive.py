@@ -7,16 +7,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from flows.transform.dates import is_plausible
 from flows.units import RejectReason
 
 _STAMP = re.compile(r"\A\s*<!--\s*(.*?)\s*-->[ \t]*\r?\n")
 _RULE = re.compile(r"\A-{3,}\s*\Z")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>])")
 _WS = re.compile(r"\s+")
-
-# Plausible publication times: the web's first news sites to a day past now.
-_EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
-_FUTURE_SLACK = timedelta(days=1)
 
 
 class HeaderError(ValueError):
@@ -46,27 +43,32 @@ def clean_title(raw: str) -> str:
     return _WS.sub(" ", html.unescape(_MD_ESCAPE.sub(r"\1", raw))).strip()
 
 
-def parse_epoch_ms(raw: str, now: datetime | None = None) -> datetime:
+def parse_epoch_ms(raw: str, run_start: datetime | None = None) -> datetime:
+    """The header's epoch milliseconds, exactly; an implausible time is a bad_timestamp."""
     if not re.fullmatch(r"-?\d{1,16}", raw):
         raise HeaderError(
             RejectReason.BAD_TIMESTAMP, f"timestamp is not epoch milliseconds: {raw[:60]!r}"
         )
     ms = int(raw)
-    published = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
-    latest = (now or datetime.now(UTC)) + _FUTURE_SLACK
-    if not _EARLIEST <= published <= latest:
+    try:
+        published = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    except OverflowError:
+        raise HeaderError(
+            RejectReason.BAD_TIMESTAMP, f"timestamp {ms} ms is past the calendar"
+        ) from None
+    if not is_plausible(published, run_start):
         raise HeaderError(
             RejectReason.BAD_TIMESTAMP, f"timestamp {ms} ms is {published.isoformat()}"
         )
     return published
 
 
-def parse_archived(text: str) -> ArchivedItem:
+def parse_archived(text: str, run_start: datetime | None = None) -> ArchivedItem:
     """Split an item into its header truth and its HTML body. Raises HeaderError."""
     m = _STAMP.match(text)
     if not m:
         raise HeaderError(RejectReason.BAD_HEADER, "no <!--EPOCH_MS--> line")
-    published = parse_epoch_ms(m.group(1))
+    published = parse_epoch_ms(m.group(1), run_start)
     lines = iter(text[m.end() :].splitlines(keepends=True))
     link = next((ln.strip() for ln in lines if ln.strip()), "")
     # The URL may hold parentheses and the title brackets: split at the last "](".

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
 import zlib
+from contextvars import ContextVar
 from datetime import UTC, datetime
 
 import lxml.html
@@ -14,9 +16,21 @@ from htmldate import find_date
 from lxml import etree
 
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
-from flows.settings import MAX_INPUT_BYTES, MIN_PARAGRAPH_CHARS, TRAFILATURA_OPTIONS
+from flows.settings import (
+    MAX_INPUT_BYTES,
+    MIN_PARAGRAPH_CHARS,
+    MIN_PRECISE_CHARS,
+    RECALL_OPTIONS,
+    TRAFILATURA_OPTIONS,
+)
+from flows.transform.dates import EARLIEST, is_plausible, latest
 from flows.transform.decode import DecodeError, decode_html, looks_binary
-from flows.transform.metadata import collapse, first_body_image, page_metadata
+from flows.transform.metadata import (
+    collapse,
+    first_body_image,
+    page_metadata,
+    remove_controls,
+)
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import Article, Rejection, RejectReason, WorkUnit
 
@@ -27,6 +41,10 @@ _DATE_ONLY = re.compile(
 _SHARE_LABEL = re.compile(
     r"^\s*(分享|分享到|share|partager|compartir|teilen|condividi)\s*[:：]?\s*$", re.I
 )
+# The run's start bounds plausible dates; transform_at sets it, so that transform_unit keeps
+# its one-argument form for every caller. None means now.
+_RUN_START: ContextVar[datetime | None] = ContextVar("run_start", default=None)
+_HEAD_CHARS = 8192  # where saved pages keep the comment that records their address
 _CONTENT_ROOTS = ('.//*[@itemprop="articleBody"]', ".//article", ".//main")
 
 
@@ -128,17 +146,32 @@ def strip_item_chrome(tree: lxml.html.HtmlElement) -> None:
                 block.drop_tree()
 
 
+def _weight(line: str) -> int:
+    """Length with CJK characters counted double (each carries about two Latin ones)."""
+    return len(line) + sum(1 for c in line if ord(c) >= 0x2E80)
+
+
 def _is_paragraph(line: str) -> bool:
-    """Sentence length, CJK characters counted double (each carries about two Latin ones)."""
-    if len(line) >= MIN_PARAGRAPH_CHARS:
-        return True
-    return sum(2 if ord(c) >= 0x2E80 else 1 for c in line) >= MIN_PARAGRAPH_CHARS
+    """Sentence length."""
+    return len(line) >= MIN_PARAGRAPH_CHARS or _weight(line) >= MIN_PARAGRAPH_CHARS
+
+
+def _extract_lines(tree: lxml.html.HtmlElement, url: str | None, options: dict) -> list[str]:
+    doc = trafilatura.bare_extraction(tree, url=url, **options)
+    text = (doc.text or "") if doc is not None else ""
+    return [line for line in (collapse(line) for line in text.splitlines()) if line]
 
 
 def extract_body(tree: lxml.html.HtmlElement, url: str | None) -> str:
-    doc = trafilatura.bare_extraction(tree, url=url, **TRAFILATURA_OPTIONS)
-    text = (doc.text or "") if doc is not None else ""
-    lines = [line for line in (collapse(line) for line in text.splitlines()) if line]
+    lines = _extract_lines(tree, url, TRAFILATURA_OPTIONS)
+    # Precision mode sometimes keeps only a fragment (or nothing) of an unusually laid-out
+    # article. A short text is checked against recall mode, which wins when precision kept
+    # less than half of it. trafilatura copies the tree it is given, so both see the same.
+    precise = sum(_weight(line) for line in lines)
+    if precise < MIN_PRECISE_CHARS:
+        recalled = _extract_lines(tree, url, RECALL_OPTIONS)
+        if precise < sum(_weight(line) for line in recalled) / 2:
+            lines = recalled
     # Menus and link lists come out as short lines only: no sentence, no article.
     if not any(_is_paragraph(line) for line in lines):
         return ""
@@ -161,7 +194,39 @@ def _content_root(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
     return tree
 
 
+def _find_date(tree: lxml.html.HtmlElement, url: str, run_start: datetime | None) -> str | None:
+    return find_date(
+        tree,
+        extensive_search=True,
+        original_date=True,
+        outputformat="%Y-%m-%d",
+        url=url,
+        min_date=EARLIEST.strftime("%Y-%m-%d"),
+        max_date=latest(run_start).strftime("%Y-%m-%d"),
+    )
+
+
+def _page_date(
+    tree: lxml.html.HtmlElement, url: str, run_start: datetime | None
+) -> datetime | None:
+    """htmldate's extensive search (trafilatura's own), original date first, at midnight UTC."""
+    try:
+        found = _find_date(tree, url, run_start)
+    except (ValueError, OverflowError):
+        # htmldate gives up on an impossible date in a <meta> (an offset of +99:00). Our own
+        # pass has read the metas already: search the rest of the page without them.
+        bare = copy.deepcopy(tree)
+        for el in list(bare.iter("meta")):
+            el.drop_tree()
+        try:
+            found = _find_date(bare, url, run_start)
+        except (ValueError, OverflowError):
+            return None
+    return datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC) if found else None
+
+
 def _transform(unit: WorkUnit) -> Article:
+    run_start = _RUN_START.get()
     raw = read_bytes(unit)
     if not raw.strip():
         raise Reject(RejectReason.EMPTY_FILE, "no bytes" if not raw else "only whitespace")
@@ -176,7 +241,7 @@ def _transform(unit: WorkUnit) -> Article:
     archived = looks_archived(text)
     if archived:
         try:
-            item = parse_archived(text)
+            item = parse_archived(text, run_start)
         except HeaderError as exc:
             raise Reject(exc.reason, str(exc)) from exc
         url, title, published, ts_source = item.url, item.title, item.published, "header"
@@ -188,12 +253,23 @@ def _transform(unit: WorkUnit) -> Article:
         html_text = text
     if not html_text.strip():
         raise Reject(RejectReason.EMPTY_BODY, "the item has no HTML body")
+    html_text = remove_controls(html_text)
+    # A source's date outside the window is dropped; the page may still give a plausible one.
+    implausible = None
+    if published is not None and not is_plausible(published, run_start):
+        implausible, published = ts_source or "source", None
 
     tree = parse_html(html_text)
-    meta = page_metadata(tree, base_url=url)
+    meta = page_metadata(tree, base_url=url, head=html_text[:_HEAD_CHARS], run_start=run_start)
     url = url or meta.url
     if not url:
-        raise Reject(RejectReason.NO_URL, "no canonical link or og:url, and the source gives none")
+        if meta.invalid_canonical:
+            raise Reject(
+                RejectReason.BAD_URL,
+                f"canonical link is no http(s) URL: {meta.invalid_canonical[:200]!r}, "
+                "and the page and the source give no other",
+            )
+        raise Reject(RejectReason.NO_URL, "the page states no address, and the source gives none")
     try:
         url = canonical_url(url)
     except BadURL as exc:
@@ -204,11 +280,25 @@ def _transform(unit: WorkUnit) -> Article:
         raise Reject(RejectReason.EMPTY_TITLE, "the headline is empty")
     if published is None and meta.published is not None:
         published, ts_source = meta.published, meta.published_source
+    implausible = implausible or meta.implausible
     if published is None and not archived:
-        found = find_date(tree, extensive_search=False, original_date=True, outputformat="%Y-%m-%d")
-        if found:
-            published = datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC)
-            ts_source = "htmldate"
+        published = _page_date(tree, url, run_start)
+        dropped = meta.implausible_at
+        if (
+            published
+            and dropped
+            and (published.year, published.month)
+            == (
+                dropped.year,
+                dropped.month,
+            )
+        ):
+            # htmldate cut the page's own implausible date short to its year and month, which
+            # makes it fit the window: it is the same untrusted date.
+            published = None
+        ts_source = "htmldate" if published is not None else None
+    if published is None:
+        ts_source = f"implausible:{implausible}" if implausible else None
 
     image = meta.image
     if archived:
@@ -244,3 +334,13 @@ def transform_unit(unit: WorkUnit) -> Article | Rejection:
     except MemoryError:
         reason, detail = RejectReason.TOO_LARGE, "out of memory while processing"
     return Rejection(unit.source, reason, detail[:500], unit.seq, unit.fingerprint)
+
+
+def transform_at(unit: WorkUnit, run_start: datetime | None) -> Article | Rejection:
+    """``transform_unit`` for a run that started at ``run_start``, which bounds the plausible
+    dates (``transform_unit`` alone takes now)."""
+    token = _RUN_START.set(run_start)
+    try:
+        return transform_unit(unit)
+    finally:
+        _RUN_START.reset(token)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
 
+from flows.transform.dates import is_plausible, parse_iso
 from flows.transform.urls import absolute_http_url
 
 _ARTICLE_TYPES = {
@@ -23,7 +26,38 @@ _ARTICLE_TYPES = {
     "webpage",
 }
 _LAZY_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-url")
+_MIN_IMAGE_PX = 50  # smaller is a tracking pixel, an icon or a spacer
+# Whole words only: "silicon-valley.jpg" is no icon.
+_NOT_CONTENT = re.compile(
+    r"(?<![a-z])(logo|icon|favicon|avatar|sprite|spacer|pixel|badge|emoji)s?(?![a-z])", re.I
+)
+_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " :: ", " · ", " » ")
+_LISTING = {"a", "li", "nav", "aside", "footer"}
+_TITLE_CHROME = {"nav", "footer", "aside", "dialog", "form"}
+_BANNER = re.compile(r"cookie|consent|gdpr|banner|modal|popup|newsletter|promo", re.I)
+_SCHEME = re.compile(r"^\s*[a-z][a-z0-9+.\-]*:", re.I)
+_SAVED_FROM = re.compile(r"<!--\s*saved from url=\((\d+)\)(\S+?)\s*-->", re.I)
+_SINGLEFILE = re.compile(
+    r"<!--\s*Page saved with SingleFile\b(?:(?!-->).)*?^\s*url:\s*(\S+)", re.I | re.M | re.S
+)
+_DATE_METAS = (
+    "article:published_time",
+    "og:article:published_time",
+    "datePublished",
+    "pubdate",
+    "publish-date",
+    "parsely-pub-date",
+    "sailthru.date",
+    "dcterms.created",
+    "DC.date.issued",
+)
 _CHROME = {"nav", "header", "footer", "aside", "noscript", "form"}
+# An ANSI escape sequence whole, or a single C0/C1 control character other than whitespace.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# In a whole document: what XML forbids (trafilatura's tree conversion drops a page holding
+# any), keeping tab, newline and carriage return; vertical tab and form feed become spaces.
+_DOC_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1f\x7f]")
+_DOC_SPACE = re.compile(r"[\x0b\x0c]")
 
 
 @dataclass(slots=True)
@@ -32,28 +66,25 @@ class PageMeta:
     title: str | None = None
     published: datetime | None = None
     published_source: str | None = None
+    implausible: str | None = None  # the source of a date dropped as outside the window
+    implausible_at: datetime | None = None  # that date
     image: str | None = None
+    invalid_canonical: str | None = None  # a stated canonical that is no http(s) URL
+
+
+def remove_controls(document: str) -> str:
+    """The document without terminal escapes and control characters other than whitespace."""
+    return _DOC_SPACE.sub(" ", _DOC_CONTROL.sub("", document))
 
 
 def collapse(text: str | None) -> str:
+    """Whitespace collapsed to single spaces, control characters (terminal escapes) removed."""
+    if not text:
+        return ""
+    if not text.isprintable():  # cheap test: most text has no control characters at all
+        text = _CONTROL.sub("", text)
     # str.split() and re's \s agree on what whitespace is (str.isspace), at a quarter the cost.
-    return " ".join(text.split()) if text else ""
-
-
-def parse_datetime(value: str | None) -> datetime | None:
-    """An ISO 8601 instant with a time and an offset, in UTC; None for anything less."""
-    if not value:
-        return None
-    value = value.strip()
-    if "T" not in value and " " not in value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace(" ", "T", 1))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC)
+    return " ".join(text.split())
 
 
 def _jsonld_objects(tree: HtmlElement) -> Iterator[dict]:
@@ -110,16 +141,47 @@ def _meta(index: dict[str, str], *names: str) -> str | None:
     return next((index[name] for name in names if name in index), None)
 
 
+def _dimension(value: str | None) -> int | None:
+    digits = (value or "").strip().removesuffix("px")
+    return int(digits) if digits.isdigit() else None
+
+
+def _largest_srcset(srcset: str | None) -> str | None:
+    """The candidate with the largest width (``800w``) or density (``2x``) descriptor."""
+    best, best_size = None, -1.0
+    for candidate in (srcset or "").split(","):
+        parts = candidate.split()
+        if not parts or _is_inline(parts[0]):
+            continue
+        size = 0.0
+        if len(parts) > 1 and parts[1][-1:] in ("w", "x"):
+            try:
+                size = float(parts[1][:-1])
+            except ValueError:
+                size = 0.0
+        if size > best_size:
+            best, best_size = parts[0], size
+    return best
+
+
+def _is_inline(src: str) -> bool:
+    return src.strip()[:5].lower() == "data:"
+
+
 def _is_real_image(img: HtmlElement) -> str | None:
-    src = img.get("src") or ""
-    if not src.strip() or src.strip().startswith("data:"):
-        src = next((img.get(a) for a in _LAZY_ATTRS if img.get(a)), "") or ""
-    if not src.strip() or src.strip().startswith("data:"):
-        return None
+    """The image's address unless it is a pixel, an icon, a logo or an inline data: URI."""
     for dim in ("width", "height"):
-        if (v := img.get(dim)) and v.isdigit() and int(v) <= 2:  # tracking pixels
+        if (size := _dimension(img.get(dim))) is not None and size < _MIN_IMAGE_PX:
             return None
-    return src.strip()
+    # Lazy loaders keep the real address in data-* and a placeholder in src.
+    candidates = [img.get(a) for a in _LAZY_ATTRS]
+    candidates += [_largest_srcset(img.get(a)) for a in ("data-srcset", "srcset")]
+    candidates.append(img.get("src"))
+    src = next((c.strip() for c in candidates if c and c.strip() and not _is_inline(c)), None)
+    if src is None:
+        return None
+    marks = " ".join(filter(None, (img.get("class"), img.get("id"), src.rsplit("/", 1)[-1])))
+    return None if _NOT_CONTENT.search(marks) else src
 
 
 def first_body_image(root: HtmlElement) -> str | None:
@@ -132,56 +194,188 @@ def first_body_image(root: HtmlElement) -> str | None:
     return None
 
 
-def page_metadata(tree: HtmlElement, base_url: str | None = None) -> PageMeta:
-    """Read the page's own metadata. Priority: JSON-LD, then Open Graph/article meta, then tags."""
+def _norm(text: str) -> str:
+    return "".join(c for c in text.casefold() if c.isalnum())
+
+
+def site_names(metas: dict[str, str], jsonld: dict, url: str | None) -> set[str]:
+    """Normalised names the site goes by: og:site_name, the publisher, the host."""
+    names = {_meta(metas, "og:site_name", "application-name") or ""}
+    publisher = jsonld.get("publisher")
+    if isinstance(publisher, dict) and isinstance(publisher.get("name"), str):
+        names.add(publisher["name"])
+    try:
+        host = (urlsplit(url).hostname or "") if url else ""
+    except ValueError:
+        host = ""
+    host = host.removeprefix("www.")
+    if host:
+        names.update((host, host.split(".")[0]))
+    return {n for n in map(_norm, names) if n}
+
+
+def strip_site_name(title: str, sites: set[str]) -> str:
+    """``Headline | Site`` or ``Site - Headline`` -> ``Headline`` when Site is the site's name."""
+    for sep in _TITLE_SEPARATORS:
+        if sep not in title:
+            continue
+        head, _, tail = title.rpartition(sep)
+        if head.strip() and _norm(tail) in sites:
+            return head.strip()
+        first, _, rest = title.partition(sep)
+        if rest.strip() and _norm(first) in sites:
+            return rest.strip()
+    return title
+
+
+def _in_banner(el: HtmlElement) -> bool:
+    """Inside navigation, a footer, a dialog or a cookie/consent/newsletter box."""
+    for node in (el, *el.iterancestors()):
+        if node.tag in _TITLE_CHROME or node.get("role") in ("dialog", "navigation"):
+            return True
+        marks = f"{node.get('class', '')} {node.get('id', '')}"
+        if marks.strip() and _BANNER.search(marks):
+            return True
+    return False
+
+
+def _headline_h1(tree: HtmlElement, title_tag: str) -> str | None:
+    """The first <h1> outside banners that matches the <title>; without a <title>, the first.
+
+    Matching: one contains the other and the shorter is at least half the longer, so a
+    section label ("Reviews") that the title happens to contain is not taken.
+    """
+    wanted = _norm(title_tag)
+    for h1 in tree.iter("h1"):
+        text = collapse(h1.text_content())
+        if not text or _in_banner(h1):
+            continue
+        found = _norm(text)
+        if not wanted or (
+            (found in wanted or wanted in found)
+            and 2 * min(len(found), len(wanted)) >= max(len(found), len(wanted))
+        ):
+            return text
+    return None
+
+
+def _article_time(tree: HtmlElement) -> str | None:
+    """The first <time datetime> that is not in a link, a list or page chrome: those date
+    other articles (teasers, related links, a ticker)."""
+    for el in tree.iter("time"):
+        stamp = el.get("datetime")
+        if stamp and not any(a.tag in _LISTING for a in el.iterancestors()):
+            return stamp
+    return None
+
+
+def _jsonld_url(jsonld: dict) -> str | None:
+    for key in ("url", "mainEntityOfPage"):
+        value = jsonld.get(key)
+        if isinstance(value, dict):
+            value = value.get("@id") or value.get("url")
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def _comment_url(head: str) -> str | None:
+    """The address a saved page records in its leading comment (browsers, SingleFile)."""
+    if m := _SAVED_FROM.search(head):
+        length = int(m.group(1))  # the browser writes the address's length before it
+        return m.group(2)[:length] if length else m.group(2)
+    if m := _SINGLEFILE.search(head):
+        return m.group(1)
+    return None
+
+
+def _canonical(tree: HtmlElement) -> str | None:
+    for el in tree.iterfind(".//link[@rel]"):
+        href = (el.get("href") or "").strip()
+        if href and "canonical" in el.get("rel", "").lower().split():
+            return href
+    return None
+
+
+def _page_url(
+    tree: HtmlElement, metas: dict[str, str], jsonld: dict, base_url: str | None, head: str
+) -> tuple[str | None, str | None]:
+    """``(url, invalid_canonical)``: the first http(s) address the page states for itself."""
+    base = base_url
+    base_el = tree.find(".//base[@href]")
+    if base_el is not None:
+        base = absolute_http_url(base_el.get("href"), base_url) or base
+    canonical = _canonical(tree)
+    # javascript:, data:, ftp:... are invalid; a relative link without a base is merely unknown.
+    invalid = canonical if canonical and _SCHEME.match(canonical) else None
+    for candidate in (
+        canonical,
+        _meta(metas, "og:url"),
+        _jsonld_url(jsonld),
+        _meta(metas, "twitter:url"),
+        _comment_url(head),
+    ):
+        if resolved := absolute_http_url(candidate, base):
+            return resolved, None
+    return None, invalid
+
+
+def page_metadata(
+    tree: HtmlElement,
+    base_url: str | None = None,
+    head: str = "",
+    run_start: datetime | None = None,
+) -> PageMeta:
+    """Read the page's own metadata. Priority: JSON-LD, then Open Graph/article meta, then tags.
+
+    ``head`` is the start of the page's raw text, for the comments the parser drops; a date
+    outside the plausible window of a run started at ``run_start`` is not taken.
+    """
     meta = PageMeta()
     metas = _meta_index(tree)
     # Prefer an article object over a WebPage that describes the same page.
     objects = list(_jsonld_objects(tree))
     jsonld = next((o for o in objects if _types(o) - {"webpage"}), objects[0] if objects else {})
 
-    canonical = next(
-        (
-            el.get("href")
-            for el in tree.iterfind(".//link[@rel]")
-            if "canonical" in el.get("rel", "").lower().split() and el.get("href")
-        ),
-        None,
-    )
-    og_url = _meta(metas, "og:url")
-    for candidate in (canonical, og_url):
-        if resolved := absolute_http_url(candidate, base_url):
-            meta.url = resolved
-            break
+    meta.url, meta.invalid_canonical = _page_url(tree, metas, jsonld, base_url, head)
+    sites = site_names(metas, jsonld, base_url or meta.url)
 
     headline = jsonld.get("headline") if isinstance(jsonld.get("headline"), str) else None
-    h1 = tree.find(".//h1")
     title_el = tree.find(".//title")
+    title_tag = collapse(title_el.text_content()) if title_el is not None else ""
     for candidate in (
         _meta(metas, "og:title"),
         headline,
         _meta(metas, "twitter:title"),
-        h1.text_content() if h1 is not None else None,
-        title_el.text_content() if title_el is not None else None,
+        _headline_h1(tree, strip_site_name(title_tag, sites)),
+        title_tag,
     ):
-        if text := collapse(candidate):
+        text = strip_site_name(collapse(candidate), sites)
+        if text and _norm(text) not in sites:  # the site's own name is no headline
             meta.title = text
             break
 
     for source, value in (
         ("jsonld", jsonld.get("datePublished")),
-        ("meta", _meta(metas, "article:published_time", "datePublished", "pubdate")),
-        ("time", next((t.get("datetime") for t in tree.iter("time") if t.get("datetime")), None)),
+        *(("meta", metas.get(name)) for name in _DATE_METAS),
+        ("time", _article_time(tree)),
         ("jsonld", jsonld.get("dateCreated")),
     ):
-        if isinstance(value, str) and (parsed := parse_datetime(value)):
+        if not isinstance(value, str) or (parsed := parse_iso(value)) is None:
+            continue
+        if is_plausible(parsed, run_start):
             meta.published, meta.published_source = parsed, source
             break
+        if meta.implausible is None:
+            meta.implausible, meta.implausible_at = source, parsed
 
-    page_url = meta.url or base_url
-    og_image = _meta(metas, "og:image", "og:image:url", "og:image:secure_url", "twitter:image")
-    for candidate in (og_image, _jsonld_image(jsonld.get("image"))):
-        if resolved := absolute_http_url(candidate, page_url):
+    images = (
+        _meta(metas, "og:image", "og:image:url", "og:image:secure_url"),
+        _meta(metas, "twitter:image", "twitter:image:src"),
+        _jsonld_image(jsonld.get("image")),
+    )
+    for candidate in images:
+        if resolved := absolute_http_url(candidate, meta.url or base_url):
             meta.image = resolved
             break
     return meta

@@ -14,6 +14,7 @@ import feedparser
 import lxml.html
 
 from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
+from flows.transform.dates import parse_iso
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
@@ -87,14 +88,9 @@ def _absolute(base: str, link: Any) -> str | None:
 def _published(entry: Any) -> datetime | None:
     for key in ("published", "updated"):
         raw = entry.get(key)
-        if isinstance(raw, str):
-            # ISO 8601 (Atom) keeps sub-second precision that struct_time drops
-            try:
-                parsed = datetime.fromisoformat(raw.strip())
-            except ValueError:
-                parsed = None
-            if parsed is not None and parsed.tzinfo is not None:
-                return parsed.astimezone(UTC)
+        # ISO 8601 (Atom) keeps sub-second precision that struct_time drops
+        if isinstance(raw, str) and (parsed := parse_iso(raw)) is not None:
+            return parsed
         st = entry.get(f"{key}_parsed")
         if st is not None:  # feedparser normalises to UTC
             return datetime.fromtimestamp(calendar.timegm(st), tz=UTC)

@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import urljoin
 
 from lxml import etree
 
 from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
+from flows.transform.dates import parse_iso
 
 MAX_SITEMAP_URLS = 50_000  # the protocol's limit per file; more are ignored
 
@@ -38,15 +39,8 @@ def _namespace(tag: str) -> str:
 
 def parse_w3c_datetime(value: str | None) -> datetime | None:
     """``2024-05-01``, ``2024-05-01T10:00Z``, ``2024-05-01T10:00:00.5+02:00`` -> aware UTC."""
-    if not value or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:  # a bare date or local time: the protocol implies UTC
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    # A bare date or local time: the sitemap protocol implies UTC.
+    return parse_iso(value, naive_is_utc=True)
 
 
 def _entry(element: etree._Element, base: str, is_sitemap: bool) -> SitemapEntry | None:
