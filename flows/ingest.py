@@ -118,10 +118,17 @@ def transform_batch(
     cache_policy=NO_CACHE,
 )
 def load_warehouse(
-    warehouse: str, run: RunRecord, articles: list[str], rejects: list[str], validators: list[str]
+    warehouse: str,
+    run: RunRecord,
+    articles: list[str],
+    rejects: list[str],
+    validators: list[str],
+    sources: list[str] | None = None,
 ) -> dict[str, Any]:
     """Merge the run into DuckDB in one transaction and publish its Parquet file."""
-    counts, parquet_file = load_run(Path(warehouse), run, articles, rejects, validators)
+    counts, parquet_file = load_run(
+        Path(warehouse), run, articles, rejects, validators, sources or []
+    )
     return {"counts": counts, "parquet_file": parquet_file}
 
 
@@ -289,6 +296,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         [r.articles_path for r in results if r.articles_path],
         [r.rejects_path for r in results if r.rejects_path] + router.rejects.parts,
         router.validators.parts,
+        router.files.parts,
     )
     shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
     return summarize(run_id, router, results, loaded, task_runs)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flows.extract.discover import Discovered, count_local, discover
+from flows.extract.warc import FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.units import Rejection, WorkUnit
 
@@ -19,7 +20,10 @@ class PartWriter:
     """Rows found outside the batches (discovery rejects, HTTP validators) as staging parts."""
 
     def __init__(
-        self, staging: Path, prefix: str, schema: Literal["REJECT_SCHEMA", "VALIDATOR_SCHEMA"]
+        self,
+        staging: Path,
+        prefix: str,
+        schema: Literal["REJECT_SCHEMA", "VALIDATOR_SCHEMA", "SOURCE_STATE_SCHEMA"],
     ) -> None:
         self.staging, self.prefix, self.schema = staging, prefix, schema
         self.rows: list[dict[str, Any]] = []
@@ -56,6 +60,7 @@ class Router:
         self.known = known
         self.rejects = PartWriter(staging, "rejects-discovery", "REJECT_SCHEMA")
         self.validators = PartWriter(staging, "validators", "VALIDATOR_SCHEMA")
+        self.files = PartWriter(staging, "source-files", "SOURCE_STATE_SCHEMA")
         self.reasons: dict[str, int] = {}
         self.inputs = self.skipped = 0
 
@@ -70,6 +75,13 @@ class Router:
                         "content_hash": item.content_hash,
                     }
                 )
+                continue
+            if isinstance(item, FileIndexed):  # a WARC file's state, loaded with its records
+                self.files.add({"source": item.source, "fingerprint": item.fingerprint})
+                continue
+            if isinstance(item, FileUnchanged):  # its records were loaded before: not read
+                self.inputs += item.records
+                self.skipped += item.records
                 continue
             item_seq = self.inputs
             self.inputs += 1
@@ -105,6 +117,7 @@ class Router:
     def flush(self) -> None:
         self.rejects.flush()
         self.validators.flush()
+        self.files.flush()
 
 
 def batches(
@@ -137,5 +150,5 @@ def plan(
     local inputs, and the batches."""
     total = count_local(sources)
     router = Router(stage, known)
-    fresh = router.route(discover(sources, options, validators))
+    fresh = router.route(discover(sources, options, validators, known))
     return router, total, batches(fresh, batch_size, total, workers)

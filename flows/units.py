@@ -86,3 +86,6 @@ class RejectReason:
     HTTP_ERROR = "http_error"
     BLOCKED_ADDRESS = "blocked_address"
     ROBOTS_DISALLOWED = "robots_disallowed"
+    REVISIT = "revisit"  # a WARC revisit record: it points at an earlier capture, no page
+    HTTP_STATUS = "http_status"  # an archived response whose status is not 2xx
+    CORRUPT_RECORD = "corrupt_record"  # a WARC record that cannot be read (file#offset)

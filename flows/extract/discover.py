@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from flows.extract.files import check_sources, count_files, discover_files
+from flows.extract.warc import FileIndexed, FileUnchanged, discover_warc, is_warc_file
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.sources import is_web_source
 from flows.units import Rejection, WorkUnit
 
-Discovered = WorkUnit | Rejection | NotModified | Validator
+Discovered = WorkUnit | Rejection | NotModified | Validator | FileIndexed | FileUnchanged
 
 
 def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -30,10 +31,18 @@ def count_local(sources: Sequence[str]) -> int:
 
 
 def discover(
-    sources: Sequence[str], options: WebOptions, validators: Mapping[str, Validator]
+    sources: Sequence[str],
+    options: WebOptions,
+    validators: Mapping[str, Validator],
+    known: Mapping[str, str] | None = None,
 ) -> Iterator[Discovered]:
     files, web = split_sources(sources)
-    yield from discover_files(files)
+    for item in discover_files(files):
+        if isinstance(item, WorkUnit) and item.path and is_warc_file(item.path):
+            # One input per record, indexed here; an unchanged file is skipped unread.
+            yield from discover_warc(item.path, item.source, item.fingerprint or "", known or {})
+        else:
+            yield item
     if web:
         from flows.extract.web.discover import discover_web  # the HTTP stack, only when needed
 

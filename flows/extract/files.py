@@ -109,7 +109,8 @@ def discover_files(sources: Iterable[str]) -> Iterator[WorkUnit | Rejection]:
             if not stat.S_ISREG(st.st_mode):
                 yield Rejection(name, RejectReason.READ_ERROR, _not_a_file(Path(name)))
                 continue
-            yield WorkUnit(source=name, path=name, fingerprint=fingerprint(st))
+            # The path absolute: workers may run in another folder (or on another machine).
+            yield WorkUnit(source=name, path=os.path.abspath(name), fingerprint=fingerprint(st))
 
 
 def _not_a_file(path: Path) -> str:
