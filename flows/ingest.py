@@ -68,9 +68,12 @@ def _transient(task: object, task_run: object, state: Any) -> bool:
 
 
 def _not_closing(task: object, task_run: object, state: Any) -> bool:
-    """Retry a failed batch (a worker lost to the machine), unless the run is ending."""
+    """Retry a failed batch (a worker lost to the machine), unless the run is ending or the
+    cluster cannot see the files (that does not pass)."""
+    from flows.executors.dask import ClusterSetupError
+
     error = _raised(state)
-    return error is not None and not isinstance(error, PoolClosed)
+    return error is not None and not isinstance(error, (PoolClosed, ClusterSetupError))
 
 
 @task(
@@ -251,6 +254,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         if params["staging"]
         else staging_dir(Path(warehouse), run_id)
     )
+    stage = stage.absolute()  # workers may run in another folder, or on another machine
     stage.mkdir(parents=True, exist_ok=True)
     router, total, chunks = plan(
         sources, stage, known, web_options, validators, params["batch_size"], executor.size

@@ -137,7 +137,9 @@ def test_ingest_warc_files_accounting_lineage_and_rerun(tmp_path: Path, warehous
             "SELECT a.title, a.timestamp, l.crawled_at, l.source FROM articles a "
             "JOIN lineage l USING (url) WHERE a.url = 'https://one.example/gbk'"
         ).fetchone()
-        rejects = dict(con.execute("SELECT reason, any_value(source) FROM rejects GROUP BY reason").fetchall())
+        rejects = dict(
+            con.execute("SELECT reason, any_value(source) FROM rejects GROUP BY reason").fetchall()
+        )
     finally:
         con.close()
     assert gbk[0] == GBK_TITLE  # charset from the HTTP header only
