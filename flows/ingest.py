@@ -23,6 +23,7 @@ from prefect.utilities.annotations import quote
 from flows import artifacts, progress
 from flows.executors.pool import PoolClosed, WorkerPool
 from flows.extract.discover import check_all
+from flows.extract.warc import DownloadedFiles
 from flows.extract.web.options import Validator, WebOptions
 from flows.load import RunRecord, load_run
 from flows.plan import Router, plan
@@ -31,6 +32,7 @@ from flows.settings import (
     DEFAULT_WAREHOUSE,
     DOC_TIME_BUDGET_S,
     USER_AGENT,
+    WARC_BASE_URL,
     worker_count,
 )
 from flows.sqlfiles import sql
@@ -187,6 +189,7 @@ def ingest(
     min_delay_s: float = 0.5,
     dask_address: str | None = None,
     staging: str | None = None,
+    warc_base_url: str = WARC_BASE_URL,
 ) -> dict[str, Any]:
     """Ingest articles into the warehouse: extract, transform with trafilatura, load DuckDB.
 
@@ -208,6 +211,8 @@ def ingest(
             cluster instead of local worker processes.
         staging: Folder for the batches' Parquet parts; with a Dask cluster it must be a
             folder every worker can reach (default: the warehouse's staging/ folder).
+        warc_base_url: What the paths in a warc.paths.gz listing are relative to (Common
+            Crawl's data host by default).
     """
     params = dict(locals())
     logger = get_run_logger()
@@ -257,23 +262,33 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     stage = stage.absolute()  # workers may run in another folder, or on another machine
     stage.mkdir(parents=True, exist_ok=True)
     router, total, chunks = plan(
-        sources, stage, known, web_options, validators, params["batch_size"], executor.size
+        sources,
+        stage,
+        known,
+        web_options,
+        validators,
+        params["batch_size"],
+        executor.size,
+        params["warc_base_url"],
     )
+    downloads = DownloadedFiles()
     bar = artifacts.ProgressArtifact(_run_name())
     logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
     results: list[BatchResult] = []
-    in_flight: deque[PrefectFuture[BatchResult]] = deque()
+    in_flight: deque[tuple[PrefectFuture[BatchResult], list[WorkUnit]]] = deque()
 
-    def collect(future: PrefectFuture[BatchResult]) -> None:
+    def collect(item: tuple[PrefectFuture[BatchResult], list[WorkUnit]]) -> None:
+        future, chunk = item
         results.append(future.result())
+        downloads.done(chunk)
         seen = sum(r.items for r in results) + router.skipped + router.rejects.count
         bar.update(seen, max(total, router.inputs))
         progress.notify(seen, max(total, router.inputs))
 
     for batch_no, chunk in enumerate(chunks, start=1):
-        in_flight.append(
-            transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
-        )
+        downloads.submitted(chunk)
+        future = transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
+        in_flight.append((future, chunk))
         while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
             collect(in_flight.popleft())
     while in_flight:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from flows.extract.discover import Discovered, count_local, discover
 from flows.extract.warc import FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
+from flows.settings import WARC_BASE_URL
 from flows.units import Rejection, WorkUnit
 
 TAIL_BATCH_MIN = 25
@@ -145,10 +146,12 @@ def plan(
     validators: Mapping[str, Validator],
     batch_size: int,
     workers: int,
+    warc_base_url: str = WARC_BASE_URL,
 ) -> tuple[Router, int, Iterator[list[WorkUnit]]]:
     """A run's discovery, routed and cut into batches (lazily): the router, the number of
     local inputs, and the batches."""
     total = count_local(sources)
     router = Router(stage, known)
-    fresh = router.route(discover(sources, options, validators, known))
+    found = discover(sources, options, validators, known, stage / "downloads", warc_base_url)
+    fresh = router.route(found)
     return router, total, batches(fresh, batch_size, total, workers)

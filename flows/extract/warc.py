@@ -11,10 +11,14 @@ the next record it can find.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 import zlib
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
@@ -26,6 +30,8 @@ _INDEXED_TYPES = _INPUT_TYPES | WarcRecordType.unknown
 # Payload types that are pages; an empty type is left to the transform's content sniffing.
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 _SCAN_CHUNK = 1 << 20
+_WARC_URL = re.compile(r"\.warc(\.gz)?$", re.IGNORECASE)
+LISTING = re.compile(r"\.paths(\.gz)?$", re.IGNORECASE)  # Common Crawl's warc.paths.gz
 _FILE_STATE = "warc:"  # prefix of a WARC file's fingerprint in source_state (with its count)
 
 
@@ -46,6 +52,16 @@ def sniff_warc(head: bytes) -> bool:
         except zlib.error:
             return False
     return head.startswith(b"WARC/")
+
+
+def is_warc_source(source: str) -> bool:
+    """An http(s) URL of a WARC file or of a paths listing, or a local paths listing."""
+    path = urlsplit(source).path if "://" in source else source
+    if "://" in source and not source.lower().startswith(("http://", "https://")):
+        return False
+    if LISTING.search(path):
+        return True
+    return "://" in source and bool(_WARC_URL.search(path))
 
 
 def is_warc_file(path: str) -> bool:
@@ -260,3 +276,26 @@ def crawled_at(unit: WorkUnit) -> datetime | None:
         return datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+class DownloadedFiles:
+    """Removes a downloaded WARC once the batches of all its records are done: discovery
+    reads files in order, so a file is fully indexed once a batch holds a later one."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, int] = {}
+        self.latest: str | None = None
+
+    def submitted(self, units: list[WorkUnit]) -> None:
+        for path in {u.path for u in units if u.path and "downloaded" in u.meta}:
+            self.pending[path] = self.pending.get(path, 0) + 1
+            self.latest = path
+
+    def done(self, units: list[WorkUnit]) -> None:
+        for path in {u.path for u in units if u.path and "downloaded" in u.meta}:
+            self.pending[path] -= 1
+        for path, left in list(self.pending.items()):
+            if left == 0 and path != self.latest:
+                del self.pending[path]
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
