@@ -51,7 +51,7 @@ def _client(options: WebOptions) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=2, max_keepalive_connections=2)
     return httpx.AsyncClient(
         transport=make_transport(options.allow_private_network, limits),
-        timeout=httpx.Timeout(connect=options.connect_timeout_s, read=options.read_timeout_s),
+        timeout=httpx.Timeout(options.read_timeout_s, connect=options.connect_timeout_s),
         headers={"User-Agent": options.user_agent},
         follow_redirects=True,
         trust_env=False,
@@ -136,7 +136,12 @@ class Downloader:
             async with _client(self.options) as client:
                 await self._retrying(lambda: self._fetch_once(client, url, part))
 
-        _guarded(lambda: _in_thread(run()))
+        try:
+            _guarded(lambda: _in_thread(run()))
+        except DownloadError as exc:
+            if exc.reason == RejectReason.TOO_LARGE:
+                part.unlink(missing_ok=True)  # never resumed: the file is refused
+            raise
         part.replace(dest)
         return dest
 
