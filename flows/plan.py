@@ -4,12 +4,12 @@ feed validators written as staging parts, the rest cut into batches."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from flows.extract.discover import Discovered, count_local, discover
-from flows.extract.warc import FileIndexed, FileUnchanged
+from flows.extract.warc import FileEstimate, FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.settings import WARC_BASE_URL
 from flows.units import Rejection, WorkUnit
@@ -64,6 +64,7 @@ class Router:
         self.files = PartWriter(staging, "source-files", "SOURCE_STATE_SCHEMA")
         self.reasons: dict[str, int] = {}
         self.inputs = self.skipped = 0
+        self.estimated = 0  # inputs expected beyond one per local file (a WARC's records)
 
     def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
         for item in stream:
@@ -79,6 +80,9 @@ class Router:
                 continue
             if isinstance(item, FileIndexed):  # a WARC file's state, loaded with its records
                 self.files.add({"source": item.source, "fingerprint": item.fingerprint})
+                continue
+            if isinstance(item, FileEstimate):
+                self.estimated += max(0, item.records - 1)
                 continue
             if isinstance(item, FileUnchanged):  # its records were loaded before: not read
                 self.inputs += item.records
@@ -122,18 +126,20 @@ class Router:
 
 
 def batches(
-    units: Iterator[WorkUnit], size: int, expected: int, workers: int
+    units: Iterator[WorkUnit], size: int, expected: int | Callable[[], int], workers: int
 ) -> Iterator[list[WorkUnit]]:
-    """Batches of ``size``; the last rounds smaller, so every worker finishes at about once."""
+    """Batches of ``size``; the last rounds smaller, so every worker finishes at about once.
+    ``expected`` may be a callable: the count grows as discovery estimates what a file holds."""
     taken = 0
     while True:
-        remaining = expected - taken
+        first = next(units, None)  # discovery has begun the next file: its estimate counts
+        if first is None:
+            return
+        remaining = (expected() if callable(expected) else expected) - taken
         n = size
         if 0 < remaining < 2 * size * workers:
             n = min(size, max(TAIL_BATCH_MIN, -(-remaining // (2 * workers))))
-        chunk = list(itertools.islice(units, n))
-        if not chunk:
-            return
+        chunk = [first, *itertools.islice(units, n - 1)]
         taken += len(chunk)
         yield chunk
 
@@ -154,4 +160,4 @@ def plan(
     router = Router(stage, known)
     found = discover(sources, options, validators, known, stage / "downloads", warc_base_url)
     fresh = router.route(found)
-    return router, total, batches(fresh, batch_size, total, workers)
+    return router, total, batches(fresh, batch_size, lambda: total + router.estimated, workers)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flows.extract.files import check_sources, count_files, discover_files
 from flows.extract.warc import (
+    FileEstimate,
     FileIndexed,
     FileUnchanged,
     discover_warc,
@@ -19,7 +20,9 @@ from flows.extract.web.sources import is_web_source
 from flows.settings import WARC_BASE_URL
 from flows.units import Rejection, WorkUnit
 
-Discovered = WorkUnit | Rejection | NotModified | Validator | FileIndexed | FileUnchanged
+Discovered = (
+    WorkUnit | Rejection | NotModified | Validator | FileIndexed | FileUnchanged | FileEstimate
+)
 
 
 def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -193,17 +193,42 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
 
 def discover_warc(
     path: str, source: str, fingerprint: str, known: Mapping[str, str]
-) -> Iterator[WorkUnit | Rejection | FileIndexed | FileUnchanged]:
+) -> Iterator[WorkUnit | Rejection | FileIndexed | FileUnchanged | FileEstimate]:
     """A WARC file's inputs, then its state for source_state; or only its count, unchanged."""
     count = unchanged_records(known, source, fingerprint)
     if count is not None:
         yield FileUnchanged(source, count)
         return
+    yield FileEstimate(source, estimate_records(path, source))
     count = 0
     for item in index_warc(path, source):
         count += 1
         yield item
     yield FileIndexed(source, file_state(fingerprint, count))
+
+
+def estimate_records(path: str, source: str, sample: int = 64) -> int:
+    """How many inputs a WARC file holds, from the spacing of its first ones (the batches'
+    tail is cut by it, so every core finishes at about the same time)."""
+    offsets = []
+    for item in index_warc(path, source):
+        if isinstance(item, WorkUnit):
+            offsets.append(int(item.meta["warc_offset"]))
+        if len(offsets) == sample:
+            break
+    if len(offsets) < sample:
+        return len(offsets)
+    spacing = (offsets[-1] - offsets[0]) / (len(offsets) - 1)
+    return max(len(offsets), round(os.path.getsize(path) / spacing)) if spacing else sample
+
+
+class FileEstimate:
+    """About how many inputs a WARC file holds, before it is indexed."""
+
+    __slots__ = ("records", "source")
+
+    def __init__(self, source: str, records: int) -> None:
+        self.source, self.records = source, records
 
 
 class FileUnchanged:
