@@ -169,3 +169,24 @@ def test_one_warc_file_is_spread_over_batches_and_workers(tmp_path: Path, wareho
 
 def test_http_block_helper_is_well_formed() -> None:
     assert http_block(b"x").endswith(b"\r\n\r\nx")
+
+
+def test_an_existing_warehouse_gains_the_crawled_at_column(tmp_path: Path) -> None:
+    import duckdb
+
+    from flows.warehouse import create_tables
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:
+        con.execute(
+            "CREATE TABLE lineage (url VARCHAR NOT NULL, source VARCHAR NOT NULL, "
+            "content_hash VARCHAR NOT NULL, timestamp_source VARCHAR, run_id VARCHAR NOT NULL, "
+            "ingested_at TIMESTAMPTZ NOT NULL)"
+        )
+        con.execute("INSERT INTO lineage VALUES ('u', 's', 'h', NULL, 'r', now())")
+        create_tables(con)
+        create_tables(con)  # and again: the migration runs on every start
+        rows = con.execute("SELECT url, crawled_at FROM lineage").fetchall()
+    finally:
+        con.close()
+    assert rows == [("u", None)]

@@ -52,17 +52,19 @@ def discover(
     files, web = split_sources(sources)
     warcs = [s for s in web if is_warc_source(s)]
     web = [s for s in web if s not in warcs]
+    known = known or {}
     for item in discover_files(files):
-        if isinstance(item, WorkUnit) and item.path and is_warc_file(item.path):
+        unchanged = isinstance(item, WorkUnit) and known.get(item.source) == item.fingerprint
+        if not unchanged and isinstance(item, WorkUnit) and item.path and is_warc_file(item.path):
             # One input per record, indexed here; an unchanged file is skipped unread.
-            yield from discover_warc(item.path, item.source, item.fingerprint or "", known or {})
+            yield from discover_warc(item.path, item.source, item.fingerprint or "", known)
         else:
             yield item
     if warcs:
         from flows.extract.web.download import discover_remote_warcs
 
         folder = downloads if downloads is not None else Path("warc-downloads")
-        yield from discover_remote_warcs(warcs, options, known or {}, folder, warc_base_url)
+        yield from discover_remote_warcs(warcs, options, known, folder, warc_base_url)
     if web:
         from flows.extract.web.discover import discover_web  # the HTTP stack, only when needed
 
