@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     web.add_argument(
         "--min-delay", type=float, default=0.5, help="seconds between request starts to one host"
     )
+    web.add_argument(
+        "--warc-base-url",
+        default=None,
+        metavar="URL",
+        help="what the paths of a warc.paths.gz listing are relative to (Common Crawl's)",
+    )
     scale = ing.add_argument_group("cluster")
     scale.add_argument(
         "--dask",
@@ -284,6 +290,8 @@ def run_ingest(args: argparse.Namespace) -> int:
             "staging": args.staging,
         }
         options["user_agent"] = args.user_agent
+        if args.warc_base_url:
+            options["warc_base_url"] = args.warc_base_url
         with tags("article-etl", "cli"):
             summary = ingest(
                 sources=args.sources,

@@ -23,6 +23,7 @@ from prefect.utilities.annotations import quote
 from flows import artifacts, progress
 from flows.executors.pool import PoolClosed, WorkerPool
 from flows.extract.discover import check_all
+from flows.extract.warc import DownloadedFiles
 from flows.extract.web.options import Validator, WebOptions
 from flows.load import RunRecord, load_run
 from flows.params import validate_params
@@ -33,6 +34,7 @@ from flows.settings import (
     DOC_TIME_BUDGET_S,
     MAX_INTERNAL_ERROR_SHARE,
     USER_AGENT,
+    WARC_BASE_URL,
     worker_count,
 )
 from flows.sqlfiles import sql
@@ -74,9 +76,12 @@ def _transient(task: object, task_run: object, state: Any) -> bool:
 
 
 def _not_closing(task: object, task_run: object, state: Any) -> bool:
-    """Retry a failed batch (a worker lost to the machine), unless the run is ending."""
+    """Retry a failed batch (a worker lost to the machine), unless the run is ending or the
+    cluster cannot see the files (that does not pass)."""
+    from flows.executors.dask import ClusterSetupError
+
     error = _raised(state)
-    return error is not None and not isinstance(error, PoolClosed)
+    return error is not None and not isinstance(error, (PoolClosed, ClusterSetupError))
 
 
 @task(
@@ -124,10 +129,17 @@ def transform_batch(
     cache_policy=NO_CACHE,
 )
 def load_warehouse(
-    warehouse: str, run: RunRecord, articles: list[str], rejects: list[str], validators: list[str]
+    warehouse: str,
+    run: RunRecord,
+    articles: list[str],
+    rejects: list[str],
+    validators: list[str],
+    sources: list[str] | None = None,
 ) -> dict[str, Any]:
     """Merge the run into DuckDB in one transaction and publish its Parquet file."""
-    counts, parquet_file = load_run(Path(warehouse), run, articles, rejects, validators)
+    counts, parquet_file = load_run(
+        Path(warehouse), run, articles, rejects, validators, sources or []
+    )
     return {"counts": counts, "parquet_file": parquet_file}
 
 
@@ -184,6 +196,7 @@ def ingest(
     dask_address: str | None = None,
     staging: str | None = None,
     max_internal_error_share: float = MAX_INTERNAL_ERROR_SHARE,
+    warc_base_url: str = WARC_BASE_URL,
 ) -> dict[str, Any]:
     """Ingest articles into the warehouse: extract, transform with trafilatura, load DuckDB.
 
@@ -208,6 +221,8 @@ def ingest(
         max_internal_error_share: When more than this share of the run's inputs (those not
             skipped as unchanged) fail with `internal_error`, the run loads the others and
             then ends Failed: a bug must not pass for bad data.
+        warc_base_url: What the paths in a warc.paths.gz listing are relative to (Common
+            Crawl's data host by default).
     """
     params = dict(locals())
     logger = get_run_logger()
@@ -274,25 +289,36 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         if params["staging"]
         else staging_dir(Path(warehouse), run_id)
     )
+    stage = stage.absolute()  # workers may run in another folder, or on another machine
     stage.mkdir(parents=True, exist_ok=True)
     router, total, chunks = plan(
-        sources, stage, known, web_options, validators, params["batch_size"], executor.size
+        sources,
+        stage,
+        known,
+        web_options,
+        validators,
+        params["batch_size"],
+        executor.size,
+        params["warc_base_url"],
     )
+    downloads = DownloadedFiles()
     bar = artifacts.ProgressArtifact(_run_name())
     logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
     results: list[BatchResult] = []
-    in_flight: deque[PrefectFuture[BatchResult]] = deque()
+    in_flight: deque[tuple[PrefectFuture[BatchResult], list[WorkUnit]]] = deque()
 
-    def collect(future: PrefectFuture[BatchResult]) -> None:
+    def collect(item: tuple[PrefectFuture[BatchResult], list[WorkUnit]]) -> None:
+        future, chunk = item
         results.append(future.result())
+        downloads.done(chunk)
         seen = sum(r.items for r in results) + router.skipped + router.rejects.count
         bar.update(seen, max(total, router.inputs))
         progress.notify(seen, max(total, router.inputs))
 
     for batch_no, chunk in enumerate(chunks, start=1):
-        in_flight.append(
-            transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
-        )
+        downloads.submitted(chunk)
+        future = transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
+        in_flight.append((future, chunk))
         while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
             collect(in_flight.popleft())
     while in_flight:
@@ -319,6 +345,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         [r.articles_path for r in results if r.articles_path],
         [r.rejects_path for r in results if r.rejects_path] + router.rejects.parts,
         router.validators.parts,
+        router.files.parts,
     )
     shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
     return summarize(run_id, router, results, loaded, task_runs)

@@ -38,14 +38,17 @@ MERGE_STEPS: tuple[tuple[str, str | None], ...] = (
     ("stage_articles", None),
     ("stage_rejects", None),
     ("stage_validators", None),
+    ("stage_sources", None),
     ("fill_articles", "articles"),
     ("fill_rejects", "rejects"),
     ("fill_validators", "validators"),
+    ("fill_sources", "sources"),
     ("transient_rejects", None),
     ("decide", None),
     ("insert_lineage", None),
     ("insert_rejects", None),
     ("upsert_source_state", None),
+    ("upsert_source_files", "sources"),
     ("upsert_validators", None),
     ("delete_replaced", "articles"),
     ("insert_articles", "articles"),
@@ -87,6 +90,7 @@ def load_run(
     article_parts: Sequence[str],
     reject_parts: Sequence[str],
     validator_parts: Sequence[str] = (),
+    source_parts: Sequence[str] = (),
     *,
     wait_s: float = 60.0,
 ) -> tuple[LoadCounts, str | None]:
@@ -111,7 +115,12 @@ def load_run(
             new + updated + unchanged + duplicates, new, updated, unchanged, 0, rejected
         )
         return counts, _publish(warehouse, stage, parquet_file)
-    parts = {"articles": article_parts, "rejects": reject_parts, "validators": validator_parts}
+    parts = {
+        "articles": article_parts,
+        "rejects": reject_parts,
+        "validators": validator_parts,
+        "sources": source_parts,
+    }
     try:
         while True:
             try:

@@ -4,12 +4,14 @@ feed validators written as staging parts, the rest cut into batches."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from flows.extract.discover import Discovered, count_local, discover
+from flows.extract.warc import FileEstimate, FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
+from flows.settings import WARC_BASE_URL
 from flows.units import TRANSIENT_REASONS, Rejection, WorkUnit, row
 
 TAIL_BATCH_MIN = 25
@@ -19,7 +21,10 @@ class PartWriter:
     """Rows found outside the batches (discovery rejects, HTTP validators) as staging parts."""
 
     def __init__(
-        self, staging: Path, prefix: str, schema: Literal["REJECT_SCHEMA", "VALIDATOR_SCHEMA"]
+        self,
+        staging: Path,
+        prefix: str,
+        schema: Literal["REJECT_SCHEMA", "VALIDATOR_SCHEMA", "SOURCE_STATE_SCHEMA"],
     ) -> None:
         self.staging, self.prefix, self.schema = staging, prefix, schema
         self.rows: list[dict[str, Any]] = []
@@ -56,16 +61,28 @@ class Router:
         self.known = known
         self.rejects = PartWriter(staging, "rejects-discovery", "REJECT_SCHEMA")
         self.validators = PartWriter(staging, "validators", "VALIDATOR_SCHEMA")
+        self.files = PartWriter(staging, "source-files", "SOURCE_STATE_SCHEMA")
         self.reasons: dict[str, int] = {}
         self.inputs = self.skipped = 0
         # web inputs, and those whose fetch failed: all of them failing means the network or
         # the sites are down, which the run reports instead of a plain success
         self.web_inputs = self.web_failed = 0
+        self.estimated = 0  # inputs expected beyond one per local file (a WARC's records)
 
     def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
         for item in stream:
             if isinstance(item, Validator):  # state of a feed or sitemap, not an input
                 self.validators.add(row(item))
+                continue
+            if isinstance(item, FileIndexed):  # a WARC file's state, loaded with its records
+                self.files.add({"source": item.source, "fingerprint": item.fingerprint})
+                continue
+            if isinstance(item, FileEstimate):
+                self.estimated += max(0, item.records - 1)
+                continue
+            if isinstance(item, FileUnchanged):  # its records were loaded before: not read
+                self.inputs += item.records
+                self.skipped += item.records
                 continue
             item_seq = self.inputs
             self.inputs += 1
@@ -96,21 +113,24 @@ class Router:
     def flush(self) -> None:
         self.rejects.flush()
         self.validators.flush()
+        self.files.flush()
 
 
 def batches(
-    units: Iterator[WorkUnit], size: int, expected: int, workers: int
+    units: Iterator[WorkUnit], size: int, expected: int | Callable[[], int], workers: int
 ) -> Iterator[list[WorkUnit]]:
-    """Batches of ``size``; the last rounds smaller, so every worker finishes at about once."""
+    """Batches of ``size``; the last rounds smaller, so every worker finishes at about once.
+    ``expected`` may be a callable: the count grows as discovery estimates what a file holds."""
     taken = 0
     while True:
-        remaining = expected - taken
+        first = next(units, None)  # discovery has begun the next file: its estimate counts
+        if first is None:
+            return
+        remaining = (expected() if callable(expected) else expected) - taken
         n = size
         if 0 < remaining < 2 * size * workers:
             n = min(size, max(TAIL_BATCH_MIN, -(-remaining // (2 * workers))))
-        chunk = list(itertools.islice(units, n))
-        if not chunk:
-            return
+        chunk = [first, *itertools.islice(units, n - 1)]
         taken += len(chunk)
         yield chunk
 
@@ -123,10 +143,12 @@ def plan(
     validators: Mapping[str, Validator],
     batch_size: int,
     workers: int,
+    warc_base_url: str = WARC_BASE_URL,
 ) -> tuple[Router, int, Iterator[list[WorkUnit]]]:
     """A run's discovery, routed and cut into batches (lazily): the router, the number of
     local inputs, and the batches."""
     total = count_local(sources)
     router = Router(stage, known)
-    fresh = router.route(discover(sources, options, validators))
-    return router, total, batches(fresh, batch_size, total, workers)
+    found = discover(sources, options, validators, known, stage / "downloads", warc_base_url)
+    fresh = router.route(found)
+    return router, total, batches(fresh, batch_size, lambda: total + router.estimated, workers)

@@ -22,6 +22,7 @@ LINEAGE_FIELDS = [
     pa.field("timestamp_source", pa.string(), nullable=True),
     pa.field("seq", pa.int64(), nullable=False),
     pa.field("fingerprint", pa.string(), nullable=True),
+    pa.field("crawled_at", pa.timestamp("us", tz="UTC"), nullable=True),  # a WARC's WARC-Date
 ]
 STAGING_SCHEMA = pa.schema(list(ARTICLE_SCHEMA) + LINEAGE_FIELDS)
 
@@ -42,5 +43,13 @@ VALIDATOR_SCHEMA = pa.schema(
         pa.field("etag", pa.string(), nullable=True),
         pa.field("last_modified", pa.string(), nullable=True),
         pa.field("content_hash", pa.string(), nullable=True),
+    ]
+)
+
+# Whole-file inputs remembered apart from their records (a WARC file and its record count).
+SOURCE_STATE_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("fingerprint", pa.string(), nullable=False),
     ]
 )

@@ -23,6 +23,11 @@ BATCH_SIZE = 1000
 LOAD_MEMORY_MB = 64
 LOAD_MEMORY_MAX_MB = 4096
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # larger inputs are rejected too_large
+# A downloaded web archive: Common Crawl's news files are about 1 GB, other crawlers roll
+# theirs at 1 GB by default; four times that still fits a staging disk, and a larger one is
+# more likely a runaway stream than a WARC (rejected too_large, nothing kept).
+WARC_MAX_BYTES = 4 * 1024**3
+WARC_BASE_URL = "https://data.commoncrawl.org/"  # what a warc.paths.gz listing is relative to
 MIN_PARAGRAPH_CHARS = 40  # a body needs one sentence-length line (CJK counted double)
 DOC_TIME_BUDGET_S = 5.0  # per-document soft budget (SIGALRM in the worker)
 DOC_HARD_KILL_S = 15.0  # the parent kills a worker stuck this long on one document

@@ -58,6 +58,7 @@ class Article:
     timestamp_source: str | None
     seq: int = 0
     fingerprint: str | None = None
+    crawled_at: datetime | None = None  # a WARC record's WARC-Date: lineage only
 
 
 @dataclass(slots=True)
@@ -96,6 +97,10 @@ class RejectReason(StrEnum):
     # The host made us wait past the run's cap (Retry-After, 429/5xx backoff): tried again
     # on the next run.
     HOST_BACKOFF = "host_backoff"
+
+    REVISIT = "revisit"  # a WARC revisit record: it points at an earlier capture, no page
+    HTTP_STATUS = "http_status"  # an archived response whose status is not 2xx
+    CORRUPT_RECORD = "corrupt_record"  # a WARC record that cannot be read (file#offset)
 
 
 def printable(text: str) -> str:

@@ -45,7 +45,12 @@ def test_deploy_all_and_run_inbox_through_a_process_worker(tmp_path: Path) -> No
     }
     _prefect("work-pool", "create", "article-etl", "--type", "process", "--overwrite", env=env)
     out = _prefect("--no-prompt", "deploy", "--all", env=env)
-    for name in ("ingest/inbox", "ingest/feeds", "maintenance/nightly-maintenance"):
+    for name in (
+        "ingest/inbox",
+        "ingest/warc-inbox",
+        "ingest/feeds",
+        "maintenance/nightly-maintenance",
+    ):
         assert name in out
 
     inbox, warehouse = tmp_path / "inbox", tmp_path / "wh"

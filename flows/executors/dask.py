@@ -7,11 +7,33 @@ staging Parquet parts to a folder every worker can reach. DuckDB is written by t
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Sequence
 
 from flows.settings import DOC_TIME_BUDGET_S
 from flows.transform.batch import BatchResult, process_batch
 from flows.units import WorkUnit
+
+
+class ClusterSetupError(RuntimeError):
+    """A Dask worker cannot see the run's files: the cluster is set up wrong, the inputs are
+    not bad (so none is recorded as a reject)."""
+
+
+def run_on_worker(
+    units: Sequence[WorkUnit], staging_dir: str, batch_id: str, budget_s: float
+) -> BatchResult:
+    """process_batch, once the worker has shown it sees the staging folder and the inputs."""
+    missing = [staging_dir] if not os.path.isdir(staging_dir) else []
+    missing += sorted({u.path for u in units if u.path and not os.path.exists(u.path)})
+    if missing:
+        raise ClusterSetupError(
+            f"dask worker on {socket.gethostname()} cannot see {missing[0]}"
+            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: "
+            "every worker needs the inputs and the staging folder at the same absolute paths"
+        )
+    return process_batch(units, staging_dir, batch_id, budget_s=budget_s)
 
 
 class DaskExecutor:
@@ -25,11 +47,11 @@ class DaskExecutor:
 
     def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
         future = self.client.submit(
-            process_batch,
+            run_on_worker,
             list(units),
             staging_dir,
             batch_id,
-            budget_s=self.budget_s,
+            self.budget_s,
             key=f"article-etl-batch-{batch_id}-{id(units):x}",
             pure=False,
         )

@@ -123,7 +123,8 @@ def _classify(found: Path | os.DirEntry[str], name: str) -> WorkUnit | Rejection
         return Rejection(source, RejectReason.READ_ERROR, printable(f"{type(exc).__name__}: {exc}"))
     if not stat.S_ISREG(st.st_mode):
         return Rejection(source, RejectReason.READ_ERROR, printable(_not_a_file(Path(name))))
-    return WorkUnit(source=source, path=name, fingerprint=fingerprint(st))
+    # The path absolute: workers may run in another folder (or on another machine).
+    return WorkUnit(source=source, path=os.path.abspath(name), fingerprint=fingerprint(st))
 
 
 def _not_a_file(path: Path) -> str:

@@ -16,6 +16,7 @@ from htmldate import find_date
 from lxml import etree
 
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
+from flows.extract.warc import RecordError, read_payload
 from flows.settings import (
     MAX_INPUT_BYTES,
     MIN_PARAGRAPH_CHARS,
@@ -61,6 +62,12 @@ def read_bytes(unit: WorkUnit, limit: int = MAX_INPUT_BYTES) -> bytes:
     """The unit's raw bytes, gunzipped when gzip, refusing anything past ``limit``."""
     if unit.data is not None:
         data = unit.data
+    elif "warc_offset" in unit.meta:  # one record of a web archive: read only that
+        assert unit.path is not None
+        try:
+            data = read_payload(unit.path, int(unit.meta["warc_offset"]), limit)
+        except RecordError as exc:
+            raise Reject(exc.reason, exc.detail) from exc
     else:
         assert unit.path is not None
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from flows.atomic import write_parquet
+from flows.extract.warc import crawled_at
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
 from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit, printable, row
@@ -148,6 +149,7 @@ def process_batch(
             progress(index)
         outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s)
         if isinstance(outcome, Article):
+            outcome.crawled_at = crawled_at(unit)
             articles.append(row(outcome))
         else:
             rejects.append(outcome)

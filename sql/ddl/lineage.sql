@@ -7,3 +7,5 @@ CREATE TABLE IF NOT EXISTS lineage (
     run_id VARCHAR NOT NULL,
     ingested_at TIMESTAMPTZ NOT NULL
 );
+-- When a web archive's record was crawled (its WARC-Date); added to warehouses made before.
+ALTER TABLE lineage ADD COLUMN IF NOT EXISTS crawled_at TIMESTAMPTZ;

@@ -1,3 +1,3 @@
 INSERT INTO stage_articles
-SELECT url, "timestamp", source, content_hash, timestamp_source, seq, fingerprint
-FROM read_parquet($parts);
+SELECT url, "timestamp", source, content_hash, timestamp_source, seq, fingerprint, crawled_at
+FROM read_parquet($parts, union_by_name = true);

@@ -7,5 +7,6 @@ CREATE OR REPLACE TEMP TABLE stage_articles (
     content_hash VARCHAR NOT NULL,
     timestamp_source VARCHAR,
     seq BIGINT NOT NULL,
-    fingerprint VARCHAR
+    fingerprint VARCHAR,
+    crawled_at TIMESTAMPTZ
 );

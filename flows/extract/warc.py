@@ -1,0 +1,326 @@
+"""Web archives (WARC 1.0/1.1, plain or one gzip member per record) as work units.
+
+Discovery indexes a file's records from their headers (WARC and HTTP headers, never a
+payload), so the flow process holds no page; each record becomes a unit that names its file
+and offset, and the worker that transforms it seeks there and reads that record only. Every
+``response`` and ``resource`` record is an input, and so is a ``revisit`` (rejected: it holds
+no page); ``request``, ``metadata``, ``warcinfo`` and the other types are not inputs. A
+record that cannot be read is rejected with its file and offset, and the index carries on at
+the next record it can find.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import zlib
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
+
+from flows.units import Rejection, RejectReason, WorkUnit
+
+GZIP_MAGIC = b"\x1f\x8b"
+_INPUT_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.revisit
+_INDEXED_TYPES = _INPUT_TYPES | WarcRecordType.unknown
+# Payload types that are pages; an empty type is left to the transform's content sniffing.
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
+_SCAN_CHUNK = 1 << 20
+_WARC_URL = re.compile(r"\.warc(\.gz)?$", re.IGNORECASE)
+LISTING = re.compile(r"\.paths(\.gz)?$", re.IGNORECASE)  # Common Crawl's warc.paths.gz
+_FILE_STATE = "warc:"  # prefix of a WARC file's fingerprint in source_state (with its count)
+
+
+class RecordError(Exception):
+    """A record the worker cannot read: a stable reason and a detail naming file and offset."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def sniff_warc(head: bytes) -> bool:
+    """A WARC starts with ``WARC/``, or is a gzip member whose first bytes are that."""
+    if head.startswith(GZIP_MAGIC):
+        try:
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 16)
+        except zlib.error:
+            return False
+    return head.startswith(b"WARC/")
+
+
+def is_warc_source(source: str) -> bool:
+    """An http(s) URL of a WARC file or of a paths listing, or a local paths listing."""
+    path = urlsplit(source).path if "://" in source else source
+    if "://" in source and not source.lower().startswith(("http://", "https://")):
+        return False
+    if LISTING.search(path):
+        return True
+    return "://" in source and bool(_WARC_URL.search(path))
+
+
+def is_warc_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return sniff_warc(fh.read(512))
+    except OSError:
+        return False
+
+
+def file_state(fingerprint: str, records: int) -> str:
+    """A WARC file's entry in source_state: its fingerprint and how many inputs it held."""
+    return f"{_FILE_STATE}{fingerprint}:{records}"
+
+
+def unchanged_records(known: Mapping[str, str], source: str, fingerprint: str) -> int | None:
+    """How many inputs a WARC file loaded before held, if it has not changed since."""
+    state = known.get(source)
+    prefix = file_state(fingerprint, 0)[:-1]
+    if state is None or not state.startswith(prefix):
+        return None
+    count = state[len(prefix) :]
+    return int(count) if count.isdigit() else None
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def _target(record: WarcRecord) -> str | None:
+    uri = (record.headers.get("WARC-Target-URI") or "").strip()
+    if uri.startswith("<") and uri.endswith(">"):  # WARC/1.0 writers that quote it
+        uri = uri[1:-1]
+    return uri or None
+
+
+def _classify(
+    record: WarcRecord, path: str, source: str, offset: int
+) -> WorkUnit | Rejection | None:
+    """One indexed record: a unit, a rejection, or None when it is not an input."""
+    name = f"{source}#{offset}"
+    kind = record.record_type
+    if kind == WarcRecordType.unknown:
+        found = record.headers.get("WARC-Type") or "none"
+        if found.lower() in ("request", "metadata", "warcinfo", "conversion", "continuation"):
+            return None
+        return Rejection(
+            name, RejectReason.CORRUPT_RECORD, f"unknown WARC-Type {found!r} at offset {offset}"
+        )
+    url = _target(record)
+    if kind == WarcRecordType.revisit:
+        profile = (record.headers.get("WARC-Profile") or "").rsplit("/", 1)[-1]
+        return Rejection(
+            name, RejectReason.REVISIT, f"revisit of {url} ({profile or 'no profile'})"
+        )
+    charset = None
+    if kind == WarcRecordType.response:
+        if not record.is_http:
+            return Rejection(name, RejectReason.NOT_HTML, f"not an HTTP response: {url}")
+        status = record.http_headers.status_code
+        if not 200 <= status < 300:
+            return Rejection(name, RejectReason.HTTP_STATUS, f"archived HTTP {status}: {url}")
+        content_type = record.http_content_type or record.http_headers.get("Content-Type")
+        charset = record.http_charset
+    else:
+        content_type = record.headers.get("Content-Type")
+    if _media_type(content_type) not in _HTML_TYPES:
+        return Rejection(name, RejectReason.NOT_HTML, f"{_media_type(content_type)}: {url}")
+    return WorkUnit(
+        source=name,
+        path=path,
+        url=url,
+        charset=charset or None,
+        content_type=content_type or None,
+        meta={
+            "warc_offset": str(offset),
+            "crawled_at": record.headers.get("WARC-Date") or "",
+        },
+    )
+
+
+def _next_record(fh: BinaryIO, start: int, gzipped: bool, readable: bool) -> int | None:
+    """The offset of the first record that starts at or after ``start``, found by its bytes;
+    ``readable``: only one whose first bytes decompress (the damaged one may not)."""
+    marker = b"\x1f\x8b\x08" if gzipped else b"WARC/1."
+    pos = start
+    while True:
+        fh.seek(pos)
+        chunk = fh.read(_SCAN_CHUNK + 512)
+        if len(chunk) < len(marker):
+            return None
+        at = chunk.find(marker)
+        while 0 <= at < _SCAN_CHUNK:
+            starts_line = gzipped or at + pos == 0 or chunk[at - 1] == 10
+            if starts_line and (not readable or sniff_warc(chunk[at : at + 512])):
+                return pos + at
+            at = chunk.find(marker, at + 1)
+        if len(chunk) <= _SCAN_CHUNK:
+            return None
+        pos += _SCAN_CHUNK
+
+
+def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
+    """The inputs of one WARC file, in file order, from its headers only."""
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == GZIP_MAGIC
+        pos: int | None = 0
+        while pos is not None:
+            fh.seek(pos)
+            last: int | None = None
+            try:
+                for record in ArchiveIterator(fh, record_types=_INDEXED_TYPES, parse_http=True):
+                    last = record.stream_pos  # absolute: the library asks the file
+                    outcome = _classify(record, path, source, last)
+                    if outcome is not None:
+                        yield outcome
+                return
+            except OSError as exc:
+                bad = pos if last is None else _next_record(fh, last + 1, gzipped, False)
+                if bad is None:
+                    return
+                yield Rejection(
+                    f"{source}#{bad}",
+                    RejectReason.CORRUPT_RECORD,
+                    f"unreadable record at offset {bad} of {path}: {exc}",
+                )
+                pos = _next_record(fh, bad + 1, gzipped, True)
+
+
+def discover_warc(
+    path: str, source: str, fingerprint: str, known: Mapping[str, str]
+) -> Iterator[WorkUnit | Rejection | FileIndexed | FileUnchanged | FileEstimate]:
+    """A WARC file's inputs, then its state for source_state; or only its count, unchanged."""
+    count = unchanged_records(known, source, fingerprint)
+    if count is not None:
+        yield FileUnchanged(source, count)
+        return
+    yield FileEstimate(source, estimate_records(path, source))
+    count = 0
+    for item in index_warc(path, source):
+        count += 1
+        yield item
+    yield FileIndexed(source, file_state(fingerprint, count))
+
+
+def estimate_records(path: str, source: str, sample: int = 64) -> int:
+    """How many inputs a WARC file holds, from the spacing of its first ones (the batches'
+    tail is cut by it, so every core finishes at about the same time)."""
+    offsets = []
+    for item in index_warc(path, source):
+        if isinstance(item, WorkUnit):
+            offsets.append(int(item.meta["warc_offset"]))
+        if len(offsets) == sample:
+            break
+    if len(offsets) < sample:
+        return len(offsets)
+    spacing = (offsets[-1] - offsets[0]) / (len(offsets) - 1)
+    return max(len(offsets), round(os.path.getsize(path) / spacing)) if spacing else sample
+
+
+class FileEstimate:
+    """About how many inputs a WARC file holds, before it is indexed."""
+
+    __slots__ = ("records", "source")
+
+    def __init__(self, source: str, records: int) -> None:
+        self.source, self.records = source, records
+
+
+class FileUnchanged:
+    """A WARC file loaded before and unchanged: its ``records`` inputs are skipped unread."""
+
+    __slots__ = ("records", "source")
+
+    def __init__(self, source: str, records: int) -> None:
+        self.source, self.records = source, records
+
+
+class FileIndexed:
+    """A WARC file fully indexed: its state, written to source_state with its records."""
+
+    __slots__ = ("fingerprint", "source")
+
+    def __init__(self, source: str, fingerprint: str) -> None:
+        self.source, self.fingerprint = source, fingerprint
+
+
+def read_payload(path: str, offset: int, limit: int) -> bytes:
+    """The payload of the record at ``offset``: an HTTP response's body (decoded as the
+    library does: chunked and content encodings) or a resource's bytes. Raises RecordError."""
+    where = f"offset {offset} of {path}"
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            record = next(
+                iter(ArchiveIterator(fh, record_types=_INPUT_TYPES, parse_http=False)), None
+            )
+            if record is None:
+                raise RecordError(RejectReason.CORRUPT_RECORD, f"no WARC record at {where}")
+            expected = record.content_length
+            if expected > limit + 65536:
+                raise RecordError(RejectReason.TOO_LARGE, f"record of {expected} bytes at {where}")
+            block = record.reader.read(expected)
+            if len(block) < expected:
+                raise RecordError(
+                    RejectReason.CORRUPT_RECORD,
+                    f"truncated record at {where}: {len(block)} of {expected}",
+                )
+            if record.record_type != WarcRecordType.response:
+                return block
+    except OSError as exc:
+        raise RecordError(
+            RejectReason.CORRUPT_RECORD, f"unreadable record at {where}: {exc}"
+        ) from exc
+    # The block alone, re-wrapped, so the library parses its HTTP message.
+    head = (
+        b"WARC/1.1\r\nWARC-Type: response\r\n"
+        b"Content-Type: application/http; msgtype=response\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(block)
+    )
+    try:
+        http = WarcRecord.from_bytes(head + block + b"\r\n\r\n")
+        http.parse_http()
+        return http.reader.read()
+    except OSError as exc:
+        raise RecordError(
+            RejectReason.CORRUPT_RECORD, f"bad HTTP message at {where}: {exc}"
+        ) from exc
+
+
+def crawled_at(unit: WorkUnit) -> datetime | None:
+    """The record's WARC-Date: when it was crawled (lineage, never the article's timestamp)."""
+    raw = unit.meta.get("crawled_at")
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class DownloadedFiles:
+    """Removes a downloaded WARC once the batches of all its records are done: discovery
+    reads files in order, so a file is fully indexed once a batch holds a later one."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, int] = {}
+        self.latest: str | None = None
+
+    def submitted(self, units: list[WorkUnit]) -> None:
+        for path in {u.path for u in units if u.path and "downloaded" in u.meta}:
+            self.pending[path] = self.pending.get(path, 0) + 1
+            self.latest = path
+
+    def done(self, units: list[WorkUnit]) -> None:
+        for path in {u.path for u in units if u.path and "downloaded" in u.meta}:
+            self.pending[path] -= 1
+        for path, left in list(self.pending.items()):
+            if left == 0 and path != self.latest:
+                del self.pending[path]
+                with contextlib.suppress(OSError):
+                    os.unlink(path)

@@ -1,0 +1,1 @@
+INSERT INTO stage_sources SELECT * FROM read_parquet($parts);

@@ -1,0 +1,192 @@
+"""WARC files as a source: records as inputs, rejects with file and offset, crawl time in
+lineage, a second ingest skipped unchanged, and one file spread over several batches."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from flows.extract.warc import index_warc, read_payload, sniff_warc
+from flows.units import Rejection, WorkUnit
+from flows.warehouse import connect
+
+from .warcs import http_block, record, response, write_warc
+
+
+def page(title: str, words: str = "The council approved the new budget for the city") -> bytes:
+    para = " ".join([words] * 4)
+    return (
+        f"<html><head><title>{title}</title>"
+        '<meta property="article:published_time" content="2023-03-04T05:06:07Z">'
+        f"</head><body><article><h1>{title}</h1><p>{para}.</p><p>{para} again.</p>"
+        "</article></body></html>"
+    ).encode()
+
+
+GBK_TITLE = "市议会批准新预算"
+GBK_PAGE = (
+    f"<html><head><title>{GBK_TITLE}</title></head><body><article><p>"
+    + "市议会周二批准了新的年度预算，包括学校和医院的新项目。" * 4
+    + "</p></article></body></html>"
+).encode("gbk")
+
+
+def mixed_records(prefix: str) -> list[bytes]:
+    """Every kind the issue names; 8 inputs: 4 articles, revisit, 404, PDF, duplicate."""
+    return [
+        record("warcinfo", None, b"software: tests\r\n", content_type="application/warc-fields"),
+        record(
+            "request",
+            f"https://{prefix}.example/a",
+            b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+            content_type="application/http; msgtype=request",
+        ),
+        response(f"https://{prefix}.example/a", page(f"{prefix} A story")),
+        record("metadata", f"https://{prefix}.example/a", b"via: x\r\n", content_type="x"),
+        response(
+            f"https://{prefix}.example/gbk",
+            GBK_PAGE,
+            http_content_type="text/html; charset=GBK",
+            date="2024-06-01T08:00:00Z",
+        ),
+        record(
+            "revisit",
+            f"https://{prefix}.example/a",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",
+            extra={
+                "WARC-Profile": "http://netpreserve.org/warc/1.0/revisit/identical-payload-digest"
+            },
+        ),
+        response(f"https://{prefix}.example/gone", b"<html>gone</html>", status="404 Not Found"),
+        response(
+            f"https://{prefix}.example/doc.pdf",
+            b"%PDF-1.4 binary",
+            http_content_type="application/pdf",
+        ),
+        record(
+            "resource",
+            f"https://{prefix}.example/res",
+            page(f"{prefix} resource story"),
+            content_type="text/html",
+            version="1.1",
+        ),
+        response(f"https://{prefix}.example/a", page(f"{prefix} A story")),  # within the file
+        response("https://shared.example/same", page("Shared story")),  # across files
+    ]
+
+
+def test_sniff_recognises_plain_and_gzip_warc() -> None:
+    rec = response("https://s.example/", page("x"))
+    assert sniff_warc(rec) and sniff_warc(gzip.compress(rec))
+    assert not sniff_warc(b"<html>") and not sniff_warc(gzip.compress(b"<html>"))
+
+
+@pytest.mark.parametrize("name", ["c.warc", "c.warc.gz"])
+def test_corrupt_middle_and_truncated_last_record_are_rejected_rest_read(
+    tmp_path: Path, name: str
+) -> None:
+    recs = [response(f"https://c.example/{i}", page(f"C {i}")) for i in range(5)]
+    path = write_warc(tmp_path / name, recs)
+    sizes = [len(gzip.compress(r, mtime=0)) if name.endswith(".gz") else len(r) for r in recs]
+    data = bytearray(path.read_bytes())
+    data[sizes[0] + 30 : sizes[0] + 60] = b"X" * 30  # the second record's header
+    path.write_bytes(bytes(data[:-40]))  # and the last record cut short
+
+    found = list(index_warc(str(path), "c"))
+    units = [f for f in found if isinstance(f, WorkUnit)]
+    bad = [f for f in found if isinstance(f, Rejection)]
+    assert [u.url for u in units] == [f"https://c.example/{i}" for i in (0, 2, 3, 4)]
+    assert len(bad) == 1 and bad[0].reason == "corrupt_record"
+    assert bad[0].source == f"c#{sizes[0]}"
+    payloads = []
+    for unit in units:
+        try:
+            payloads.append(read_payload(str(path), int(unit.meta["warc_offset"]), 10**7))
+        except Exception as exc:  # the truncated last one
+            payloads.append(exc)
+    assert payloads[:3] == [page(f"C {i}") for i in (0, 2, 3)]
+    assert "truncated record at offset" in str(payloads[3])
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_ingest_warc_files_accounting_lineage_and_rerun(tmp_path: Path, warehouse: Path) -> None:
+    from flows.ingest import ingest
+
+    src = tmp_path / "in"
+    src.mkdir()
+    write_warc(src / "one.warc.gz", mixed_records("one"))
+    write_warc(src / "two.warc", mixed_records("two"))
+    canonical = b'<head><link rel="canonical" href="https://plain.example/p">'
+    (src / "page.html").write_bytes(page("A plain page").replace(b"<head>", canonical))
+
+    summary = ingest(sources=[str(src)], warehouse=str(warehouse), batch_size=3)
+    # Per file 9 inputs: a, gbk, revisit, 404, pdf, resource, a again, shared; plus the page.
+    assert summary["inputs"] == 2 * 8 + 1
+    reasons = summary["reasons"]
+    assert reasons == {"revisit": 2, "http_status": 2, "not_html": 2}
+    assert summary["rejected"] == 6
+    # one: a, gbk, res, shared; two: a, gbk, res; page: 1 -> 8 new; 2 dups within + 1 across
+    assert (summary["new"], summary["duplicates"]) == (8, 3)
+    assert summary["reconciliation"].endswith("0 skipped unchanged")
+
+    con = connect(warehouse, read_only=True)
+    try:
+        gbk = con.execute(
+            "SELECT a.title, a.timestamp, l.crawled_at, l.source FROM articles a "
+            "JOIN lineage l USING (url) WHERE a.url = 'https://one.example/gbk'"
+        ).fetchone()
+        rejects = dict(
+            con.execute("SELECT reason, any_value(source) FROM rejects GROUP BY reason").fetchall()
+        )
+    finally:
+        con.close()
+    assert gbk[0] == GBK_TITLE  # charset from the HTTP header only
+    assert gbk[1] is None or gbk[1].year != 2024  # the crawl time is not the timestamp
+    assert gbk[2].isoformat().startswith("2024-06-01T08:00:00")
+    assert gbk[3].startswith(str(src / "one.warc.gz") + "#")
+    assert "#" in rejects["revisit"]
+
+    again = ingest(sources=[str(src)], warehouse=str(warehouse), batch_size=3)
+    assert again["inputs"] == summary["inputs"]
+    assert again["skipped_unchanged"] == again["inputs"]
+    assert again["batches"] == 0
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_one_warc_file_is_spread_over_batches_and_workers(tmp_path: Path, warehouse: Path) -> None:
+    from flows.ingest import ingest
+
+    path = write_warc(
+        tmp_path / "big.warc.gz",
+        [response(f"https://big.example/{i}", page(f"Story {i}")) for i in range(40)],
+    )
+    summary = ingest(sources=[str(path)], warehouse=str(warehouse), batch_size=5, workers=2)
+    assert (summary["inputs"], summary["new"], summary["batches"]) == (40, 40, 8)
+    assert len(summary["workers"]) == 2  # one file, two worker processes
+
+
+def test_http_block_helper_is_well_formed() -> None:
+    assert http_block(b"x").endswith(b"\r\n\r\nx")
+
+
+def test_an_existing_warehouse_gains_the_crawled_at_column(tmp_path: Path) -> None:
+    import duckdb
+
+    from flows.warehouse import create_tables
+
+    con = duckdb.connect(str(tmp_path / "old.duckdb"))
+    try:
+        con.execute(
+            "CREATE TABLE lineage (url VARCHAR NOT NULL, source VARCHAR NOT NULL, "
+            "content_hash VARCHAR NOT NULL, timestamp_source VARCHAR, run_id VARCHAR NOT NULL, "
+            "ingested_at TIMESTAMPTZ NOT NULL)"
+        )
+        con.execute("INSERT INTO lineage VALUES ('u', 's', 'h', NULL, 'r', now())")
+        create_tables(con)
+        create_tables(con)  # and again: the migration runs on every start
+        rows = con.execute("SELECT url, crawled_at FROM lineage").fetchall()
+    finally:
+        con.close()
+    assert rows == [("u", None)]

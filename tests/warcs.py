@@ -1,0 +1,53 @@
+"""WARC files written by hand for the tests: each record as bytes, gzipped one member each."""
+
+from __future__ import annotations
+
+import gzip
+import uuid
+from pathlib import Path
+
+
+def http_block(body: bytes, status: str = "200 OK", content_type: str = "text/html") -> bytes:
+    head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def record(
+    kind: str,
+    url: str | None,
+    block: bytes,
+    *,
+    date: str = "2024-05-01T10:00:00Z",
+    content_type: str = "application/http; msgtype=response",
+    version: str = "1.0",
+    extra: dict[str, str] | None = None,
+) -> bytes:
+    headers = {
+        "WARC-Type": kind,
+        "WARC-Record-ID": f"<urn:uuid:{uuid.uuid4()}>",
+        "WARC-Date": date,
+    }
+    if url is not None:
+        headers["WARC-Target-URI"] = url
+    headers["Content-Type"] = content_type
+    headers.update(extra or {})
+    headers["Content-Length"] = str(len(block))
+    head = f"WARC/{version}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return head.encode() + b"\r\n" + block + b"\r\n\r\n"
+
+
+def response(url: str, body: bytes, **kw: str) -> bytes:
+    status = kw.pop("status", "200 OK")
+    ctype = kw.pop("http_content_type", "text/html")
+    return record("response", url, http_block(body, status, ctype), **kw)
+
+
+def write_warc(path: Path, records: list[bytes], *, gzipped: bool | None = None) -> Path:
+    """Concatenate records; gzipped (``.gz`` by default) writes one gzip member per record."""
+    if gzipped is None:
+        gzipped = path.name.endswith(".gz")
+    with open(path, "wb") as fh:
+        for rec in records:
+            fh.write(gzip.compress(rec, mtime=0) if gzipped else rec)
+    return path
