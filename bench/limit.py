@@ -8,6 +8,10 @@ Each worker reads a file from disk and calls ``trafilatura.bare_extraction(html_
 JSON line with counts and the extraction time (pool start-up included, interpreter start not).
 With --with-metadata the call is trafilatura's own default with metadata instead
 (``bare_extraction(html, url=..., with_metadata=True)``): what a user of the library runs.
+With --transform each worker runs the pipeline's whole per-input function instead
+(``transform_unit``: read, decode, metadata, dates, trafilatura), with no Prefect, no
+staging files and no DuckDB: the same work in a bare process pool, which is what the
+pipeline's orchestration is measured against.
 """
 
 from __future__ import annotations
@@ -24,12 +28,31 @@ from bench.corpus import ITEM_SUFFIX, corpus_files, parse_zyte_name, source_url,
 
 _want_texts = False  # set in each worker by the pool initializer
 _options: dict[str, object] | None = None  # None: the pipeline's TRAFILATURA_OPTIONS
+_transform = False  # the pipeline's transform_unit instead of the trafilatura call
 
 
-def _init(want_texts: bool, options: dict[str, object] | None = None) -> None:
-    global _want_texts, _options
+def _init(
+    want_texts: bool, options: dict[str, object] | None = None, transform: bool = False
+) -> None:
+    global _want_texts, _options, _transform
     _want_texts = want_texts
     _options = options
+    _transform = transform
+
+
+def transform_file(path_str: str) -> tuple[str, str, int, str | None]:
+    """``extract_file``'s result for the pipeline's own per-input function."""
+    from flows.transform.article import transform_unit
+    from flows.units import Article, WorkUnit
+
+    outcome = transform_unit(WorkUnit(source=path_str, path=path_str))
+    if isinstance(outcome, Article):
+        return outcome.url, "ok", len(outcome.body), None
+    return path_str, "empty", 0, None
+
+
+def _one(path_str: str) -> tuple[str, str, int, str | None]:
+    return transform_file(path_str) if _transform else extract_file(path_str)
 
 
 def extract_file(path_str: str) -> tuple[str, str, int, str | None]:
@@ -60,6 +83,7 @@ def run_limit(
     chunksize: int,
     texts: Path | None,
     options: dict[str, object] | None = None,
+    transform: bool = False,
 ) -> dict[str, object]:
     """Extract every corpus file in a spawn pool; return the counts and timing."""
     paths = [str(p) for p in corpus_files(corpus)]
@@ -70,10 +94,9 @@ def run_limit(
     started = time.perf_counter()
     try:
         ctx = mp.get_context("spawn")
-        with ctx.Pool(workers, initializer=_init, initargs=(texts is not None, options)) as pool:
-            for url, status, length, text in pool.imap_unordered(
-                extract_file, paths, chunksize=chunksize
-            ):
+        initargs = (texts is not None, options, transform)
+        with ctx.Pool(workers, initializer=_init, initargs=initargs) as pool:
+            for url, status, length, text in pool.imap_unordered(_one, paths, chunksize=chunksize):
                 kind = status.split(":", 1)[0]
                 counts[kind] += 1
                 chars += length
@@ -106,11 +129,16 @@ def main() -> None:
     parser.add_argument(
         "--with-metadata", action="store_true", help="trafilatura's defaults, with metadata"
     )
+    parser.add_argument(
+        "--transform", action="store_true", help="the pipeline's transform_unit per input"
+    )
     args = parser.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"bench.limit: {args.corpus} is not a directory")
     options = {"with_metadata": True} if args.with_metadata else None
-    result = run_limit(args.corpus, args.workers, args.chunksize, args.texts, options)
+    result = run_limit(
+        args.corpus, args.workers, args.chunksize, args.texts, options, args.transform
+    )
     print(json.dumps(result))
     sys.exit(1 if result["error"] else 0)
 

@@ -5,6 +5,8 @@
 Stages, each a subprocess timed by wall clock with the peak RSS of its whole process tree
 (sampled every 0.1 s):
   limit    python -m bench.limit: the pipeline's trafilatura call in a spawn pool, all cores
+  bare     python -m bench.limit --transform: the pipeline's own per-input function
+           (transform_unit) in the same bare pool, without Prefect, staging or DuckDB
   trafmeta python -m bench.limit --with-metadata: trafilatura's own bare_extraction with
            metadata (default settings) in the same pool, the throughput target's yardstick
   pipeline article-etl ingest CORPUS --warehouse WH, end to end with start-up
@@ -337,6 +339,7 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
         names = f"limit {lim.name}, pipeline {pipe.name}"
         print(f"best of {rounds} rounds: {names}" + (f", second {second.name}" if second else ""))
     ratio(pipe, lim, "pipeline / limit")
+    ratio(pipe, best("bare"), "pipeline / bare pool (same transform)")
     ratio(pipe, peer, "pipeline / peer ")
     ratio(pipe, best("trafmeta"), "pipeline / trafilatura with metadata")
     ratio(second, pipe, "second run / first run")
@@ -376,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds per stage (default 300 + n/5)")
     parser.add_argument(
         "--stages",
-        default="limit,trafmeta,pipeline,peer,second,floor",
+        default="limit,bare,trafmeta,pipeline,peer,second,floor",
         help="comma-separated subset to run",
     )
     parser.add_argument(
@@ -415,6 +418,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = {
         "limit": [sys.executable, "-m", "bench.limit", str(corpus), "--workers", str(cores)]
         + (["--texts", str(texts_file)] if args.quality else []),
+        "bare": [
+            sys.executable,
+            "-m",
+            "bench.limit",
+            str(corpus),
+            "--workers",
+            str(cores),
+            "--transform",
+        ],
         "trafmeta": [
             sys.executable,
             "-m",
@@ -448,13 +460,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_wh = run_dir / f"warehouse-{r}"
         round_ingest = [*ingest[:3], "--warehouse", str(extra_wh), "--json"]
         order += [(f"limit.{r}", "limit", plan["limit"], warehouse)]
+        order += [(f"bare.{r}", "bare", plan["bare"], warehouse)]
         order += [(f"trafmeta.{r}", "trafmeta", plan["trafmeta"], warehouse)]
         order += [(f"pipeline.{r}", "pipeline", round_ingest, extra_wh)]
         order += [(f"second.{r}", "second", round_ingest, extra_wh)]
         order += [(f"floor.{r}", "floor", plan["floor"], extra_wh)]
     order += [
         (name, name, plan[name], run_dir / "cold" if name == "cold" else warehouse)
-        for name in ("limit", "trafmeta", "pipeline", "second", "floor", "peer", "cold")
+        for name in ("limit", "bare", "trafmeta", "pipeline", "second", "floor", "peer", "cold")
     ]
     stages: dict[str, Stage] = {}
     for name, kind, cmd, wh in order:
@@ -501,7 +514,7 @@ def _after(
     """Per-stage details: counts, task runs, and body F1 when --quality is on."""
     if not stage.ok:
         return
-    if stage.kind == "limit" and stage.log:
+    if stage.kind in ("limit", "bare") and stage.log:
         lines = stage.log.read_text().strip().splitlines()
         try:
             summary = json.loads(lines[-1])
@@ -511,7 +524,7 @@ def _after(
             )
         except (IndexError, ValueError, KeyError):
             pass
-        if ids:
+        if ids and stage.kind == "limit":
             texts: dict[str, str | None] = {}
             with (run_dir / "limit-texts.jsonl").open(encoding="utf-8") as fh:
                 for line in fh:
