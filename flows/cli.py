@@ -24,9 +24,10 @@ from flows.settings import (
 
 SOURCE_HELP = (
     "what to ingest, any mix of: files, folders (walked recursively) and globs of archived "
-    "feed items and saved HTML pages (.html, .htm, .txt; .gz too); http(s) URLs of article "
-    "pages, RSS/Atom feeds and XML sitemaps; URL list files (.txt/.urls, one URL a line, "
-    "# comments; or .opml)"
+    "feed items, saved HTML pages (.html, .htm, .txt; .gz too) and WARC files (.warc, "
+    ".warc.gz); http(s) URLs of article pages, RSS/Atom feeds, XML sitemaps and WARC files; "
+    "URL list files (.txt/.urls, one URL a line, # comments; or .opml); Common Crawl "
+    "warc.paths.gz listings"
 )
 
 

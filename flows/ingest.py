@@ -201,9 +201,10 @@ def ingest(
     """Ingest articles into the warehouse: extract, transform with trafilatura, load DuckDB.
 
     Args:
-        sources: Files, directories (walked recursively) or globs of archived feed items and
-            saved HTML pages (optionally gzipped); http(s) URLs of article pages, RSS/Atom
-            feeds or XML sitemaps; text files listing such URLs (one per line, # comments).
+        sources: Files, directories (walked recursively) or globs of archived feed items,
+            saved HTML pages (optionally gzipped) and WARC files; http(s) URLs of article
+            pages, RSS/Atom feeds, XML sitemaps or WARC files; text files listing such URLs
+            (one per line, # comments); Common Crawl warc.paths.gz listings.
         warehouse: Folder of the warehouse: articles.duckdb and the parquet/ dataset.
         batch_size: Items per transform task; hundreds keep Prefect's overhead negligible.
         workers: Worker processes for the CPU-bound transform (default: all cores).

@@ -79,7 +79,8 @@ def test_version_and_defaults_in_help(capsys: pytest.CaptureFixture[str]) -> Non
         main(["ingest", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "(default: warehouse)" in text and "(default: 1000)" in text
-    for kind in ("folders", "globs", "archived feed items", ".gz", "RSS/Atom", "sitemaps"):
+    kinds = ("folders", "globs", "archived feed items", ".gz", "RSS/Atom", "sitemaps", "WARC")
+    for kind in (*kinds, "warc.paths.gz"):
         assert kind in text, kind
 
 
