@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -140,3 +143,12 @@ def row(item: Any) -> dict[str, Any]:
 
 def _cell(value: Any) -> Any:
     return printable(value) if isinstance(value, str) else value
+
+
+def internal_error(
+    source: str, exc: BaseException, seq: int = 0, fingerprint: str | None = None
+) -> Rejection:
+    """An exception no rule foresaw, as this one input's reject (logged once, here)."""
+    detail = printable(f"{type(exc).__name__}: {exc}")[:500]
+    log.warning("internal error on %s: %s", printable(source), detail, exc_info=exc)
+    return Rejection(source, RejectReason.INTERNAL_ERROR, detail, seq, fingerprint)

@@ -8,7 +8,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from flows.units import Rejection, RejectReason, WorkUnit, printable
+from flows.units import Rejection, RejectReason, WorkUnit, internal_error, printable
 
 
 class SourceNotFound(FileNotFoundError):
@@ -108,11 +108,7 @@ def discover_files(sources: Iterable[str]) -> Iterator[WorkUnit | Rejection]:
             try:
                 yield _classify(found, name)
             except Exception as exc:  # isolation: one odd entry never ends the discovery
-                yield Rejection(
-                    printable(name),
-                    RejectReason.INTERNAL_ERROR,
-                    printable(f"{type(exc).__name__}: {exc}")[:500],
-                )
+                yield internal_error(printable(name), exc)
 
 
 def _classify(found: Path | os.DirEntry[str], name: str) -> WorkUnit | Rejection:

@@ -7,7 +7,6 @@ Runs wherever the batch is sent: a local worker process, or a Dask worker on ano
 from __future__ import annotations
 
 import ctypes
-import logging
 import os
 import signal
 import socket
@@ -23,10 +22,9 @@ from flows.atomic import write_parquet
 from flows.extract.warc import crawled_at
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
-from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit, printable, row
+from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit, internal_error, row
 
 Progress = Callable[[int], None]
-log = logging.getLogger(__name__)
 
 
 class DocumentTimeout(Exception):
@@ -92,14 +90,7 @@ def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejectio
             unit.fingerprint,
         )
     except Exception as exc:  # isolation: whatever one input raises rejects that input alone
-        return internal_error(unit, exc)
-
-
-def internal_error(unit: WorkUnit, exc: BaseException) -> Rejection:
-    """An exception no rule foresaw, as this input's reject (logged once, here)."""
-    detail = printable(f"{type(exc).__name__}: {exc}")[:500]
-    log.warning("internal error on %s: %s", printable(unit.source), detail)
-    return Rejection(unit.source, RejectReason.INTERNAL_ERROR, detail, unit.seq, unit.fingerprint)
+        return internal_error(unit.source, exc, unit.seq, unit.fingerprint)
 
 
 def articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> pa.Table:
@@ -114,12 +105,14 @@ def articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> p
         try:
             pa.Table.from_pylist([one], schema=STAGING_SCHEMA)
         except (pa.ArrowException, ValueError, TypeError, UnicodeError) as exc:
-            unit = WorkUnit(
-                source=str(one["source"]),
-                seq=int(one["seq"]),  # type: ignore[call-overload]
-                fingerprint=one["fingerprint"],  # type: ignore[arg-type]
+            rejects.append(
+                internal_error(
+                    str(one["source"]),
+                    exc,
+                    int(one["seq"]),  # type: ignore[call-overload]
+                    one["fingerprint"],  # type: ignore[arg-type]
+                )
             )
-            rejects.append(internal_error(unit, exc))
             continue
         good.append(one)
     return pa.Table.from_pylist(good, schema=STAGING_SCHEMA)

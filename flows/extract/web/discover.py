@@ -28,7 +28,7 @@ from flows.extract.web.sitemaps import SitemapError, parse_sitemap
 from flows.extract.web.sniff import GZIP_MAGIC, Kind, classify
 from flows.extract.web.sources import expand_sources, is_web_source
 from flows.transform.urls import normalize_url, url_problem
-from flows.units import Rejection, RejectReason, WorkUnit
+from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
 __all__ = [
     "NotModified",
@@ -170,9 +170,7 @@ class _Crawl:
         try:
             failed = await self._run(job)
         except Exception as exc:  # a bug on one URL must not end the run
-            log.exception("unexpected error on %s", job.url)
-            detail = f"{type(exc).__name__}: {exc}"[:500]
-            await self.emit(Rejection(job.url, RejectReason.INTERNAL_ERROR, detail))
+            await self.emit(internal_error(job.url, exc))
             failed = True
         if job.root_slot is not None:
             job.root_slot.release()
