@@ -190,3 +190,46 @@ def test_an_existing_warehouse_gains_the_crawled_at_column(tmp_path: Path) -> No
     finally:
         con.close()
     assert rows == [("u", None)]
+
+
+def test_an_exception_on_one_record_or_file_rejects_only_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Isolation in discovery: a bug met on one record is that record's internal_error; one
+    met on the file ends its indexing with the records read so far kept, and the file is not
+    remembered as indexed; a file gone before it is read is a read_error."""
+    import flows.extract.warc as warc
+
+    recs = [response(f"https://i.example/{i}", page(f"I {i}")) for i in range(3)]
+    path = write_warc(tmp_path / "i.warc.gz", recs)
+    real = warc._classify
+
+    def classify(record, path_, source, offset):  # type: ignore[no-untyped-def]
+        if "/1" in (record.headers.get("WARC-Target-URI") or ""):
+            raise ValueError("a library bug on this record")
+        return real(record, path_, source, offset)
+
+    monkeypatch.setattr(warc, "_classify", classify)
+    found = list(warc.discover_warc(str(path), "i", "fp", {}))
+    units = [f for f in found if isinstance(f, WorkUnit)]
+    bad = [f for f in found if isinstance(f, Rejection)]
+    assert [u.url for u in units] == ["https://i.example/0", "https://i.example/2"]
+    assert [(b.reason, b.detail) for b in bad] == [
+        ("internal_error", "ValueError: a library bug on this record")
+    ]
+    assert isinstance(found[-1], warc.FileIndexed)
+
+    def broken_index(path_: str, source: str):  # type: ignore[no-untyped-def]
+        yield WorkUnit(source=f"{source}#0", path=path_)
+        raise RuntimeError("the reader failed mid-file")
+
+    monkeypatch.setattr(warc, "index_warc", broken_index)
+    monkeypatch.setattr(warc, "estimate_records", lambda path_, source: 3)
+    found = list(warc.discover_warc(str(path), "i", "fp", {}))
+    assert [type(f).__name__ for f in found] == ["FileEstimate", "WorkUnit", "Rejection"]
+    assert (found[-1].source, found[-1].reason) == ("i", "internal_error")
+
+    monkeypatch.undo()
+    path.unlink()
+    found = list(warc.discover_warc(str(path), "i", "fp", {}))
+    assert [(f.source, f.reason) for f in found] == [("i", "read_error")]

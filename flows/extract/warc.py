@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
-from flows.units import Rejection, RejectReason, WorkUnit
+from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
 GZIP_MAGIC = b"\x1f\x8b"
 _INPUT_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.revisit
@@ -175,7 +175,10 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
             try:
                 for record in ArchiveIterator(fh, record_types=_INDEXED_TYPES, parse_http=True):
                     last = record.stream_pos  # absolute: the library asks the file
-                    outcome = _classify(record, path, source, last)
+                    try:
+                        outcome = _classify(record, path, source, last)
+                    except Exception as exc:  # isolation: this record alone
+                        outcome = internal_error(f"{source}#{last}", exc)
                     if outcome is not None:
                         yield outcome
                 return
@@ -199,11 +202,18 @@ def discover_warc(
     if count is not None:
         yield FileUnchanged(source, count)
         return
-    yield FileEstimate(source, estimate_records(path, source))
     count = 0
-    for item in index_warc(path, source):
-        count += 1
-        yield item
+    try:
+        yield FileEstimate(source, estimate_records(path, source))
+        for item in index_warc(path, source):
+            count += 1
+            yield item
+    except OSError as exc:  # the file itself went away or became unreadable
+        yield Rejection(source, RejectReason.READ_ERROR, f"{type(exc).__name__}: {exc}")
+        return
+    except Exception as exc:  # isolation: the records read so far stay inputs
+        yield internal_error(source, exc)
+        return  # not remembered: the next run indexes the file again
     yield FileIndexed(source, file_state(fingerprint, count))
 
 
