@@ -101,3 +101,29 @@ def test_ingest_a_paths_listing_then_skip_it_unchanged(
 
     again = ingest(**params)
     assert (again["inputs"], again["skipped_unchanged"], again["batches"]) == (9, 9, 0)
+
+
+def test_an_exception_on_one_remote_file_rejects_only_it(
+    tmp_path: Path, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.extract.web import download
+
+    files = {f"/{h}.warc.gz": warc_bytes(tmp_path, f"{h}.warc.gz", h, 2) for h in ("p", "q")}
+    serve_files(httpserver, files, max_chunk=10**9)
+    urls = [httpserver.url_for(path) for path in files]
+    real_head = download.Downloader.head
+
+    def head(self: download.Downloader, url: str) -> str | None:
+        if url.endswith("/p.warc.gz"):
+            raise RuntimeError("a library bug on this file")
+        return real_head(self, url)
+
+    monkeypatch.setattr(download.Downloader, "head", head)
+    options = WebOptions(allow_private_network=True, min_delay_s=0)
+    found = list(
+        download.discover_remote_warcs(urls, options, {}, tmp_path / "dl", httpserver.url_for("/"))
+    )
+    rejects = [(f.source, f.reason) for f in found if isinstance(f, download.Rejection)]
+    assert rejects == [(urls[0], "internal_error")]
+    units = [f for f in found if isinstance(f, download.WorkUnit)]
+    assert [u.url for u in units] == ["https://q.example/0", "https://q.example/1"]

@@ -33,7 +33,7 @@ from flows.extract.warc import (
 from flows.extract.web.netguard import BlockedAddressError, make_transport
 from flows.extract.web.options import WebOptions
 from flows.settings import WARC_MAX_BYTES
-from flows.units import Rejection, RejectReason, WorkUnit
+from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 LISTING_MAX_BYTES = 64 * 1024 * 1024
@@ -254,6 +254,9 @@ def discover_remote_warcs(
                 local = downloader.fetch(url, downloads / f"{name}{suffix}")
             except DownloadError as exc:
                 yield Rejection(url, exc.reason, exc.detail[:500])
+                continue
+            except Exception as exc:  # isolation: the listing's other files are still read
+                yield internal_error(url, exc)
                 continue
             items = discover_warc(str(local.absolute()), url, fingerprint or "", {})
             for item in items:
