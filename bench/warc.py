@@ -1,6 +1,7 @@
 """The WARC benchmark: one web archive of N response records, the pipeline beside its limit.
 
-    .venv/bin/python -m bench.warc --n 10000 [--workdir DIR] [--keep]
+    .venv/bin/python -m bench.warc --n 10000 [--rounds 2] [--stages limit,pipeline,second,startup]
+                                   [--workdir DIR] [--keep]
 
 The archive (one gzip member per record) is built from the corpus's Zyte pages, cycled,
 each record with its own WARC-Target-URI; it is cached in the workdir, keyed by N. Stages,
@@ -112,6 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=1, help="limit and pipeline alternate; best of each"
     )
+    parser.add_argument(
+        "--stages",
+        default="limit,pipeline,second,startup",
+        help="which stages to run (pipeline alone: its peak memory at a large N)",
+    )
     args = parser.parse_args(argv)
     if args.command == "limit":
         print(json.dumps(run_limit(args.warc, args.workers, 64)))
@@ -141,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     small_ingest = [cli, "ingest", str(page), "--warehouse", str(small), "--json"]
     server = _start_server(run_dir, env)
     limit_cmd = [sys.executable, "-m", "bench.warc", "limit", str(warc)]
+    wanted = set(args.stages.split(","))
     order = []
     for r in range(1, args.rounds):  # earlier rounds, each pipeline into its own warehouse
         round_ingest = [*ingest[:3], "--warehouse", str(run_dir / f"warehouse-{r}"), "--json"]
@@ -152,6 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("startup.0", small_ingest),
         ("startup", small_ingest),
     ]
+    order = [(name, cmd) for name, cmd in order if name.split(".")[0] in wanted]
     stages: dict[str, Stage] = {}
     try:
         for name, cmd in order:

@@ -4,10 +4,10 @@ report), each a thin task over plain functions."""
 from __future__ import annotations
 
 import logging
+import queue
 import shutil
 import time
 import uuid
-from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -306,10 +306,14 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     bar = artifacts.ProgressArtifact(_run_name())
     logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
     results: list[BatchResult] = []
-    in_flight: deque[tuple[PrefectFuture[BatchResult], list[WorkUnit]]] = deque()
+    in_flight: dict[int, tuple[PrefectFuture[BatchResult], list[WorkUnit]]] = {}
+    finished: queue.SimpleQueue[PrefectFuture[BatchResult]] = queue.SimpleQueue()
 
-    def collect(item: tuple[PrefectFuture[BatchResult], list[WorkUnit]]) -> None:
-        future, chunk = item
+    def collect_one() -> None:
+        # Whichever batch finishes first: waiting for the oldest would leave a worker idle
+        # while a later, smaller batch is already done.
+        future = finished.get()
+        _, chunk = in_flight.pop(id(future))
         results.append(future.result())
         downloads.done(chunk)
         seen = sum(r.items for r in results) + router.skipped + router.rejects.count
@@ -319,11 +323,12 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     for batch_no, chunk in enumerate(chunks, start=1):
         downloads.submitted(chunk)
         future = transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
-        in_flight.append((future, chunk))
+        in_flight[id(future)] = (future, chunk)
+        future.add_done_callback(finished.put)
         while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
-            collect(in_flight.popleft())
+            collect_one()
     while in_flight:
-        collect(in_flight.popleft())
+        collect_one()
     router.flush()
     # The workers' memory is not needed by the load: free it before DuckDB takes its share.
     executor.close()

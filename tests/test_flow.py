@@ -9,7 +9,7 @@ import pytest
 
 from flows.warehouse import connect
 
-from .items import write_item
+from .items import PARAGRAPHS, write_item
 
 
 def _client_view(flow_run_id: object) -> tuple[object, list, list]:
@@ -183,3 +183,39 @@ def test_the_chart_picks_buckets_whose_bars_differ() -> None:
     text = per_day_markdown(one_a_day)
     assert text.startswith("### Articles per week")
     assert "| week of (UTC, Monday) | articles | bar (full = 7) |" in text
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_slow_batch_does_not_hold_back_the_batches_after_it(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """Batches are collected as they finish: while one worker is busy with a slow batch, the
+    other goes on through the later ones instead of waiting for the slow one to be collected."""
+    from flows.ingest import ingest
+
+    src = tmp_path / "in"
+    # A long table: seconds of parsing, in the first batch (files are read in name order).
+    rows = "".join(f"<tr><td>{i}</td><td>{PARAGRAPHS[i % 3]}</td></tr>" for i in range(20_000))
+    src.mkdir()
+    (src / "a-slow.html").write_text(
+        "<html><head><link rel=canonical href='https://h.example/table'><title>T</title></head>"
+        f"<body><article><table>{rows}</table></article></body></html>",
+        "utf-8",
+    )
+    for i in range(12):
+        write_item(src, f"b-{i:02d}.txt", 1690933501000 + i, f"Story {i}", f"https://n.example/{i}")
+    state = ingest(
+        sources=[str(src)],
+        warehouse=str(warehouse),
+        batch_size=1,
+        workers=2,
+        time_budget_s=120,
+        return_state=True,
+    )
+    summary = state.result()
+    assert (summary["inputs"], summary["new"], summary["batches"]) == (13, 13, 13)
+    _, tasks, _ = _client_view(state.state_details.flow_run_id)
+    ends = {t.name: t.end_time for t in tasks if t.name.startswith("batch-")}
+    slow_end = ends.pop("batch-1")
+    # Waiting for the oldest batch first lets at most 2 x workers later ones end before it.
+    assert sum(end < slow_end for end in ends.values()) > 4, sorted(ends.items())

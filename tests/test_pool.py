@@ -123,3 +123,55 @@ def test_a_forced_close_ends_a_running_batch_at_once(tmp_path: Path) -> None:
     assert pool._live == {}
     with pytest.raises(PoolClosed):
         pool.run_batch(units, str(tmp_path / "stage"), "b2")
+
+
+def test_batches_waiting_for_a_worker_get_one_in_the_order_they_came(tmp_path: Path) -> None:
+    """The flow submits the largest batches first: a late small batch must not overtake them,
+    or the run ends on one core with a large batch left."""
+    (tmp_path / "stage").mkdir()
+    heavy, *light = _units(tmp_path)
+    order: list[str] = []
+    lock = threading.Lock()
+    with WorkerPool(1, budget_s=0, hard_kill_s=60) as pool:
+        pool.start()
+
+        def run(units: list[WorkUnit], batch_id: str) -> None:
+            pool.run_batch(units, str(tmp_path / "stage"), batch_id)
+            with lock:
+                order.append(batch_id)
+
+        threads = [threading.Thread(target=run, args=([heavy], "first"))]
+        threads[0].start()
+        for n in range(4):  # each waits longer than any polling interval before its turn
+            time.sleep(0.7)
+            threads.append(threading.Thread(target=run, args=(light, f"waiting-{n}")))
+            threads[-1].start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert order == ["first", "waiting-0", "waiting-1", "waiting-2", "waiting-3"]
+
+
+def test_closing_the_pool_wakes_the_batches_waiting_for_a_worker(tmp_path: Path) -> None:
+    (tmp_path / "stage").mkdir()
+    units = _units(tmp_path)
+    pool = WorkerPool(1, budget_s=0, hard_kill_s=60)
+    pool.start()
+    errors: list[BaseException] = []
+
+    def run(batch_id: str) -> None:
+        try:
+            pool.run_batch(units, str(tmp_path / "stage"), batch_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(f"b{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    pool.close(force=True)
+    for thread in threads:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in threads), "a waiting batch hung"
+    assert [type(e) for e in errors] == [PoolClosed] * 3
+    pool.close()  # twice, as the flow does: no error, no worker left
+    assert pool._live == {}

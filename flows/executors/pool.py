@@ -108,7 +108,8 @@ class WorkerPool:
         self.max_docs = max_docs
         self.max_rss = max_rss
         self.restarts = 0
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+        # None in the queue means closed: each waiter that takes it puts it back for the next.
+        self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._lock = threading.Lock()
         self._closed = False
         self._spawned = 0
@@ -152,6 +153,8 @@ class WorkerPool:
         preset: dict[int, Rejection] = {}
         worker = self._take()
         try:
+            if self._closed:  # closed while this batch waited: the worker is not to be used
+                raise PoolClosed("the worker pool is closed")
             while True:
                 worker.progress[0], worker.progress[1] = -1.0, time.monotonic()
                 worker.conn.send((list(units), staging_dir, batch_id, self.budget_s, preset))
@@ -180,11 +183,13 @@ class WorkerPool:
                 self._idle.put(worker)
 
     def _take(self) -> _Worker:
-        while True:  # a close while waiting for a free worker must not leave this thread hung
-            if self._closed:
-                raise PoolClosed("the worker pool is closed")
-            with contextlib.suppress(queue.Empty):
-                return self._idle.get(timeout=0.5)
+        # A blocking get: waiters are served in the order they came (a timed poll would send
+        # each to the back of the line, so a large batch could be left to run last).
+        worker = self._idle.get()
+        if worker is None:
+            self._idle.put(None)
+            raise PoolClosed("the worker pool is closed")
+        return worker
 
     def _wait(self, worker: _Worker, n: int) -> BatchResult | str | tuple[int, str, str]:
         while True:
@@ -221,9 +226,12 @@ class WorkerPool:
         idle: list[_Worker] = []
         while True:
             try:
-                idle.append(self._idle.get_nowait())
+                worker = self._idle.get_nowait()
             except queue.Empty:
                 break
+            if worker is not None:
+                idle.append(worker)
+        self._idle.put(None)  # wakes the batches waiting for a worker: they fail as closed
         # A worker that never got work may still be importing: no state to lose, kill it.
         # The others are all told first, so that their exits overlap (on the way to the load).
         kills = [force or worker.docs == 0 for worker in idle]

@@ -65,11 +65,18 @@ def is_warc_source(source: str) -> bool:
 
 
 def is_warc_file(path: str) -> bool:
+    # Unbuffered: discovery asks this of every new local file, in the flow process; and
+    # non-blocking, so a file swapped for a FIFO since its stat cannot hang the discovery.
     try:
-        with open(path, "rb") as fh:
-            return sniff_warc(fh.read(512))
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return False
+    try:
+        return sniff_warc(os.read(fd, 512))
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 def file_state(fingerprint: str, records: int) -> str:

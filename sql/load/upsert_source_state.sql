@@ -1,5 +1,5 @@
 -- Remember inputs by fingerprint so an unchanged one is skipped next run; transient failures
--- are not remembered (see 04c_transient_rejects.sql).
+-- are not remembered (see transient_rejects.sql).
 INSERT INTO source_state
 SELECT source, fingerprint, outcome, $run_id
 FROM (
