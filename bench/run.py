@@ -340,6 +340,17 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
         print(f"best of {rounds} rounds: {names}" + (f", second {second.name}" if second else ""))
     ratio(pipe, lim, "pipeline / limit")
     ratio(pipe, best("bare"), "pipeline / bare pool (same transform)")
+    for kind in ("limit", "bare"):  # the spread tells how far one round's figure can be trusted
+        per_round = [
+            f"{other.wall / st.wall:.2f}"
+            for st in stages.values()
+            if st.kind == "pipeline"
+            and st.ok
+            and (other := stages.get(st.name.replace("pipeline", kind)))
+            and other.ok
+        ]
+        if len(per_round) > 1:
+            print(f"pipeline / {kind} throughput, round by round: {', '.join(per_round)}")
     ratio(pipe, peer, "pipeline / peer ")
     ratio(pipe, best("trafmeta"), "pipeline / trafilatura with metadata")
     ratio(second, pipe, "second run / first run")

@@ -202,6 +202,16 @@ def report(n: int, stages: dict[str, Stage], run_dir: Path) -> None:
         keys = ("inputs", "new", "duplicates", "rejected", "batches", "reasons")
         print(f"pipeline: { ({k: summary.get(k) for k in keys}) }")
         print(f"pipeline / limit throughput: {limit.wall / pipe.wall:.3f} (target >= 0.95)")
+        per_round = [
+            f"{other.wall / st.wall:.3f}"
+            for name, st in stages.items()
+            if name.startswith("pipeline")
+            and st.ok
+            and (other := stages.get(name.replace("pipeline", "limit")))
+            and other.ok
+        ]
+        if len(per_round) > 1:
+            print(f"pipeline / limit throughput, round by round: {', '.join(per_round)}")
     second, startup = stages.get("second"), stages.get("startup")
     if second and startup and second.ok and startup.ok:
         summary = _summary(run_dir / "second.log")

@@ -39,6 +39,7 @@ from flows.warehouse import CRASH_AT_ENV, connect, prepare_run, staging_dir
 
 from .conftest import REPO
 from .items import item_text, write_item
+from .warcs import page, response, write_warc
 
 T0 = 1690933501000
 
@@ -185,13 +186,18 @@ def world(tmp_path_factory: pytest.TempPathFactory, prefect_api: None) -> World:
         write_item(b, f"u{i}.txt", T0 + 20_000, f"Story {i} v2", f"https://n.example/{i}")
     write_item(b, "dup.txt", T0 + 10_000, "News 0", "HTTPS://M.example/0")
     (b / "empty.html").write_bytes(b"")
+    # A web archive in the same run: its records are killed and resumed with the rest.
+    write_warc(
+        b / "crawl.warc.gz",
+        [response(f"https://w.example/{i}", page(f"Archived {i}")) for i in range(20)],
+    )
 
     base, ref = root / "base", root / "ref"
     ingest(sources=[str(a)], warehouse=str(base), batch_size=20, workers=1)
     shutil.copytree(base, ref)
     run = ingest(sources=[str(a), str(b)], warehouse=str(ref), batch_size=20, workers=1)
     summary = run
-    assert (summary["new"], summary["updated"], summary["duplicates"]) == (60, 3, 1)
+    assert (summary["new"], summary["updated"], summary["duplicates"]) == (80, 3, 1)
     return World([str(a), str(b)], base, snapshot(base), snapshot(ref), summary)
 
 

@@ -12,18 +12,7 @@ from flows.extract.warc import index_warc, read_payload, sniff_warc
 from flows.units import Rejection, WorkUnit
 from flows.warehouse import connect
 
-from .warcs import http_block, record, response, write_warc
-
-
-def page(title: str, words: str = "The council approved the new budget for the city") -> bytes:
-    para = " ".join([words] * 4)
-    return (
-        f"<html><head><title>{title}</title>"
-        '<meta property="article:published_time" content="2023-03-04T05:06:07Z">'
-        f"</head><body><article><h1>{title}</h1><p>{para}.</p><p>{para} again.</p>"
-        "</article></body></html>"
-    ).encode()
-
+from .warcs import http_block, page, record, response, write_warc
 
 GBK_TITLE = "市议会批准新预算"
 GBK_PAGE = (

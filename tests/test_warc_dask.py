@@ -15,8 +15,7 @@ import pytest
 from flows.units import WorkUnit
 from flows.warehouse import connect
 
-from .test_warc import page
-from .warcs import response, write_warc
+from .warcs import page, response, write_warc
 
 BIN = Path(sys.executable).parent
 

@@ -14,8 +14,7 @@ from werkzeug import Request, Response
 from flows.extract.web.download import Downloader
 from flows.extract.web.options import WebOptions
 
-from .test_warc import page
-from .warcs import response, write_warc
+from .warcs import page, response, write_warc
 
 _RANGE = re.compile(r"bytes=(\d+)-")
 

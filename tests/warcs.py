@@ -7,6 +7,16 @@ import uuid
 from pathlib import Path
 
 
+def page(title: str, words: str = "The council approved the new budget for the city") -> bytes:
+    para = " ".join([words] * 4)
+    return (
+        f"<html><head><title>{title}</title>"
+        '<meta property="article:published_time" content="2023-03-04T05:06:07Z">'
+        f"</head><body><article><h1>{title}</h1><p>{para}.</p><p>{para} again.</p>"
+        "</article></body></html>"
+    ).encode()
+
+
 def http_block(body: bytes, status: str = "200 OK", content_type: str = "text/html") -> bytes:
     head = f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
     head += f"Content-Length: {len(body)}\r\n\r\n"
