@@ -195,12 +195,13 @@ def report(n: int, stages: dict[str, Stage], run_dir: Path) -> None:
         rate = f"{n / st.wall:10.1f}" if name[:5] in ("limit", "pipel") and st.wall else " " * 10
         print(f"{name:<10} {st.wall:8.2f} {rate} {st.peak_rss / 2**20:13.0f}")
     limit, pipe = _best(stages, "limit"), _best(stages, "pipeline")
-    if limit and pipe and limit.ok and pipe.ok:
-        print(f"best rounds: {limit.name} {limit.wall:.2f} s, {pipe.name} {pipe.wall:.2f} s")
-        print(f"limit: {_summary(run_dir / f'{limit.name}.log')}")
+    if pipe and pipe.ok:
         summary = _summary(run_dir / f"{pipe.name}.log")
         keys = ("inputs", "new", "duplicates", "rejected", "batches", "reasons")
         print(f"pipeline: { ({k: summary.get(k) for k in keys}) }")
+    if limit and pipe and limit.ok and pipe.ok:
+        print(f"best rounds: {limit.name} {limit.wall:.2f} s, {pipe.name} {pipe.wall:.2f} s")
+        print(f"limit: {_summary(run_dir / f'{limit.name}.log')}")
         print(f"pipeline / limit throughput: {limit.wall / pipe.wall:.3f} (target >= 0.95)")
         per_round = [
             f"{other.wall / st.wall:.3f}"
