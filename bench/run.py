@@ -426,27 +426,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cold_ingest = [str(cli), "ingest", str(corpus), "--warehouse", str(run_dir / "cold"), "--json"]
     server = _start_server(run_dir, env) if args.server else None
     texts_file = run_dir / "limit-texts.jsonl"
+    limit = [sys.executable, "-m", "bench.limit", str(corpus), "--workers", str(cores)]
     plan = {
-        "limit": [sys.executable, "-m", "bench.limit", str(corpus), "--workers", str(cores)]
-        + (["--texts", str(texts_file)] if args.quality else []),
-        "bare": [
-            sys.executable,
-            "-m",
-            "bench.limit",
-            str(corpus),
-            "--workers",
-            str(cores),
-            "--transform",
-        ],
-        "trafmeta": [
-            sys.executable,
-            "-m",
-            "bench.limit",
-            str(corpus),
-            "--workers",
-            str(cores),
-            "--with-metadata",
-        ],
+        "limit": limit + (["--texts", str(texts_file)] if args.quality else []),
+        "bare": [*limit, "--transform"],
+        "trafmeta": [*limit, "--with-metadata"],
         "pipeline": ingest,
         "peer": [
             str(BIN / "trafilatura"),

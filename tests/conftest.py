@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,17 @@ def prefect_api() -> Iterator[None]:
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
     return tmp_path / "warehouse"
+
+
+@contextmanager
+def two_worker_cluster() -> Iterator[tuple[str, set[int]]]:
+    """A real Dask LocalCluster of 2 worker processes: its address and the workers' pids."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield cluster.scheduler_address, set(client.run(os.getpid).values())

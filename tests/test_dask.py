@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -13,14 +12,13 @@ pytest.importorskip(
     "distributed", reason="Dask is an optional extra: pip install -e '.[dask]' (the lock has it)"
 )
 
+from .conftest import two_worker_cluster
 from .items import write_item
 
 
 @pytest.mark.timeout(180)
 @pytest.mark.usefixtures("prefect_api")
 def test_batches_run_on_dask_workers_and_one_writer_loads(tmp_path: Path) -> None:
-    from distributed import Client, LocalCluster
-
     from flows.ingest import ingest
 
     src = tmp_path / "in"
@@ -28,18 +26,12 @@ def test_batches_run_on_dask_workers_and_one_writer_loads(tmp_path: Path) -> Non
         write_item(src, f"{i:02d}.txt", 1690933501000 + i, f"Story {i}", f"https://d.example/{i}")
     (src / "empty.txt").write_bytes(b"")
     shared = tmp_path / "shared-staging"  # stands in for a folder every worker mounts
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        worker_pids = set(client.run(os.getpid).values())
+    with two_worker_cluster() as (address, worker_pids):
         run = ingest(
             sources=[str(src)],
             warehouse=str(tmp_path / "wh"),
             batch_size=3,
-            dask_address=cluster.scheduler_address,
+            dask_address=address,
             staging=str(shared),
             return_state=True,
         )

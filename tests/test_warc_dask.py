@@ -15,6 +15,7 @@ import pytest
 from flows.units import WorkUnit
 from flows.warehouse import connect
 
+from .conftest import two_worker_cluster
 from .warcs import page, response, write_warc
 
 BIN = Path(sys.executable).parent
@@ -42,28 +43,20 @@ def articles(warehouse: Path) -> int:
 @pytest.mark.timeout(180)
 @pytest.mark.usefixtures("prefect_api")
 def test_two_warc_files_on_a_two_worker_local_cluster(tmp_path: Path) -> None:
-    from distributed import Client, LocalCluster
-
     from flows.executors.dask import ClusterSetupError, DaskExecutor
     from flows.ingest import ingest
 
     files = two_warcs(tmp_path / "in")
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        worker_pids = set(client.run(os.getpid).values())
+    with two_worker_cluster() as (address, worker_pids):
         summary = ingest(
             sources=[str(f) for f in files],
             warehouse=str(tmp_path / "wh"),
             batch_size=3,
-            dask_address=cluster.scheduler_address,
+            dask_address=address,
             staging=str(tmp_path / "shared"),
         )
         # A worker that cannot see an input is the cluster's fault, not the input's.
-        executor = DaskExecutor(cluster.scheduler_address)
+        executor = DaskExecutor(address)
         try:
             unit = WorkUnit(source="x", path=str(tmp_path / "not-mounted.warc"))
             with pytest.raises(ClusterSetupError, match=r"cannot see .*not-mounted\.warc"):
@@ -98,39 +91,26 @@ def test_scheduler_and_workers_started_in_another_folder(
     scheduler_file = elsewhere / "scheduler.json"
     env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        scheduler = subprocess.Popen(
-            [
-                BIN / "dask",
-                "scheduler",
-                "--port=0",
-                "--no-dashboard",
-                f"--scheduler-file={scheduler_file}",
-            ],
+
+    def dask(*args: str) -> subprocess.Popen[bytes]:
+        # As a user starts them: another working folder, output not needed.
+        command = [str(BIN / "dask"), *args, "--no-dashboard"]
+        command.append(f"--scheduler-file={scheduler_file}")
+        proc = subprocess.Popen(
+            command,
             cwd=elsewhere,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        procs.append(scheduler)
+        procs.append(proc)
+        return proc
+
+    try:
+        scheduler = dask("scheduler", "--port=0")
         _wait_for(scheduler_file, scheduler, 60)
         address = json.loads(scheduler_file.read_text())["address"]
-        procs.append(
-            subprocess.Popen(
-                [
-                    BIN / "dask",
-                    "worker",
-                    "--nworkers=2",
-                    "--nthreads=1",
-                    "--no-dashboard",
-                    f"--scheduler-file={scheduler_file}",
-                ],
-                cwd=elsewhere,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        dask("worker", "--nworkers=2", "--nthreads=1")
         with Client(address, timeout=30) as client:
             client.wait_for_workers(2, timeout=90)
         monkeypatch.chdir(user)  # relative SOURCE and warehouse, as typed by a user
