@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from statistics import median
 
 import psutil
 
@@ -342,7 +343,7 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
     ratio(pipe, best("bare"), "pipeline / bare pool (same transform)")
     for kind in ("limit", "bare"):  # the spread tells how far one round's figure can be trusted
         per_round = [
-            f"{other.wall / st.wall:.2f}"
+            other.wall / st.wall
             for st in stages.values()
             if st.kind == "pipeline"
             and st.ok
@@ -350,7 +351,10 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
             and other.ok
         ]
         if len(per_round) > 1:
-            print(f"pipeline / {kind} throughput, round by round: {', '.join(per_round)}")
+            print(
+                f"pipeline / {kind} throughput, round by round: "
+                f"{', '.join(f'{r:.2f}' for r in per_round)} (median {median(per_round):.2f})"
+            )
     ratio(pipe, peer, "pipeline / peer ")
     ratio(pipe, best("trafmeta"), "pipeline / trafilatura with metadata")
     ratio(second, pipe, "second run / first run")

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 
 from bench import SHARED
 from bench.run import BIN, REPO, Stage, _kill_group, _start_server, measure
@@ -204,7 +205,7 @@ def report(n: int, stages: dict[str, Stage], run_dir: Path) -> None:
         print(f"limit: {_summary(run_dir / f'{limit.name}.log')}")
         print(f"pipeline / limit throughput: {limit.wall / pipe.wall:.3f} (target >= 0.95)")
         per_round = [
-            f"{other.wall / st.wall:.3f}"
+            other.wall / st.wall
             for name, st in stages.items()
             if name.startswith("pipeline")
             and st.ok
@@ -212,7 +213,10 @@ def report(n: int, stages: dict[str, Stage], run_dir: Path) -> None:
             and other.ok
         ]
         if len(per_round) > 1:
-            print(f"pipeline / limit throughput, round by round: {', '.join(per_round)}")
+            print(
+                "pipeline / limit throughput, round by round: "
+                f"{', '.join(f'{r:.3f}' for r in per_round)} (median {median(per_round):.3f})"
+            )
     second, startup = stages.get("second"), stages.get("startup")
     if second and startup and second.ok and startup.ok:
         summary = _summary(run_dir / "second.log")

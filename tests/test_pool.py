@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -42,12 +44,9 @@ def _reasons(result: BatchResult) -> dict[str, int]:
 def test_soft_budget_rejects_a_slow_document_and_keeps_the_worker(tmp_path: Path) -> None:
     (tmp_path / "stage").mkdir()
     with WorkerPool(1, budget_s=0.2, hard_kill_s=30) as pool:
-        t0 = time.monotonic()
         result = pool.run_batch(_units(tmp_path), str(tmp_path / "stage"), "b1")
-        elapsed = time.monotonic() - t0
         assert (result.articles, _reasons(result)) == (2, {"timeout": 1})
-        assert pool.restarts == 0
-    assert elapsed < 20
+        assert pool.restarts == 0  # the soft budget stopped it, not the parent's kill
 
 
 @pytest.mark.parametrize(
@@ -175,3 +174,26 @@ def test_closing_the_pool_wakes_the_batches_waiting_for_a_worker(tmp_path: Path)
     assert [type(e) for e in errors] == [PoolClosed] * 3
     pool.close()  # twice, as the flow does: no error, no worker left
     assert pool._live == {}
+
+
+def test_a_worker_collects_garbage_less_often_but_still_collects() -> None:
+    """tune_collector, run in a fresh interpreter as a worker runs it: the imports are frozen,
+    the young generation's threshold raised, and a reference cycle is still freed."""
+    code = (
+        "import gc, weakref\n"
+        "import flows.transform.article\n"
+        "from flows.executors.pool import GC_GEN0_THRESHOLD, tune_collector\n"
+        "tune_collector()\n"
+        "assert gc.get_freeze_count() > 10_000, gc.get_freeze_count()\n"
+        "assert gc.get_threshold()[0] == GC_GEN0_THRESHOLD > 700\n"
+        "class Node: pass\n"
+        "a, b = Node(), Node(); a.other, b.other = b, a\n"
+        "gone = weakref.ref(a); del a, b\n"
+        "kept = [[] for _ in range(GC_GEN0_THRESHOLD * 3)]\n"
+        "assert gone() is None, 'the cycle was never collected'\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr

@@ -8,6 +8,7 @@ the parent kills the worker, rejects that page as ``timeout`` and re-sends the r
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing as mp
 import queue
 import threading
@@ -33,11 +34,31 @@ class PoolClosed(WorkerError):
     """The run is ending (cancelled or failed): batches in flight stop, none is retried."""
 
 
+GC_GEN0_THRESHOLD = 10_000  # Python's default is 700
+
+
+def tune_collector() -> None:
+    """Garbage-collector settings for a process that only transforms documents.
+
+    Parsing a page allocates many short-lived containers, so at Python's default threshold
+    the collector runs every few hundred allocations and each full pass walks every object
+    the imports left behind. Moving those to the permanent generation and collecting the
+    young generation less often halves the collector's share of a worker's time; garbage
+    is still collected, each document's cycles within about ten documents.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
+
+
 def _worker_main(conn: Connection, progress: Any) -> None:
     # Import the extractor now, while the parent is still preparing the run, so the first
     # batch finds the worker warm. (Only workers import the batch code and pyarrow.)
     import flows.transform.article  # noqa: F401
     from flows.transform.batch import process_batch
+
+    tune_collector()
 
     def report(index: int) -> None:
         progress[1] = time.monotonic()
