@@ -12,7 +12,7 @@ from flows.extract.warc import index_warc, read_payload, sniff_warc
 from flows.units import Rejection, WorkUnit
 from flows.warehouse import connect
 
-from .warcs import http_block, page, record, response, write_warc
+from .warcs import chunked, encoded_response, http_block, page, record, response, write_warc
 
 GBK_TITLE = "市议会批准新预算"
 GBK_PAGE = (
@@ -92,7 +92,7 @@ def test_corrupt_middle_and_truncated_last_record_are_rejected_rest_read(
     payloads = []
     for unit in units:
         try:
-            payloads.append(read_payload(str(path), int(unit.meta["warc_offset"]), 10**7))
+            payloads.append(read_payload(str(path), unit.meta, 10**7))
         except Exception as exc:  # the truncated last one
             payloads.append(exc)
     assert payloads[:3] == [page(f"C {i}") for i in (0, 2, 3)]
@@ -154,6 +154,105 @@ def test_one_warc_file_is_spread_over_batches_and_workers(tmp_path: Path, wareho
     summary = ingest(sources=[str(path)], warehouse=str(warehouse), batch_size=5, workers=2)
     assert (summary["inputs"], summary["new"], summary["batches"]) == (40, 40, 8)
     assert len(summary["workers"]) == 2  # one file, two worker processes
+
+
+def test_bodies_archived_as_sent_are_decoded_like_a_browser(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """wget, warcprox and browsertrix keep chunked framing and content encodings: each body
+    loads as its page's text, never with chunk sizes or compressed bytes in it; a truncated
+    gzip stream and a gzip bomb are rejected, not loaded as pages."""
+    import zlib
+
+    import brotli
+
+    from flows.ingest import ingest
+
+    def story(name: str) -> bytes:
+        return page(f"Story {name}", f"The {name} council approved the new budget for the city")
+
+    def raw_deflate(data: bytes) -> bytes:
+        packer = zlib.compressobj(wbits=-15)
+        return packer.compress(data) + packer.flush()
+
+    cases = {
+        "chunked": (chunked(story("chunked")), "Transfer-Encoding: chunked\r\n"),
+        "chunkedgzip": (
+            chunked(gzip.compress(story("chunkedgzip"))),
+            "Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n",
+        ),
+        "gzip": (gzip.compress(story("gzip")), "Content-Encoding: gzip\r\n"),
+        "deflate": (zlib.compress(story("deflate")), "Content-Encoding: deflate\r\n"),
+        "rawdeflate": (raw_deflate(story("rawdeflate")), "Content-Encoding: deflate\r\n"),
+        "brotli": (
+            chunked(brotli.compress(story("brotli"))),
+            "Transfer-Encoding: chunked\r\nContent-Encoding: br\r\n",
+        ),
+        # stored decoded under the original headers: the body is taken as it is
+        "storeddecoded": (
+            story("storeddecoded"),
+            "Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n",
+        ),
+    }
+    bad = {
+        "truncated": (gzip.compress(story("truncated"))[:-40], "Content-Encoding: gzip\r\n"),
+        "bomb": (gzip.compress(b"<p>" + b"a" * (11 << 20)), "Content-Encoding: gzip\r\n"),
+    }
+    records = [
+        encoded_response(f"https://enc.example/{name}", body, headers)
+        for name, (body, headers) in {**cases, **bad}.items()
+    ]
+    path = write_warc(tmp_path / "sent.warc.gz", records)
+    summary = ingest(sources=[str(path)], warehouse=str(warehouse))
+    assert (summary["inputs"], summary["new"], summary["rejected"]) == (9, 7, 2)
+    assert summary["reasons"] == {"read_error": 1, "too_large": 1}
+    con = connect(warehouse, read_only=True)
+    try:
+        bodies = dict(con.execute("SELECT url, body FROM articles").fetchall())
+    finally:
+        con.close()
+    for name in cases:
+        body = bodies[f"https://enc.example/{name}"]
+        assert f"The {name} council approved the new budget" in body, (name, body)
+        assert "\r\n" not in body and "\ufffd" not in body, (name, body)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_a_warc_gzipped_as_a_whole_is_read_record_by_record(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """`gzip crawl.warc` makes one member of all records, and `cat` of two such files two:
+    no offset reaches a record inside a member, so each is read by its place in the file,
+    and every page loads under its own URL, whichever worker and batch reads it."""
+    from flows.ingest import ingest
+
+    records = [response(f"https://whole.example/{i}", page(f"Whole story {i}")) for i in range(30)]
+    plain = write_warc(tmp_path / "all.warc", records, gzipped=False).read_bytes()
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "whole.warc.gz").write_bytes(gzip.compress(plain))
+    halves = [
+        write_warc(tmp_path / "h0.warc", records[:15], gzipped=False),
+        write_warc(tmp_path / "h1.warc", records[15:], gzipped=False),
+    ]
+    (src / "two.warc.gz").write_bytes(b"".join(gzip.compress(h.read_bytes()) for h in halves))
+
+    units = [u for u in index_warc(str(src / "whole.warc.gz"), "w") if isinstance(u, WorkUnit)]
+    assert len({u.source for u in units}) == 30  # each record named apart
+    assert [u.meta["warc_nth"] for u in units] == [str(i) for i in range(30)]
+
+    summary = ingest(sources=[str(src)], warehouse=str(warehouse), batch_size=4, workers=2)
+    # the second file holds the same 30 pages: duplicates, loaded once
+    assert (summary["inputs"], summary["new"], summary["duplicates"]) == (60, 30, 30)
+    assert summary["rejected"] == 0
+    con = connect(warehouse, read_only=True)
+    try:
+        rows = con.execute("SELECT url, title FROM articles").fetchall()
+    finally:
+        con.close()
+    assert sorted(rows) == sorted(
+        (f"https://whole.example/{i}", f"Whole story {i}") for i in range(30)
+    )
 
 
 def test_http_block_helper_is_well_formed() -> None:

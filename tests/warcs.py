@@ -23,6 +23,19 @@ def http_block(body: bytes, status: str = "200 OK", content_type: str = "text/ht
     return head.encode() + body
 
 
+def encoded_response(url: str, body: bytes, headers: str) -> bytes:
+    """A response archived as the server sent it: ``headers`` (CRLF-ended lines such as
+    Transfer-Encoding or Content-Encoding) and ``body`` already framed or compressed."""
+    block = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n{headers}\r\n".encode() + body
+    return record("response", url, block)
+
+
+def chunked(body: bytes, size: int = 100) -> bytes:
+    """``body`` in HTTP/1.1 chunks of ``size`` bytes."""
+    parts = [body[i : i + size] for i in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts) + b"0\r\n\r\n"
+
+
 def record(
     kind: str,
     url: str | None,

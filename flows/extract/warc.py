@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from datetime import datetime
@@ -105,11 +106,20 @@ def _target(record: WarcRecord) -> str | None:
     return uri or None
 
 
+def _record_id(record: WarcRecord) -> str:
+    return (record.headers.get("WARC-Record-ID") or "").strip()
+
+
 def _classify(
-    record: WarcRecord, path: str, source: str, offset: int
+    record: WarcRecord, path: str, source: str, where: dict[str, str]
 ) -> WorkUnit | Rejection | None:
     """One indexed record: a unit, a rejection, or None when it is not an input."""
-    name = f"{source}#{offset}"
+    offset = where["warc_offset"]
+    if where.get("warc_direct"):
+        name = f"{source}#{offset}"
+    else:  # not a record of its own gzip member: named by its place after the scan's start
+        scan = where["warc_scan"]
+        name = f"{source}#{'' if scan == '0' else scan + '+'}record-{where['warc_nth']}"
     kind = record.record_type
     if kind == WarcRecordType.unknown:
         found = record.headers.get("WARC-Type") or "none"
@@ -143,10 +153,7 @@ def _classify(
         url=url,
         charset=charset or None,
         content_type=content_type or None,
-        meta={
-            "warc_offset": str(offset),
-            "crawled_at": record.headers.get("WARC-Date") or "",
-        },
+        meta={**where, "crawled_at": record.headers.get("WARC-Date") or ""},
     )
 
 
@@ -172,20 +179,38 @@ def _next_record(fh: BinaryIO, start: int, gzipped: bool, readable: bool) -> int
 
 
 def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
-    """The inputs of one WARC file, in file order, from its headers only."""
-    with open(path, "rb") as fh:
+    """The inputs of one WARC file, in file order, from its headers only.
+
+    Each unit carries where its record is: its offset when the record starts there (a plain
+    WARC, or a gzip member of its own, as the standard asks), else only its place in the
+    file's sequence of records (a WARC gzipped as a whole: its records share one member, so
+    no offset reaches them), with its WARC-Record-ID for the reader to check.
+    """
+    with open(path, "rb") as fh, open(path, "rb") as peek:
         gzipped = fh.read(2) == GZIP_MAGIC
         pos: int | None = 0
         while pos is not None:
             fh.seek(pos)
             last: int | None = None
+            nth = -1
             try:
                 for record in ArchiveIterator(fh, record_types=_INDEXED_TYPES, parse_http=True):
-                    last = record.stream_pos  # absolute: the library asks the file
+                    nth += 1
+                    at = record.stream_pos  # absolute: the library asks the file
+                    own = at != last and (not gzipped or _member_starts(peek, at))
+                    last = at
+                    where = {
+                        "warc_offset": str(at),
+                        "warc_scan": str(pos),
+                        "warc_nth": str(nth),
+                        "warc_id": _record_id(record),
+                    }
+                    if own:
+                        where["warc_direct"] = "1"
                     try:
-                        outcome = _classify(record, path, source, last)
+                        outcome = _classify(record, path, source, where)
                     except Exception as exc:  # isolation: this record alone
-                        outcome = internal_error(f"{source}#{last}", exc)
+                        outcome = internal_error(f"{source}#{at}", exc)
                     if outcome is not None:
                         yield outcome
                 return
@@ -199,6 +224,11 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
                     f"unreadable record at offset {bad} of {path}: {exc}",
                 )
                 pos = _next_record(fh, bad + 1, gzipped, True)
+
+
+def _member_starts(fh: BinaryIO, offset: int) -> bool:
+    fh.seek(offset)
+    return fh.read(3) == b"\x1f\x8b\x08"
 
 
 def discover_warc(
@@ -266,47 +296,138 @@ class FileIndexed:
         self.source, self.fingerprint = source, fingerprint
 
 
-def read_payload(path: str, offset: int, limit: int) -> bytes:
-    """The payload of the record at ``offset``: an HTTP response's body (decoded as the
-    library does: chunked and content encodings) or a resource's bytes. Raises RecordError."""
-    where = f"offset {offset} of {path}"
+def read_payload(path: str, meta: Mapping[str, str], limit: int) -> bytes:
+    """The payload of the record ``meta`` locates (as ``index_warc`` wrote it): an HTTP
+    response's body (decoded as a browser would) or a resource's bytes. Raises RecordError."""
+    where = f"offset {meta['warc_offset']} of {path}"
+    expected_id = meta.get("warc_id", "")
     try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            record = next(
-                iter(ArchiveIterator(fh, record_types=_INPUT_TYPES, parse_http=False)), None
-            )
-            if record is None:
-                raise RecordError(RejectReason.CORRUPT_RECORD, f"no WARC record at {where}")
-            expected = record.content_length
-            if expected > limit + 65536:
-                raise RecordError(RejectReason.TOO_LARGE, f"record of {expected} bytes at {where}")
-            block = record.reader.read(expected)
-            if len(block) < expected:
+        found = None
+        if meta.get("warc_direct"):
+            with open(path, "rb") as fh:
+                fh.seek(int(meta["warc_offset"]))
+                records = ArchiveIterator(fh, record_types=_INPUT_TYPES, parse_http=False)
+                record = next(iter(records), None)
+                if record is not None and _record_id(record) == expected_id:
+                    found = _read_block(record, limit, where)
+        if found is None:  # not at its offset (or the file changed there): by its place
+            scan, nth = int(meta["warc_scan"]), int(meta["warc_nth"])
+            where = f"record {nth} after offset {scan} of {path}"
+            record = _nth_record(path, scan, nth)
+            if record is None or _record_id(record) != expected_id:
                 raise RecordError(
                     RejectReason.CORRUPT_RECORD,
-                    f"truncated record at {where}: {len(block)} of {expected}",
+                    f"no such record at {where}: the file changed since it was indexed",
                 )
-            if record.record_type != WarcRecordType.response:
-                return block
+            found = _read_block(record, limit, where)
     except OSError as exc:
         raise RecordError(
             RejectReason.CORRUPT_RECORD, f"unreadable record at {where}: {exc}"
         ) from exc
-    # The block alone, re-wrapped, so the library parses its HTTP message.
+    block, is_response = found
+    return http_body(block, limit, where) if is_response else block
+
+
+def _read_block(record: WarcRecord, limit: int, where: str) -> tuple[bytes, bool]:
+    """The record's block, checked whole; and whether it is an HTTP response."""
+    if record.record_type not in (WarcRecordType.response, WarcRecordType.resource):
+        raise RecordError(RejectReason.CORRUPT_RECORD, f"not a response at {where}")
+    expected = record.content_length
+    if expected > limit + 65536:
+        raise RecordError(RejectReason.TOO_LARGE, f"record of {expected} bytes at {where}")
+    block = record.reader.read(expected)
+    if len(block) < expected:
+        raise RecordError(
+            RejectReason.CORRUPT_RECORD,
+            f"truncated record at {where}: {len(block)} of {expected}",
+        )
+    return block, record.record_type == WarcRecordType.response
+
+
+class _Cursor:
+    """A worker thread's place in one file's sequence of records (batches hold records in
+    file order, so the next record asked for is usually the next one read)."""
+
+    def __init__(self, path: str, scan: int) -> None:
+        self.key = (path, scan)
+        self.file = open(path, "rb")  # noqa: SIM115 (kept open between records)
+        self.file.seek(scan)
+        records = ArchiveIterator(self.file, record_types=_INDEXED_TYPES, parse_http=False)
+        self.records = iter(records)
+        self.next = 0
+
+
+_cursors = threading.local()
+
+
+def _nth_record(path: str, scan: int, nth: int) -> WarcRecord | None:
+    cursor: _Cursor | None = getattr(_cursors, "cursor", None)
+    if cursor is None or cursor.key != (path, scan) or cursor.next > nth:
+        if cursor is not None:
+            cursor.file.close()
+        cursor = _cursors.cursor = _Cursor(path, scan)
+    for record in cursor.records:
+        cursor.next += 1
+        if cursor.next > nth:
+            return record
+    return None
+
+
+def http_body(block: bytes, limit: int, where: str) -> bytes:
+    """The body of an archived HTTP response, as a browser would get it, at most ``limit + 1``
+    bytes (the caller rejects more; decoding stops there, so a compression bomb cannot fill
+    memory).
+
+    Crawlers that archive what the server sent (wget, warcprox, browsertrix) keep chunked
+    framing and content encodings. Chunks are always joined; gzip is left for the transform,
+    which inflates it with the same checks as a gzipped file (a truncated stream is not
+    loaded as a page); deflate (zlib-wrapped or raw, as browsers accept) and br are decoded
+    here. A header that does not match its body (a body stored decoded under its original
+    header) falls back to less decoding, as lenient readers do: the bytes then go to the
+    transform as they are.
+    """
     head = (
         b"WARC/1.1\r\nWARC-Type: response\r\n"
         b"Content-Type: application/http; msgtype=response\r\n"
         b"Content-Length: %d\r\n\r\n" % len(block)
     )
-    try:
-        http = WarcRecord.from_bytes(head + block + b"\r\n\r\n")
-        http.parse_http()
-        return http.reader.read()
-    except OSError as exc:
-        raise RecordError(
-            RejectReason.CORRUPT_RECORD, f"bad HTTP message at {where}: {exc}"
-        ) from exc
+    encoding = _content_encoding(block)
+    modes = ["all", "transfer", "none"] if encoding == "br" else ["transfer", "none"]
+    error: OSError | None = None
+    for mode in modes:
+        try:
+            http = WarcRecord.from_bytes(head + block + b"\r\n\r\n")
+            http.parse_http(auto_decode=mode)
+            body = http.reader.read(limit + 1)
+        except OSError as exc:
+            error = error or exc
+            continue
+        return _inflate(body, limit) if encoding == "deflate" else body
+    raise RecordError(RejectReason.CORRUPT_RECORD, f"bad HTTP message at {where}: {error}")
+
+
+def _inflate(body: bytes, limit: int) -> bytes:
+    """A deflate body, zlib-wrapped as the standard says or raw as some servers send it; the
+    bytes as they are when neither fits (the header was wrong)."""
+    for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out = inflater.decompress(body, limit + 1)
+        except zlib.error:
+            continue
+        if out:
+            return out
+    return body
+
+
+def _content_encoding(block: bytes) -> str:
+    """The HTTP message's Content-Encoding (lower case; '' when none), from its header block."""
+    end = block.find(b"\r\n\r\n")
+    for line in block[: end if end >= 0 else 65536].split(b"\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-encoding":
+            return value.strip().decode("latin-1").lower()
+    return ""
 
 
 def crawled_at(unit: WorkUnit) -> datetime | None:

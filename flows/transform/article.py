@@ -65,7 +65,7 @@ def read_bytes(unit: WorkUnit, limit: int = MAX_INPUT_BYTES) -> bytes:
     elif "warc_offset" in unit.meta:  # one record of a web archive: read only that
         assert unit.path is not None
         try:
-            data = read_payload(unit.path, int(unit.meta["warc_offset"]), limit)
+            data = read_payload(unit.path, unit.meta, limit)
         except RecordError as exc:
             raise Reject(exc.reason, exc.detail) from exc
     else:
