@@ -161,7 +161,8 @@ def test_bodies_archived_as_sent_are_decoded_like_a_browser(
 ) -> None:
     """wget, warcprox and browsertrix keep chunked framing and content encodings: each body
     loads as its page's text, never with chunk sizes or compressed bytes in it; a truncated
-    gzip stream and a gzip bomb are rejected, not loaded as pages."""
+    gzip stream and a gzip bomb are rejected, not loaded as pages; headers ended by LF alone
+    parse (old servers, some crawlers)."""
     import zlib
 
     import brotli
@@ -202,9 +203,14 @@ def test_bodies_archived_as_sent_are_decoded_like_a_browser(
         encoded_response(f"https://enc.example/{name}", body, headers)
         for name, (body, headers) in {**cases, **bad}.items()
     ]
+    lf = b"HTTP/1.1 200 OK\nContent-Type: text/html\nTransfer-Encoding: chunked\n\n"
+    records.append(
+        record("response", "https://enc.example/lfheaders", lf + chunked(story("lfheaders")))
+    )
+    cases["lfheaders"] = (b"", "")
     path = write_warc(tmp_path / "sent.warc.gz", records)
     summary = ingest(sources=[str(path)], warehouse=str(warehouse))
-    assert (summary["inputs"], summary["new"], summary["rejected"]) == (9, 7, 2)
+    assert (summary["inputs"], summary["new"], summary["rejected"]) == (10, 8, 2)
     assert summary["reasons"] == {"read_error": 1, "too_large": 1}
     con = connect(warehouse, read_only=True)
     try:

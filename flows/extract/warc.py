@@ -31,6 +31,9 @@ _INDEXED_TYPES = _INPUT_TYPES | WarcRecordType.unknown
 # Payload types that are pages; an empty type is left to the transform's content sniffing.
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 _SCAN_CHUNK = 1 << 20
+# Lenient, as archives in the wild need (HTTP headers ended by LF alone, from old servers and
+# some crawlers); the same options wherever records are read, so indexing and reading agree.
+_READ: dict[str, bool] = {"quirks_mode": True}
 _WARC_URL = re.compile(r"\.warc(\.gz)?$", re.IGNORECASE)
 LISTING = re.compile(r"\.paths(\.gz)?$", re.IGNORECASE)  # Common Crawl's warc.paths.gz
 _FILE_STATE = "warc:"  # prefix of a WARC file's fingerprint in source_state (with its count)
@@ -194,7 +197,8 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
             last: int | None = None
             nth = -1
             try:
-                for record in ArchiveIterator(fh, record_types=_INDEXED_TYPES, parse_http=True):
+                records = ArchiveIterator(fh, **_READ, record_types=_INDEXED_TYPES, parse_http=True)
+                for record in records:
                     nth += 1
                     at = record.stream_pos  # absolute: the library asks the file
                     own = at != last and (not gzipped or _member_starts(peek, at))
@@ -306,7 +310,7 @@ def read_payload(path: str, meta: Mapping[str, str], limit: int) -> bytes:
         if meta.get("warc_direct"):
             with open(path, "rb") as fh:
                 fh.seek(int(meta["warc_offset"]))
-                records = ArchiveIterator(fh, record_types=_INPUT_TYPES, parse_http=False)
+                records = ArchiveIterator(fh, **_READ, record_types=_INPUT_TYPES, parse_http=False)
                 record = next(iter(records), None)
                 if record is not None and _record_id(record) == expected_id:
                     found = _read_block(record, limit, where)
@@ -352,7 +356,7 @@ class _Cursor:
         self.key = (path, scan)
         self.file = open(path, "rb")  # noqa: SIM115 (kept open between records)
         self.file.seek(scan)
-        records = ArchiveIterator(self.file, record_types=_INDEXED_TYPES, parse_http=False)
+        records = ArchiveIterator(self.file, **_READ, record_types=_INDEXED_TYPES, parse_http=False)
         self.records = iter(records)
         self.next = 0
 
@@ -397,7 +401,7 @@ def http_body(block: bytes, limit: int, where: str) -> bytes:
     for mode in modes:
         try:
             http = WarcRecord.from_bytes(head + block + b"\r\n\r\n")
-            http.parse_http(auto_decode=mode)
+            http.parse_http(auto_decode=mode, quirks_mode=True)
             body = http.reader.read(limit + 1)
         except OSError as exc:
             error = error or exc
