@@ -189,7 +189,7 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
     file's sequence of records (a WARC gzipped as a whole: its records share one member, so
     no offset reaches them), with its WARC-Record-ID for the reader to check.
     """
-    with open(path, "rb") as fh, open(path, "rb") as peek:
+    with open(path, "rb") as fh, open(path, "rb", buffering=0) as peek:
         gzipped = fh.read(2) == GZIP_MAGIC
         pos: int | None = 0
         while pos is not None:
@@ -230,9 +230,8 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
                 pos = _next_record(fh, bad + 1, gzipped, True)
 
 
-def _member_starts(fh: BinaryIO, offset: int) -> bool:
-    fh.seek(offset)
-    return fh.read(3) == b"\x1f\x8b\x08"
+def _member_starts(peek: BinaryIO, offset: int) -> bool:
+    return os.pread(peek.fileno(), 3, offset) == b"\x1f\x8b\x08"
 
 
 def discover_warc(
@@ -426,8 +425,8 @@ def _inflate(body: bytes, limit: int) -> bytes:
 
 def _content_encoding(block: bytes) -> str:
     """The HTTP message's Content-Encoding (lower case; '' when none), from its header block."""
-    end = block.find(b"\r\n\r\n")
-    for line in block[: end if end >= 0 else 65536].split(b"\n")[1:]:
+    ends = [at for at in (block.find(b"\r\n\r\n"), block.find(b"\n\n")) if at >= 0]
+    for line in block[: min(ends, default=65536)].split(b"\n")[1:]:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-encoding":
             return value.strip().decode("latin-1").lower()
