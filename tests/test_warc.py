@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.extract.warc import index_warc, read_payload, sniff_warc
+from flows.extract.warc import RecordError, index_warc, read_payload, sniff_warc
 from flows.units import Rejection, WorkUnit
 from flows.warehouse import connect
 
@@ -97,6 +97,58 @@ def test_corrupt_middle_and_truncated_last_record_are_rejected_rest_read(
             payloads.append(exc)
     assert payloads[:3] == [page(f"C {i}") for i in (0, 2, 3)]
     assert "truncated record at offset" in str(payloads[3])
+
+
+def test_a_damaged_payload_rejects_that_record_alone(tmp_path: Path) -> None:
+    """The damage deep inside one record's gzip member: that record is an input its reader
+    rejects, and the next record, intact, is read (not blamed for the damage before it)."""
+    import random
+
+    words = random.Random(7).choices(["budget", "council", "school", "road", "vote"], k=40_000)
+    long_page = page("Long story", " ".join(words))
+    members = [
+        gzip.compress(response(f"https://d.example/{i}", body), mtime=0)
+        for i, body in enumerate([page("D 0"), long_page, page("D 2"), page("D 3")])
+    ]
+    damaged = bytearray(members[1])
+    cut = len(damaged) * 3 // 4
+    damaged[cut:-8] = random.Random(3).randbytes(len(damaged) - 8 - cut)
+    members[1] = bytes(damaged)
+    path = tmp_path / "damaged.warc.gz"
+    path.write_bytes(b"".join(members))
+
+    found = list(index_warc(str(path), "d"))
+    assert [type(f).__name__ for f in found] == ["WorkUnit"] * 4
+    outcomes: list[object] = []
+    for unit in found:
+        try:
+            outcomes.append(read_payload(str(path), unit.meta, 10**7))
+        except RecordError as exc:
+            outcomes.append(exc.reason)
+    assert outcomes == [page("D 0"), "corrupt_record", page("D 2"), page("D 3")]
+
+
+def test_a_record_too_large_to_be_a_page_is_stepped_over(tmp_path: Path) -> None:
+    """A record whose Content-Length claims more than any page may hold is found and
+    rejected, and the next records are found by their own gzip members: a length that
+    overshoots its member (damage, or an attack) cannot swallow them."""
+    liar = record("response", "https://l.example/big", http_block(page("Big")))
+    liar = liar.replace(
+        b"Content-Length: %d" % len(http_block(page("Big"))), b"Content-Length: 99999999999"
+    )
+    path = write_warc(
+        tmp_path / "liar.warc.gz",
+        [response("https://l.example/0", page("L 0")), liar]
+        + [response(f"https://l.example/{i}", page(f"L {i}")) for i in (2, 3)],
+    )
+    found = list(index_warc(str(path), "l"))
+    assert [getattr(f, "url", None) for f in found] == [
+        f"https://l.example/{i}" for i in ("0", "big", "2", "3")
+    ]
+    with pytest.raises(RecordError) as raised:
+        read_payload(str(path), found[1].meta, 10**7)
+    assert raised.value.reason == "too_large"
+    assert read_payload(str(path), found[3].meta, 10**7) == page("L 3")
 
 
 @pytest.mark.usefixtures("prefect_api")

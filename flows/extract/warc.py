@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from flows.settings import MAX_INPUT_BYTES
 from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -31,6 +32,7 @@ _INDEXED_TYPES = _INPUT_TYPES | WarcRecordType.unknown
 # Payload types that are pages; an empty type is left to the transform's content sniffing.
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 _SCAN_CHUNK = 1 << 20
+_STEP_OVER = MAX_INPUT_BYTES + 65536  # a record larger than this is never read whole
 # Lenient, as archives in the wild need (HTTP headers ended by LF alone, from old servers and
 # some crawlers); the same options wherever records are read, so indexing and reading agree.
 _READ: dict[str, bool] = {"quirks_mode": True}
@@ -217,11 +219,26 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
                         outcome = internal_error(f"{source}#{at}", exc)
                     if outcome is not None:
                         yield outcome
-                return
-            except OSError as exc:
-                bad = pos if last is None else _next_record(fh, last + 1, gzipped, False)
-                if bad is None:
+                    if own and gzipped and record.content_length > _STEP_OVER:
+                        # Never a page (the reader rejects it too_large): find the next
+                        # member by its bytes instead of inflating this one, which may be a
+                        # video, or a bomb that claims terabytes.
+                        pos = _next_record(fh, at + 1, gzipped, True)
+                        break
+                else:
                     return
+            except OSError as exc:
+                if last is None:  # the first record read from ``pos`` is unreadable
+                    bad = pos
+                else:
+                    bad = _next_record(fh, last + 1, gzipped, False)
+                    if bad is None:
+                        return  # the damage is inside the last record: its reader rejects it
+                    if _next_record(fh, bad, gzipped, True) == bad:
+                        # The next record starts readable: the damage was in the payload of
+                        # the last one, not in this one.
+                        pos = bad
+                        continue
                 yield Rejection(
                     f"{source}#{bad}",
                     RejectReason.CORRUPT_RECORD,
