@@ -248,7 +248,9 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
 
 
 def _member_starts(peek: BinaryIO, offset: int) -> bool:
-    return os.pread(peek.fileno(), 3, offset) == b"\x1f\x8b\x08"
+    """A gzip member whose first bytes are a WARC record starts at ``offset`` (not the
+    library's read position inside a member that holds many records)."""
+    return sniff_warc(os.pread(peek.fileno(), 512, offset))
 
 
 def discover_warc(
