@@ -213,8 +213,8 @@ def test_bodies_archived_as_sent_are_decoded_like_a_browser(
 ) -> None:
     """wget, warcprox and browsertrix keep chunked framing and content encodings: each body
     loads as its page's text, never with chunk sizes or compressed bytes in it; a truncated
-    gzip stream and a gzip bomb are rejected, not loaded as pages; headers ended by LF alone
-    parse (old servers, some crawlers)."""
+    gzip or deflate stream and a gzip bomb are rejected, not loaded as pages; headers ended
+    by LF alone parse (old servers, some crawlers)."""
     import zlib
 
     import brotli
@@ -249,6 +249,7 @@ def test_bodies_archived_as_sent_are_decoded_like_a_browser(
     }
     bad = {
         "truncated": (gzip.compress(story("truncated"))[:-40], "Content-Encoding: gzip\r\n"),
+        "cutdeflate": (zlib.compress(story("cutdeflate"))[:-40], "Content-Encoding: deflate\r\n"),
         "bomb": (gzip.compress(b"<p>" + b"a" * (11 << 20)), "Content-Encoding: gzip\r\n"),
     }
     records = [
@@ -262,8 +263,8 @@ def test_bodies_archived_as_sent_are_decoded_like_a_browser(
     cases["lfheaders"] = (b"", "")
     path = write_warc(tmp_path / "sent.warc.gz", records)
     summary = ingest(sources=[str(path)], warehouse=str(warehouse))
-    assert (summary["inputs"], summary["new"], summary["rejected"]) == (10, 8, 2)
-    assert summary["reasons"] == {"read_error": 1, "too_large": 1}
+    assert (summary["inputs"], summary["new"], summary["rejected"]) == (11, 8, 3)
+    assert summary["reasons"] == {"read_error": 2, "too_large": 1}
     con = connect(warehouse, read_only=True)
     try:
         bodies = dict(con.execute("SELECT url, body FROM articles").fetchall())

@@ -424,19 +424,25 @@ def http_body(block: bytes, limit: int, where: str) -> bytes:
         except OSError as exc:
             error = error or exc
             continue
-        return _inflate(body, limit) if encoding == "deflate" else body
+        return _inflate(body, limit, where) if encoding == "deflate" else body
     raise RecordError(RejectReason.CORRUPT_RECORD, f"bad HTTP message at {where}: {error}")
 
 
-def _inflate(body: bytes, limit: int) -> bytes:
+def _inflate(body: bytes, limit: int, where: str) -> bytes:
     """A deflate body, zlib-wrapped as the standard says or raw as some servers send it; the
-    bytes as they are when neither fits (the header was wrong)."""
+    bytes as they are when neither fits (the header was wrong). A stream cut short is not
+    the page, as with gzip."""
     for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
         inflater = zlib.decompressobj(wbits)
         try:
             out = inflater.decompress(body, limit + 1)
         except zlib.error:
             continue
+        if out and not inflater.eof and len(out) <= limit:
+            raise RecordError(
+                RejectReason.READ_ERROR,
+                f"truncated deflate stream at {where}: ends after {len(out)} bytes",
+            )
         if out:
             return out
     return body
