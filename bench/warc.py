@@ -112,7 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shared", type=Path, default=SHARED)
     parser.add_argument("--keep", action="store_true")
     parser.add_argument(
-        "--rounds", type=int, default=1, help="limit and pipeline alternate; best of each"
+        "--rounds",
+        type=int,
+        default=1,
+        help="limit and pipeline alternate, in turn first; best of each",
     )
     parser.add_argument(
         "--stages",
@@ -152,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     order = []
     for r in range(1, args.rounds):  # earlier rounds, each pipeline into its own warehouse
         round_ingest = [*ingest[:3], "--warehouse", str(run_dir / f"warehouse-{r}"), "--json"]
-        order += [(f"limit.{r}", limit_cmd), (f"pipeline.{r}", round_ingest)]
+        pair = [(f"limit.{r}", limit_cmd), (f"pipeline.{r}", round_ingest)]
+        order += pair[::-1] if r % 2 == 0 else pair  # ABBA: a drifting machine favours neither
     order += [
         ("limit", limit_cmd),
         ("pipeline", ingest),
