@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -81,6 +82,8 @@ class Stage:
     launched: float = 0.0  # epoch seconds when the process was started
     ended: float = 0.0  # epoch seconds when the process exited
     fixed_s: float = 0.0  # a pipeline run's wall time less the work inside its flow
+    cpu: float = 0.0  # user + system seconds of the stage's whole process tree
+    server_cpu: float = 0.0  # ... and of the Prefect server while the stage ran
     extra: dict[str, object] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -105,11 +108,38 @@ def _tree(root: psutil.Process, seen: dict[int, psutil.Process]) -> int:
     return total
 
 
-def measure(stage: Stage, log: Path, timeout: float, env: dict[str, str], cwd: Path) -> Stage:
-    """Run ``stage.cmd``; record wall time, exit code and the peak RSS of its process tree."""
+def _cpu_of(process: psutil.Process | None) -> float:
+    """User + system seconds of a running process and its children (0 if gone)."""
+    if process is None:
+        return 0.0
+    try:
+        times = [p.cpu_times() for p in [process, *process.children(recursive=True)]]
+    except psutil.Error:
+        return 0.0
+    return sum(t.user + t.system for t in times)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(
+    stage: Stage,
+    log: Path,
+    timeout: float,
+    env: dict[str, str],
+    cwd: Path,
+    server: psutil.Process | None = None,
+) -> Stage:
+    """Run ``stage.cmd``; record wall time, exit code, the peak RSS of its process tree and
+    the CPU time of the tree (every descendant is waited for by its parent, so the kernel
+    adds it to ours) and of the Prefect ``server`` meanwhile. CPU seconds are steadier than
+    wall time on a shared machine: what the stage did, not how long it waited for a core."""
     stage.log = log
     peak = 0
     done = threading.Event()
+    cpu_before, server_before = _children_cpu(), _cpu_of(server)
     with log.open("wb") as out:
         started = time.perf_counter()
         stage.launched = time.time()
@@ -158,6 +188,8 @@ def measure(stage: Stage, log: Path, timeout: float, env: dict[str, str], cwd: P
         ) + f"left {len(leftovers)} process(es)"
         _kill_group(proc.pid)
     stage.peak_rss = peak
+    stage.cpu = _children_cpu() - cpu_before
+    stage.server_cpu = _cpu_of(server) - server_before if server is not None else 0.0
     stage.ok = stage.returncode == 0 and not stage.note.startswith("timed out")
     if stage.returncode and not stage.note:
         stage.note = f"exit {stage.returncode}: {_last_line(log)}"
@@ -301,6 +333,30 @@ def _peer_texts(out_dir: Path) -> dict[str, str | None]:
     return texts
 
 
+def cpu_line(stages: dict[str, Stage], yardstick: str) -> str:
+    """The pipeline's CPU seconds (its process tree and the server's share while it ran)
+    against the yardstick's, median of the rounds: what orchestration costs in work, apart
+    from how long the stages waited for a core."""
+    pairs = [
+        ((st.cpu + st.server_cpu), (other.cpu + other.server_cpu))
+        for st in stages.values()
+        if st.kind == "pipeline"
+        and st.ok
+        and (other := stages.get(st.name.replace("pipeline", yardstick)))
+        and other.ok
+        and other.cpu
+    ]
+    if not pairs:
+        return f"pipeline / {yardstick} CPU: n/a"
+    ratios = [own / base for own, base in pairs]
+    rounds = ", ".join(f"{r:.3f}" for r in ratios)
+    return (
+        f"pipeline / {yardstick} CPU seconds (process tree + server), round by round: {rounds} "
+        f"(median {median(ratios):.3f}); the pipeline's extra work is "
+        f"{100 * (median(ratios) - 1):+.1f} % of the {yardstick}'s"
+    )
+
+
 def _fmt_rate(n: int, st: Stage) -> str:
     return f"{n / st.wall:8.1f}" if st.ok and st.wall else "       -"
 
@@ -310,14 +366,18 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
     print(f"article-etl benchmark, N = {n}, {started:%Y-%m-%d %H:%M} UTC")
     print(f"machine: {machine()}")
     print()
-    print(f"{'stage':<10} {'wall s':>8} {'pages/s':>8} {'peak RSS MiB':>13}  status")
+    print(
+        f"{'stage':<10} {'wall s':>8} {'pages/s':>8} {'peak RSS MiB':>13} {'CPU s':>7} "
+        f"{'server CPU s':>12}  status"
+    )
     for st in stages.values():
         status = "ok" if st.ok else "FAILED"
         if st.note:
             status += f" ({st.note})"
         wall = f"{st.wall:8.1f}" if st.wall else "       -"
         rss = f"{st.peak_rss / 2**20:13.0f}" if st.peak_rss else "            -"
-        print(f"{st.name:<10} {wall} {_fmt_rate(n, st)} {rss}  {status}")
+        cpu = f"{st.cpu:7.1f} {st.server_cpu:12.1f}"
+        print(f"{st.name:<10} {wall} {_fmt_rate(n, st)} {rss} {cpu}  {status}")
 
     def best(kind: str) -> Stage | None:
         done = [st for st in stages.values() if st.kind == kind and st.ok]
@@ -355,6 +415,7 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
                 f"pipeline / {kind} throughput, round by round: "
                 f"{', '.join(f'{r:.2f}' for r in per_round)} (median {median(per_round):.2f})"
             )
+    print(cpu_line(stages, "bare"))
     ratio(pipe, peer, "pipeline / peer ")
     ratio(pipe, best("trafmeta"), "pipeline / trafilatura with metadata")
     ratio(second, pipe, "second run / first run")
@@ -489,7 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stage_env["PREFECT_API_URL"] = server[1]
         else:
             stage_env.pop("PREFECT_API_URL", None)
-        measure(stage, run_dir / f"{name}.log", timeout, stage_env, run_dir)
+        watched = psutil.Process(server[0].pid) if server else None
+        measure(stage, run_dir / f"{name}.log", timeout, stage_env, run_dir, watched)
         tail = f", {stage.note}" if stage.note else f", exit {stage.returncode}"
         print(f"  {'ok' if stage.ok else 'FAILED'}: {stage.wall:.1f} s{tail}")
         if not stage.ok:

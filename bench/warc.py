@@ -30,8 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median
 
+import psutil
+
 from bench import SHARED
-from bench.run import BIN, REPO, Stage, _kill_group, _start_server, measure
+from bench.run import BIN, REPO, Stage, _kill_group, _start_server, cpu_line, measure
 from bench.score import zyte_pages
 
 DEFAULT_WORKDIR = Path(os.environ.get("TMPDIR", "/tmp")) / "article-etl-bench-warc"
@@ -168,12 +170,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     stages: dict[str, Stage] = {}
     try:
         for name, cmd in order:
-            stage = Stage(name, cmd, name)
+            stage = Stage(name, cmd, name.split(".")[0])
             stage_env = dict(env)
             if not name.startswith("limit"):
                 stage_env["PREFECT_API_URL"] = server[1]
             print(f"\n== {name}: {' '.join(cmd)}", flush=True)
-            measure(stage, run_dir / f"{name}.log", 600 + args.n / 5, stage_env, run_dir)
+            watched = psutil.Process(server[0].pid)
+            measure(stage, run_dir / f"{name}.log", 600 + args.n / 5, stage_env, run_dir, watched)
             stages[name] = stage
             print(f"  {'ok' if stage.ok else 'FAILED'}: {stage.wall:.1f} s {stage.note}")
     finally:
@@ -193,12 +196,18 @@ def _best(stages: dict[str, Stage], kind: str) -> Stage | None:
 
 def report(n: int, stages: dict[str, Stage], run_dir: Path) -> None:
     print(f"\nWARC benchmark, {n} response records, {os.cpu_count()} cores")
-    print(f"{'stage':<10} {'wall s':>8} {'records/s':>10} {'peak RSS MiB':>13}")
+    print(
+        f"{'stage':<10} {'wall s':>8} {'records/s':>10} {'peak RSS MiB':>13} {'CPU s':>7} "
+        f"{'server CPU s':>12}"
+    )
     for name, st in stages.items():
         if name == "startup.0":
             continue
         rate = f"{n / st.wall:10.1f}" if name[:5] in ("limit", "pipel") and st.wall else " " * 10
-        print(f"{name:<10} {st.wall:8.2f} {rate} {st.peak_rss / 2**20:13.0f}")
+        print(
+            f"{name:<10} {st.wall:8.2f} {rate} {st.peak_rss / 2**20:13.0f} {st.cpu:7.1f} "
+            f"{st.server_cpu:12.1f}"
+        )
     limit, pipe = _best(stages, "limit"), _best(stages, "pipeline")
     if pipe and pipe.ok:
         summary = _summary(run_dir / f"{pipe.name}.log")
@@ -221,6 +230,7 @@ def report(n: int, stages: dict[str, Stage], run_dir: Path) -> None:
                 "pipeline / limit throughput, round by round: "
                 f"{', '.join(f'{r:.3f}' for r in per_round)} (median {median(per_round):.3f})"
             )
+    print(cpu_line(stages, "limit"))
     second, startup = stages.get("second"), stages.get("startup")
     if second and startup and second.ok and startup.ok:
         summary = _summary(run_dir / "second.log")
