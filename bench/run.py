@@ -134,8 +134,8 @@ def measure(
 ) -> Stage:
     """Run ``stage.cmd``; record wall time, exit code, the peak RSS of its process tree and
     the CPU time of the tree (every descendant is waited for by its parent, so the kernel
-    adds it to ours) and of the Prefect ``server`` meanwhile. CPU seconds are steadier than
-    wall time on a shared machine: what the stage did, not how long it waited for a core."""
+    adds it to ours) and of the Prefect ``server`` meanwhile: where the work went. (CPU
+    seconds are no steadier than wall time on a shared host: contention stretches both.)"""
     stage.log = log
     peak = 0
     done = threading.Event()
@@ -335,8 +335,9 @@ def _peer_texts(out_dir: Path) -> dict[str, str | None]:
 
 def cpu_line(stages: dict[str, Stage], yardstick: str) -> str:
     """The pipeline's CPU seconds (its process tree and the server's share while it ran)
-    against the yardstick's, median of the rounds: what orchestration costs in work, apart
-    from how long the stages waited for a core."""
+    against the yardstick's, round by round and median: on a machine whose cores the
+    workers keep busy, the work the flow process and the server add is time the workers
+    wait."""
     pairs = [
         ((st.cpu + st.server_cpu), (other.cpu + other.server_cpu))
         for st in stages.values()
