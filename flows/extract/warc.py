@@ -32,7 +32,8 @@ _INDEXED_TYPES = _INPUT_TYPES | WarcRecordType.unknown
 # Payload types that are pages; an empty type is left to the transform's content sniffing.
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 _SCAN_CHUNK = 1 << 20
-_STEP_OVER = MAX_INPUT_BYTES + 65536  # a record larger than this is never read whole
+_HEADER_ROOM = 65536  # a record may exceed the page limit by its WARC and HTTP headers
+_STEP_OVER = MAX_INPUT_BYTES + _HEADER_ROOM  # a record larger than this is never read whole
 # Lenient, as archives in the wild need (HTTP headers ended by LF alone, from old servers and
 # some crawlers); the same options wherever records are read, so indexing and reading agree.
 _READ: dict[str, bool] = {"quirks_mode": True}
@@ -355,7 +356,7 @@ def _read_block(record: WarcRecord, limit: int, where: str) -> tuple[bytes, bool
     if record.record_type not in (WarcRecordType.response, WarcRecordType.resource):
         raise RecordError(RejectReason.CORRUPT_RECORD, f"not a response at {where}")
     expected = record.content_length
-    if expected > limit + 65536:
+    if expected > limit + _HEADER_ROOM:
         raise RecordError(RejectReason.TOO_LARGE, f"record of {expected} bytes at {where}")
     block = record.reader.read(expected)
     if len(block) < expected:
