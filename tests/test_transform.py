@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from datetime import UTC, datetime
@@ -180,3 +181,19 @@ def test_control_characters_leave_an_item_header_title() -> None:
     assert isinstance(article, Article), article
     assert article.title == "Council votes on the budget"
     assert article.timestamp_source == "header"
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"\x28\xb5\x2f\xfd\x04\x58\x00\x00" + bytes(range(256)), "zstd-compressed"),
+        (b"\x50\x2a\x4d\x18\x04\x00\x00\x00dict" + bytes(64), "zstd-compressed"),
+        (b"%PDF-1.7\n" + bytes(range(256)), "a PDF document"),
+        (b"\x00\x01\x02 nothing known", "binary content"),
+        (gzip.compress(b"filedesc://IA-001.arc 0.0.0.0 20080101000000 text/plain 76\n"), "ARC"),
+    ],
+)
+def test_a_binary_or_archive_input_says_what_it_is(data: bytes, said: str) -> None:
+    outcome = transform_unit(WorkUnit(source="in", data=data, url="https://b.example/x"))
+    assert isinstance(outcome, Rejection) and outcome.reason == "not_html"
+    assert said in outcome.detail

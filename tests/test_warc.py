@@ -151,6 +151,54 @@ def test_a_record_too_large_to_be_a_page_is_stepped_over(tmp_path: Path) -> None
     assert read_payload(str(path), found[3].meta, 10**7) == page("L 3")
 
 
+def _claiming(rec: bytes, extra: int) -> bytes:
+    """``rec`` with its WARC Content-Length off by ``extra`` bytes."""
+    head, sep, rest = rec.partition(b"\r\n\r\n")
+    length = int(head.rsplit(b"Content-Length: ", 1)[1])
+    head = head.replace(b"Content-Length: %d" % length, b"Content-Length: %d" % (length + extra))
+    return head + sep + rest
+
+
+@pytest.mark.parametrize("name", ["runs-on.warc.gz", "runs-on.warc"])
+@pytest.mark.parametrize("extra", [40, 1_500, 2_000_000, -40])
+def test_a_content_length_that_runs_on_cannot_swallow_the_records_after_it(
+    tmp_path: Path, name: str, extra: int
+) -> None:
+    """A record whose Content-Length claims more bytes than it has (into the next record, over
+    several, past the end of the file) made the library read the records after it as its
+    payload and resume past them: they were lost uncounted and the liar loaded with their
+    text. Now the liar is rejected with its offset and every record after it is read. In a
+    plain WARC a length that falls short (its page cut) is rejected too."""
+    records = [response(f"https://r.example/{i}", page(f"R {i}")) for i in range(6)]
+    records[1] = _claiming(records[1], extra)
+    path = write_warc(tmp_path / name, records)
+
+    found = list(index_warc(str(path), "r"))
+    kinds = [getattr(f, "url", None) or getattr(f, "reason", None) for f in found]
+    if extra < 0 and name.endswith(".gz"):  # a short length inside its own gzip member
+        assert kinds == [f"https://r.example/{i}" for i in range(6)]
+        return
+    assert kinds == ["https://r.example/0", "corrupt_record"] + [
+        f"https://r.example/{i}" for i in range(2, 6)
+    ]
+    assert "Content-Length" in found[1].detail and "offset" in found[1].detail
+    for i, unit in enumerate(found):
+        if i != 1:
+            assert read_payload(str(path), unit.meta, 10**7) == page(f"R {i}")
+
+
+@pytest.mark.parametrize("name", ["typeless.warc.gz", "typeless.warc"])
+def test_a_record_without_a_type_is_rejected_not_dropped(tmp_path: Path, name: str) -> None:
+    records = [response(f"https://t.example/{i}", page(f"T {i}")) for i in range(3)]
+    records[1] = records[1].replace(b"WARC-Type: response\r\n", b"")
+    found = list(index_warc(str(write_warc(tmp_path / name, records)), "t"))
+    assert [getattr(f, "url", None) or f.detail.split(" at ")[0] for f in found] == [
+        "https://t.example/0",
+        "no WARC-Type",
+        "https://t.example/2",
+    ]
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_ingest_warc_files_accounting_lineage_and_rerun(tmp_path: Path, warehouse: Path) -> None:
     from flows.ingest import ingest

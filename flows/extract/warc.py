@@ -18,7 +18,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import BinaryIO
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
@@ -28,7 +28,8 @@ from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
 GZIP_MAGIC = b"\x1f\x8b"
 _INPUT_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.revisit
-_INDEXED_TYPES = _INPUT_TYPES | WarcRecordType.unknown
+# Every record is indexed, inputs or not: each one's end is checked against the next's start.
+_INDEXED_TYPES = WarcRecordType.any_type
 # Payload types that are pages; an empty type is left to the transform's content sniffing.
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 _SCAN_CHUNK = 1 << 20
@@ -127,13 +128,14 @@ def _classify(
         scan = where["warc_scan"]
         name = f"{source}#{'' if scan == '0' else scan + '+'}record-{where['warc_nth']}"
     kind = record.record_type
-    if kind == WarcRecordType.unknown:
+    if kind not in (WarcRecordType.unknown, WarcRecordType.no_type) and not kind & _INPUT_TYPES:
+        return None  # request, metadata, warcinfo, conversion, continuation
+    if not kind & _INPUT_TYPES:
         found = record.headers.get("WARC-Type") or "none"
         if found.lower() in ("request", "metadata", "warcinfo", "conversion", "continuation"):
             return None
-        return Rejection(
-            name, RejectReason.CORRUPT_RECORD, f"unknown WARC-Type {found!r} at offset {offset}"
-        )
+        what = "no WARC-Type" if found == "none" else f"unknown WARC-Type {found!r}"
+        return Rejection(name, RejectReason.CORRUPT_RECORD, f"{what} at offset {offset}")
     url = _target(record)
     if kind == WarcRecordType.revisit:
         profile = (record.headers.get("WARC-Profile") or "").rsplit("/", 1)[-1]
@@ -163,25 +165,91 @@ def _classify(
     )
 
 
-def _next_record(fh: BinaryIO, start: int, gzipped: bool, readable: bool) -> int | None:
-    """The offset of the first record that starts at or after ``start``, found by its bytes;
-    ``readable``: only one whose first bytes decompress (the damaged one may not)."""
-    marker = b"\x1f\x8b\x08" if gzipped else b"WARC/1."
+def _next_record(
+    fd: int, start: int, gzipped: bool, readable: bool, stop: int | None = None
+) -> int | None:
+    """The offset of the first record that starts at or after ``start`` (and before ``stop``),
+    found by its bytes; ``readable``: only one whose first bytes decompress (the damaged one
+    may not). Reads with ``os.pread``, so a file object reading ``fd`` keeps its place."""
+    marker = b"\x1f\x8b\x08" if gzipped else b"WARC/"
     pos = start
-    while True:
-        fh.seek(pos)
-        chunk = fh.read(_SCAN_CHUNK + 512)
-        if len(chunk) < len(marker):
-            return None
+    while stop is None or pos < stop:
+        span = _SCAN_CHUNK if stop is None else min(_SCAN_CHUNK, stop - pos)
+        chunk = os.pread(fd, span + 512, pos)
         at = chunk.find(marker)
-        while 0 <= at < _SCAN_CHUNK:
-            starts_line = gzipped or at + pos == 0 or chunk[at - 1] == 10
+        while 0 <= at < span:
+            if gzipped:
+                starts_line = True
+            elif at:
+                starts_line = chunk[at - 1] == 10
+            else:
+                starts_line = pos == 0 or os.pread(fd, 1, pos - 1) == b"\n"
             if starts_line and (not readable or sniff_warc(chunk[at : at + 512])):
                 return pos + at
             at = chunk.find(marker, at + 1)
-        if len(chunk) <= _SCAN_CHUNK:
+        if len(chunk) <= span:
             return None
-        pos += _SCAN_CHUNK
+        pos += span
+    return None
+
+
+class _Held(NamedTuple):
+    """A record that starts at its own offset, held until the next one shows where it ends."""
+
+    at: int
+    length: int
+    name: str
+    outcome: WorkUnit | Rejection | None
+
+
+def _overrun(
+    fd: int, gzipped: bool, size: int, held: _Held, next_at: int | None
+) -> tuple[str, int | None] | None:
+    """Whether the held record's Content-Length disagrees with where its record ends (the next
+    record's offset, or the end of the file): what is wrong, and where the first record that
+    the library read as its content starts (None: it swallowed none). A Content-Length that
+    runs on (damage, or an attack) would otherwise make the records after it that record's
+    payload, and the library then looks for the next record past them: they would be lost
+    uncounted, and this record loaded with their bytes as its page."""
+    stop = size if next_at is None else next_at
+    if gzipped:  # each record is its own gzip member: none may start inside this one's span
+        swallowed = _next_record(fd, held.at + 1, True, True, stop)
+        if swallowed is None:
+            return None
+        return (
+            f"its Content-Length {held.length} runs past its gzip member, over the record "
+            f"at offset {swallowed}",
+            swallowed,
+        )
+    header = _header_length(fd, held.at)
+    if header is None:
+        return None  # the reader rejects a record whose headers do not end
+    end = held.at + header + held.length
+    gap = stop - end
+    if next_at is not None and 0 <= gap <= 8 and not os.pread(fd, gap, end).strip(b"\r\n"):
+        return None  # ends where the next record starts (after its blank lines)
+    swallowed = _next_record(fd, held.at + 1, False, True, stop)
+    if swallowed is not None:
+        return f"its Content-Length {held.length} runs over the record at offset {swallowed}", (
+            swallowed
+        )
+    if next_at is None:
+        return None  # the last record, whole or cut short: the reader checks its length
+    if end > stop:
+        return f"its Content-Length {held.length} runs into the record at offset {stop}", None
+    return f"its Content-Length {held.length} ends {gap} bytes before the next record", None
+
+
+def _header_length(fd: int, at: int) -> int | None:
+    """The length of the WARC headers of the plain record at ``at``, blank line included."""
+    for size in (4096, _HEADER_ROOM):
+        head = os.pread(fd, size, at)
+        ends = [i + n for i, n in ((head.find(b"\r\n\r\n"), 4), (head.find(b"\n\n"), 2)) if i >= 0]
+        if ends:
+            return min(ends)
+        if len(head) < size:
+            return None
+    return None
 
 
 def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
@@ -190,22 +258,34 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
     Each unit carries where its record is: its offset when the record starts there (a plain
     WARC, or a gzip member of its own, as the standard asks), else only its place in the
     file's sequence of records (a WARC gzipped as a whole: its records share one member, so
-    no offset reaches them), with its WARC-Record-ID for the reader to check.
+    no offset reaches them), with its WARC-Record-ID for the reader to check. A record at an
+    offset of its own is checked against the next one (does it end where that one starts?)
+    before it is given out.
     """
-    with open(path, "rb") as fh, open(path, "rb", buffering=0) as peek:
-        gzipped = fh.read(2) == GZIP_MAGIC
+    with open(path, "rb") as fh:
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        gzipped = os.pread(fd, 2, 0) == GZIP_MAGIC
         pos: int | None = 0
         while pos is not None:
             fh.seek(pos)
             last: int | None = None
             nth = -1
+            held: _Held | None = None
             try:
                 records = ArchiveIterator(fh, **_READ, record_types=_INDEXED_TYPES, parse_http=True)
                 for record in records:
                     nth += 1
                     at = record.stream_pos  # absolute: the library asks the file
-                    own = at != last and (not gzipped or _member_starts(peek, at))
+                    own = at != last and (not gzipped or _member_starts(fd, at))
                     last = at
+                    if held is not None:
+                        verdict = _overrun(fd, gzipped, size, held, at) if own else None
+                        yield from _released(held, verdict)
+                        held = None
+                        if verdict is not None and verdict[1] is not None and verdict[1] < at:
+                            pos = verdict[1]  # index again from the first swallowed record
+                            break
                     where = {
                         "warc_offset": str(at),
                         "warc_scan": str(pos),
@@ -218,24 +298,36 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
                         outcome = _classify(record, path, source, where)
                     except Exception as exc:  # isolation: this record alone
                         outcome = internal_error(f"{source}#{at}", exc)
-                    if outcome is not None:
-                        yield outcome
                     if own and gzipped and record.content_length > _STEP_OVER:
                         # Never a page (the reader rejects it too_large): find the next
                         # member by its bytes instead of inflating this one, which may be a
                         # video, or a bomb that claims terabytes.
-                        pos = _next_record(fh, at + 1, gzipped, True)
+                        if outcome is not None:
+                            yield outcome
+                        pos = _next_record(fd, at + 1, gzipped, True)
                         break
+                    if own:
+                        held = _Held(at, _block_length(record), f"{source}#{at}", outcome)
+                    elif outcome is not None:
+                        yield outcome
                 else:
+                    if held is not None:
+                        verdict = _overrun(fd, gzipped, size, held, None)
+                        yield from _released(held, verdict)
+                        if verdict is not None and verdict[1] is not None:
+                            pos = verdict[1]
+                            continue
                     return
             except OSError as exc:
+                if held is not None and held.outcome is not None:
+                    yield held.outcome  # read before the damage: its reader checks it
                 if last is None:  # the first record read from ``pos`` is unreadable
                     bad = pos
                 else:
-                    bad = _next_record(fh, last + 1, gzipped, False)
+                    bad = _next_record(fd, last + 1, gzipped, False)
                     if bad is None:
                         return  # the damage is inside the last record: its reader rejects it
-                    if _next_record(fh, bad, gzipped, True) == bad:
+                    if _next_record(fd, bad, gzipped, True) == bad:
                         # The next record starts readable: the damage was in the payload of
                         # the last one, not in this one.
                         pos = bad
@@ -245,13 +337,30 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
                     RejectReason.CORRUPT_RECORD,
                     f"unreadable record at offset {bad} of {path}: {exc}",
                 )
-                pos = _next_record(fh, bad + 1, gzipped, True)
+                pos = _next_record(fd, bad + 1, gzipped, True)
 
 
-def _member_starts(peek: BinaryIO, offset: int) -> bool:
+def _block_length(record: WarcRecord) -> int:
+    """The record's Content-Length as written (the library's ``content_length`` counts what is
+    left once it has parsed the HTTP headers)."""
+    value = (record.headers.get("Content-Length") or "").strip()
+    return int(value) if value.isdigit() else record.content_length
+
+
+def _released(
+    held: _Held, verdict: tuple[str, int | None] | None
+) -> Iterator[WorkUnit | Rejection]:
+    if verdict is not None:
+        detail = f"record at offset {held.at}: {verdict[0]}"
+        yield Rejection(held.name, RejectReason.CORRUPT_RECORD, detail)
+    elif held.outcome is not None:
+        yield held.outcome
+
+
+def _member_starts(fd: int, offset: int) -> bool:
     """A gzip member whose first bytes are a WARC record starts at ``offset`` (not the
     library's read position inside a member that holds many records)."""
-    return sniff_warc(os.pread(peek.fileno(), 512, offset))
+    return sniff_warc(os.pread(fd, 512, offset))
 
 
 def discover_warc(

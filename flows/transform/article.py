@@ -25,7 +25,7 @@ from flows.settings import (
     TRAFILATURA_OPTIONS,
 )
 from flows.transform.dates import EARLIEST, is_plausible, latest
-from flows.transform.decode import DecodeError, decode_html, looks_binary
+from flows.transform.decode import DecodeError, binary_kind, decode_html, looks_binary
 from flows.transform.metadata import (
     collapse,
     first_body_image,
@@ -238,7 +238,9 @@ def _transform(unit: WorkUnit) -> Article:
     if not raw.strip():
         raise Reject(RejectReason.EMPTY_FILE, "no bytes" if not raw else "only whitespace")
     if looks_binary(raw):
-        raise Reject(RejectReason.NOT_HTML, "binary content")
+        raise Reject(RejectReason.NOT_HTML, binary_kind(raw))
+    if raw.startswith(b"filedesc://"):
+        raise Reject(RejectReason.NOT_HTML, "an ARC file (the format before WARC): not read")
     try:
         text, _encoding = decode_html(raw, unit.charset)
     except DecodeError as exc:

@@ -63,6 +63,30 @@ def looks_binary(data: bytes) -> bool:
     return b"\x00" in head and not head.startswith(tuple(b for b, _ in _BOMS))
 
 
+# What a binary input most likely is, by its first bytes: a reject then says what was given.
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data (a .warc.zst? decompress it first)"),
+    (b"\x04\x22\x4d\x18", "LZ4-compressed data (decompress it first)"),
+    (b"BZh", "bzip2-compressed data (decompress it first)"),
+    (b"\xfd7zXZ\x00", "xz-compressed data (decompress it first)"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+)
+
+
+def binary_kind(data: bytes) -> str:
+    """What binary ``data`` is, when its first bytes say (else 'binary content')."""
+    if data[1:4] == b"\x2a\x4d\x18" and 0x50 <= data[0] <= 0x5F:  # a zstd skippable frame
+        return _MAGIC[0][1]
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            return kind
+    return "binary content"
+
+
 def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
     """Return (text, encoding used). A declared charset that does not decode is not trusted."""
     for bom, encoding in _BOMS:
