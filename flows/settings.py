@@ -19,8 +19,10 @@ BATCH_SIZE = 1000
 
 # DuckDB's memory limit for the load, in MB. Bodies spill past it, so a run's size does not
 # raise it; the primary-key indexes grow with the warehouse and cannot spill, so a load that
-# runs out retries with 4x the limit, up to the maximum.
-LOAD_MEMORY_MB = 64
+# runs out retries with 4x the limit, up to the maximum. The load runs after the workers have
+# gone, so this much stays below what the transform already holds; less makes DuckDB spill a
+# 10,000-article load to disk and take twice as long.
+LOAD_MEMORY_MB = 256
 LOAD_MEMORY_MAX_MB = 4096
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # larger inputs are rejected too_large
 # A downloaded web archive: Common Crawl's news files are about 1 GB, other crawlers roll
