@@ -41,6 +41,8 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     order = (*SUMMARY_MEASURES, "batches", "task_runs")
     rows = [{"measure": "WARNING", "value": summary["warning"]}] if summary.get("warning") else []
     rows += [{"measure": k, "value": summary[k]} for k in order if k in summary]
+    if summary.get("resumed"):
+        rows.append({"measure": "resumed (from a killed run)", "value": summary["resumed"]})
     rows += [
         {"measure": f"rejected: {k}", "value": v}
         for k, v in sorted(summary.get("reasons", {}).items())

@@ -309,6 +309,8 @@ def run_ingest(args: argparse.Namespace) -> int:
         return 0
     rows = [(k, summary[k]) for k in SUMMARY_MEASURES]
     rows += [(f"rejected: {k}", v) for k, v in summary["reasons"].items()]
+    if summary.get("resumed"):
+        rows.append(("resumed (from a killed run)", summary["resumed"]))
     if summary["warning"]:
         print(f"article-etl: warning: {summary['warning']}", file=sys.stderr)
     print_table(("measure", "value"), rows)

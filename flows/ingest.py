@@ -28,6 +28,7 @@ from flows.extract.web.options import Validator, WebOptions
 from flows.load import RunRecord, load_run
 from flows.params import validate_params
 from flows.plan import Router, plan
+from flows.resume import Resume, note_batch
 from flows.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
@@ -292,6 +293,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     )
     stage = stage.absolute()  # workers may run in another folder, or on another machine
     stage.mkdir(parents=True, exist_ok=True)
+    earlier = Resume(staging_dir(Path(warehouse), run_id).absolute().parent)
     router, total, chunks = plan(
         sources,
         stage,
@@ -315,6 +317,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         future = finished.get()
         _, chunk = in_flight.pop(id(future))
         results.append(future.result())
+        note_batch(stage, results[-1], chunk)
         downloads.done(chunk)
         seen = sum(r.items for r in results) + router.skipped + router.rejects.count
         bar.update(seen, max(total, router.inputs))
@@ -322,6 +325,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
 
     for batch_no, chunk in enumerate(chunks, start=1):
         downloads.submitted(chunk)
+        earlier.mark(chunk)
         future = transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
         in_flight[id(future)] = (future, chunk)
         future.add_done_callback(finished.put)
@@ -354,6 +358,10 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         router.files.parts,
     )
     shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
+    earlier.discard()
+    resumed = sum(r.resumed for r in results)
+    if resumed:
+        logger.info("%d inputs took their outcome from a run killed before its load", resumed)
     return summarize(run_id, router, results, loaded, task_runs)
 
 
@@ -400,6 +408,7 @@ def summarize(
         "rejected": counts.rejected,
         "skipped_unchanged": skipped,
         "batches": len(results),
+        "resumed": sum(r.resumed for r in results),
         "task_runs": task_runs,
         "seconds": 0.0,  # set by the flow once the lock is released
         "pages_per_s": 0.0,

@@ -47,6 +47,7 @@ class BatchResult:
     seconds: float = 0.0
     worker: str = ""  # host:pid that ran the batch
     started_at: float = 0.0  # epoch seconds when the worker began it: the run's fixed cost ends
+    resumed: int = 0  # outcomes taken from a killed run's finished batches (flows/resume.py)
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows.resume import RESUME_DIRNAME, keep
 from flows.settings import (
     DB_FILENAME,
     LOAD_MEMORY_MB,
@@ -192,7 +193,8 @@ def prepare_run(
 
 
 def recover(warehouse: Path, committed: Sequence[str]) -> None:
-    """Publish Parquet files of committed runs that a crash left in staging; drop the rest.
+    """Publish Parquet files of committed runs that a crash left in staging; keep the finished
+    batches of runs that never committed, for the next run to resume from; drop the rest.
 
     Called under the run lock: no other run's staging folder is in use."""
     parquet = warehouse / PARQUET_DIRNAME
@@ -203,9 +205,17 @@ def recover(warehouse: Path, committed: Sequence[str]) -> None:
         if pending.exists() and not (parquet / name).exists():
             parquet.mkdir(parents=True, exist_ok=True)
             os.replace(pending, parquet / name)
+    done = {name.removesuffix(".parquet") for name in committed}
     if staging.is_dir():
         for run_dir in staging.iterdir():
-            shutil.rmtree(run_dir, ignore_errors=True)
+            if run_dir.name == RESUME_DIRNAME:
+                continue
+            if not run_dir.is_dir():
+                run_dir.unlink(missing_ok=True)
+            elif run_dir.name in done:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            else:  # a run that never committed: what its finished batches did is kept
+                keep(staging, run_dir)
     if parquet.is_dir():
         finish_compaction(parquet)
         for leftover in parquet.glob(".*.tmp"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -108,6 +109,11 @@ def wait_for(
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(0.01)
+
+
+def notes(warehouse: Path) -> list[Path]:
+    """The notes of a run's finished batches (flows/resume.py)."""
+    return list((warehouse / "staging").glob("*/done-*.json"))
 
 
 def transforming(warehouse: Path, parts: int = 2) -> bool:
@@ -220,7 +226,7 @@ def test_kill_9_leaves_before_or_after_and_next_run_completes(
     proc = start_ingest(world.sources, wh, log, env=env)
     try:
         if point == "transform":  # kill the whole group, workers too, after a few batches
-            wait_for(lambda: transforming(wh, parts=2), proc, log)
+            wait_for(lambda: len(notes(wh)) >= 2, proc, log)
             kill_group(proc)
         else:  # the hook kills the flow process itself at that point
             proc.wait(timeout=120)
@@ -228,6 +234,8 @@ def test_kill_9_leaves_before_or_after_and_next_run_completes(
         kill_group(proc)
     assert proc.returncode == -signal.SIGKILL, log.read_text(errors="replace")[-3000:]
 
+    # What the killed run's finished batches did: the next run takes it instead of redoing it.
+    finished = sum(len(json.loads(p.read_text())["inputs"]) for p in notes(wh))
     # The run's own Parquet file (staging/<run>/<run>.parquet), written before the commit.
     pending = [p for p in (wh / "staging").glob("*/*.parquet") if p.stem == p.parent.name]
     got = snapshot(wh)
@@ -248,9 +256,12 @@ def test_kill_9_leaves_before_or_after_and_next_run_completes(
     if point == "after_commit":  # the work was done; the next run only finishes publishing
         assert summary["skipped_unchanged"] == summary["inputs"]
         final["run_count"] = [(final["run_count"][0][0] - 1,)]
-    else:  # the work is redone, exactly as the uninterrupted run did it
+    else:  # the work is done, exactly as the uninterrupted run did it
         for key in ("inputs", "new", "updated", "unchanged", "duplicates", "rejected"):
             assert summary[key] == world.summary[key], key
+        assert summary["resumed"] == finished
+        if point == "transform":
+            assert finished >= 2 * 5  # two batches (of 5) at least were not done again
     _same_tables(final, world.after)
 
 
@@ -290,7 +301,7 @@ def test_ctrl_c_stops_at_once_and_next_run_completes(world: World, tmp_path: Pat
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
-        wait_for(lambda: transforming(wh, parts=2), proc, log)
+        wait_for(lambda: len(notes(wh)) >= 2, proc, log)
         os.killpg(proc.pid, signal.SIGINT)
         rc = proc.wait(timeout=30)
         text = log.read_text(errors="replace")
@@ -311,10 +322,12 @@ def test_ctrl_c_stops_at_once_and_next_run_completes(world: World, tmp_path: Pat
     (interrupted,) = _runs_on(wh)
     assert interrupted.state.type.value in ("CRASHED", "CANCELLED"), interrupted.state
     assert snapshot(wh) == world.before  # nothing of the run is visible
+    finished = sum(len(json.loads(p.read_text())["inputs"]) for p in notes(wh))
 
     summary = ingest(sources=world.sources, warehouse=str(wh), batch_size=20)
     for key in ("inputs", "new", "updated", "unchanged", "duplicates", "rejected"):
         assert summary[key] == world.summary[key], key
+    assert summary["resumed"] == finished >= 2 * 5  # its finished batches were not redone
     final = snapshot(wh)
     assert final["parquet"] == world.after["parquet"]
     _same_tables(final, world.after)

@@ -199,6 +199,38 @@ def test_a_record_without_a_type_is_rejected_not_dropped(tmp_path: Path, name: s
     ]
 
 
+def _bad_length(rec: bytes, value: str | None) -> bytes:
+    head, sep, rest = rec.partition(b"\r\n\r\n")
+    lines = [ln for ln in head.split(b"\r\n") if not ln.startswith(b"Content-Length:")]
+    if value is not None:
+        lines.append(b"Content-Length: " + value.encode())
+    return b"\r\n".join(lines) + sep + rest
+
+
+@pytest.mark.parametrize("name", ["bad.warc.gz", "bad.warc"])
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (lambda r: _bad_length(r, "-636"), "Content-Length '-636'"),
+        (lambda r: _bad_length(r, "x636"), "Content-Length 'x636'"),
+        (lambda r: _bad_length(r, None), "no Content-Length"),
+        (lambda r: r.replace(b"HTTP/1.1 200 OK", b"HTTP/1.1 OK 200"), "no HTTP status"),
+    ],
+)
+def test_a_record_with_a_bad_length_or_status_is_rejected_alone(
+    tmp_path: Path, name: str, damage: object, said: str
+) -> None:
+    records = [response(f"https://b.example/{i}", page(f"B {i}")) for i in range(3)]
+    records[1] = damage(records[1])  # type: ignore[operator]
+    found = list(index_warc(str(write_warc(tmp_path / name, records)), "b"))
+    assert [getattr(f, "url", None) or f.reason for f in found] == [
+        "https://b.example/0",
+        "corrupt_record",
+        "https://b.example/2",
+    ]
+    assert found[1].detail.startswith(said), found[1].detail
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_ingest_warc_files_accounting_lineage_and_rerun(tmp_path: Path, warehouse: Path) -> None:
     from flows.ingest import ingest
@@ -414,7 +446,7 @@ def test_an_exception_on_one_record_or_file_rejects_only_it(
     ]
     assert isinstance(found[-1], warc.FileIndexed)
 
-    def broken_index(path_: str, source: str):  # type: ignore[no-untyped-def]
+    def broken_index(path_: str, source: str, fingerprint: str = ""):  # type: ignore[no-untyped-def]
         yield WorkUnit(source=f"{source}#0", path=path_)
         raise RuntimeError("the reader failed mid-file")
 

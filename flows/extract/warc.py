@@ -136,6 +136,10 @@ def _classify(
             return None
         what = "no WARC-Type" if found == "none" else f"unknown WARC-Type {found!r}"
         return Rejection(name, RejectReason.CORRUPT_RECORD, f"{what} at offset {offset}")
+    length = (record.headers.get("Content-Length") or "").strip()
+    if not length.isdigit():
+        detail = f"Content-Length {length!r}" if length else "no Content-Length"
+        return Rejection(name, RejectReason.CORRUPT_RECORD, f"{detail} at offset {offset}")
     url = _target(record)
     if kind == WarcRecordType.revisit:
         profile = (record.headers.get("WARC-Profile") or "").rsplit("/", 1)[-1]
@@ -147,6 +151,10 @@ def _classify(
         if not record.is_http:
             return Rejection(name, RejectReason.NOT_HTML, f"not an HTTP response: {url}")
         status = record.http_headers.status_code
+        if status is None:
+            line = record.http_headers.status_line[:80]
+            detail = f"no HTTP status in {line!r} at offset {offset}: {url}"
+            return Rejection(name, RejectReason.CORRUPT_RECORD, detail)
         if not 200 <= status < 300:
             return Rejection(name, RejectReason.HTTP_STATUS, f"archived HTTP {status}: {url}")
         content_type = record.http_content_type or record.http_headers.get("Content-Type")
@@ -252,7 +260,7 @@ def _header_length(fd: int, at: int) -> int | None:
     return None
 
 
-def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
+def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[WorkUnit | Rejection]:
     """The inputs of one WARC file, in file order, from its headers only.
 
     Each unit carries where its record is: its offset when the record starts there (a plain
@@ -294,6 +302,8 @@ def index_warc(path: str, source: str) -> Iterator[WorkUnit | Rejection]:
                     }
                     if own:
                         where["warc_direct"] = "1"
+                    if fingerprint:  # the file's: what a record's earlier outcome must match
+                        where["warc_fingerprint"] = fingerprint
                     try:
                         outcome = _classify(record, path, source, where)
                     except Exception as exc:  # isolation: this record alone
@@ -350,7 +360,9 @@ def _block_length(record: WarcRecord) -> int:
 def _released(
     held: _Held, verdict: tuple[str, int | None] | None
 ) -> Iterator[WorkUnit | Rejection]:
-    if verdict is not None:
+    outcome = held.outcome
+    damaged = isinstance(outcome, Rejection) and outcome.reason == RejectReason.CORRUPT_RECORD
+    if verdict is not None and not damaged:  # (a damaged one says what it is already)
         detail = f"record at offset {held.at}: {verdict[0]}"
         yield Rejection(held.name, RejectReason.CORRUPT_RECORD, detail)
     elif held.outcome is not None:
@@ -374,7 +386,7 @@ def discover_warc(
     count = 0
     try:
         yield FileEstimate(source, estimate_records(path, source))
-        for item in index_warc(path, source):
+        for item in index_warc(path, source, fingerprint):
             count += 1
             yield item
     except OSError as exc:  # the file itself went away or became unreadable

@@ -17,12 +17,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from flows.atomic import write_parquet
 from flows.extract.warc import crawled_at
+from flows.resume import RESUME_ARTICLES, RESUME_REJECTS
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
-from flows.units import Article, BatchResult, Rejection, RejectReason, WorkUnit, internal_error, row
+from flows.units import (
+    TRANSIENT_REASONS,
+    Article,
+    BatchResult,
+    Rejection,
+    RejectReason,
+    WorkUnit,
+    internal_error,
+    row,
+)
 
 Progress = Callable[[int], None]
 
@@ -118,6 +129,37 @@ def articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> p
     return pa.Table.from_pylist(good, schema=STAGING_SCHEMA)
 
 
+class _Earlier:
+    """Outcomes a killed run left for the batch's inputs (flows/resume.py), by part file."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, dict[str, dict[str, object]]] = {}
+
+    def _rows(self, path: str) -> dict[str, dict[str, object]]:
+        if path not in self.parts:
+            try:
+                table = pq.read_table(path)
+                self.parts[path] = {str(r["source"]): r for r in table.to_pylist()}
+            except (OSError, pa.ArrowException):  # gone or damaged: transform the inputs
+                self.parts[path] = {}
+        return self.parts[path]
+
+    def outcome(self, unit: WorkUnit) -> dict[str, object] | Rejection | None:
+        """The unit's earlier article row or (lasting) reject, with this run's ``seq``."""
+        for key in (RESUME_ARTICLES, RESUME_REJECTS):
+            path = unit.meta.get(key)
+            found = self._rows(path).get(unit.source) if path else None
+            if found is None:
+                continue
+            if key == RESUME_ARTICLES:
+                return {**found, "seq": unit.seq, "fingerprint": unit.fingerprint}
+            if found["reason"] in TRANSIENT_REASONS:
+                return None  # may pass this time
+            detail = str(found["detail"] or "")
+            return Rejection(unit.source, str(found["reason"]), detail, unit.seq, unit.fingerprint)
+        return None
+
+
 def process_batch(
     units: Sequence[WorkUnit],
     staging_dir: str,
@@ -137,9 +179,18 @@ def process_batch(
     )
     articles: list[dict[str, object]] = []
     rejects: list[Rejection] = []
+    earlier = _Earlier()
     for index, unit in enumerate(units):
         if progress is not None:
             progress(index)
+        kept = earlier.outcome(unit)
+        if kept is not None:
+            result.resumed += 1
+            if isinstance(kept, Rejection):
+                rejects.append(kept)
+            else:
+                articles.append(kept)
+            continue
         outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s)
         if isinstance(outcome, Article):
             outcome.crawled_at = crawled_at(unit)
