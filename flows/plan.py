@@ -11,6 +11,7 @@ from typing import Any, Literal
 from flows.extract.discover import Discovered, count_local, discover
 from flows.extract.warc import FileEstimate, FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
+from flows.resume import DOWNLOADS_DIRNAME
 from flows.settings import WARC_BASE_URL
 from flows.units import TRANSIENT_REASONS, Rejection, WorkUnit, row
 
@@ -149,6 +150,6 @@ def plan(
     local inputs, and the batches."""
     total = count_local(sources)
     router = Router(stage, known)
-    found = discover(sources, options, validators, known, stage / "downloads", warc_base_url)
+    found = discover(sources, options, validators, known, stage / DOWNLOADS_DIRNAME, warc_base_url)
     fresh = router.route(found)
     return router, total, batches(fresh, batch_size, lambda: total + router.estimated, workers)

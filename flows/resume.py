@@ -26,6 +26,7 @@ from flows.units import BatchResult, WorkUnit
 
 RESUME_DIRNAME = ".resume"  # under the staging folder; a dot keeps it apart from runs' folders
 NOTE_GLOB = "done-*.json"
+DOWNLOADS_DIRNAME = "downloads"  # a run's web archives, in its staging folder
 UNUSED_FOR_S = 7 * 86400  # a dead run's outcomes no run has asked for are dropped after this
 # What a worker reads back: the parts of the batch that held the input (meta keys of a unit).
 RESUME_ARTICLES = "resume_articles"
@@ -59,7 +60,8 @@ def note_batch(stage: Path, result: BatchResult, units: Iterable[WorkUnit]) -> N
 
 def keep(staging: Path, run_dir: Path) -> None:
     """Recovery of a dead, uncommitted run: keep what its finished batches did (their notes
-    and the parts they name), drop the rest (downloads, discovery's parts, temporary files)."""
+    and the parts they name) and the web archives it was downloading (the next run resumes
+    them where they stopped); drop the rest (discovery's parts, temporary files)."""
     wanted: set[str] = set()
     for path in run_dir.glob(NOTE_GLOB):
         try:
@@ -67,11 +69,16 @@ def keep(staging: Path, run_dir: Path) -> None:
             wanted |= {path.name} | {note[k] for k in ("articles", "rejects") if note.get(k)}
         except (OSError, ValueError, TypeError, AttributeError):
             continue
+    wanted |= {
+        f"{DOWNLOADS_DIRNAME}/{p.name}"
+        for p in run_dir.glob(f"{DOWNLOADS_DIRNAME}/*")
+        if p.is_file() and not p.name.startswith(".")
+    }
     if wanted:
         target = staging / RESUME_DIRNAME / run_dir.name
-        target.mkdir(parents=True, exist_ok=True)
         for name in wanted:
             with contextlib.suppress(OSError):
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(run_dir / name, target / name)
     shutil.rmtree(run_dir, ignore_errors=True)
 

@@ -126,3 +126,36 @@ def test_an_exception_on_one_remote_file_rejects_only_it(
     assert rejects == [(urls[0], "internal_error")]
     units = [f for f in found if isinstance(f, download.WorkUnit)]
     assert [u.url for u in units] == ["https://q.example/0", "https://q.example/1"]
+
+
+def test_a_killed_runs_download_is_resumed_by_the_next_run(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """A run killed while downloading leaves its partial file; the next run's recovery keeps
+    it, and the next download of the same version of that file resumes it with a Range
+    request instead of starting again. A partial file of another version is not used."""
+    from flows.extract.web.download import discover_remote_warcs, download_name
+    from flows.units import WorkUnit
+    from flows.warehouse import recover
+
+    data = warc_bytes(tmp_path, "k.warc.gz", "k", 6)
+    ranges = serve_files(httpserver, {"/k.warc.gz": data}, max_chunk=len(data))
+    url = httpserver.url_for("/k.warc.gz")
+    options = WebOptions(allow_private_network=True, min_delay_s=0, backoff_s=0.01)
+    fingerprint = Downloader(options).head(url)
+    assert fingerprint is not None
+    warehouse = tmp_path / "wh"
+    dead = warehouse / "staging" / "20260101T000000-dead" / "downloads"
+    dead.mkdir(parents=True)
+    half = len(data) // 2
+    (dead / (download_name(url, fingerprint) + ".part")).write_bytes(data[:half])
+    (dead / (download_name(url, "another|version") + ".part")).write_bytes(b"x" * half)
+    recover(warehouse, committed=[])
+
+    downloads = warehouse / "staging" / "20260101T000001-next" / "downloads"
+    found = list(discover_remote_warcs([url], options, {}, downloads, "http://unused.example/"))
+    assert [u.url for u in found if isinstance(u, WorkUnit)] == [
+        f"https://k.example/{i}" for i in range(6)
+    ]
+    assert ranges == [f"bytes={half}-"]  # one request, for the half that was missing
+    assert (downloads / download_name(url, fingerprint)).read_bytes() == data

@@ -10,8 +10,10 @@ and 5xx, each retry resuming with an HTTP Range request where the download stopp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
+import os
 import random
 import re
 import time
@@ -32,6 +34,7 @@ from flows.extract.warc import (
 )
 from flows.extract.web.netguard import BlockedAddressError, make_transport
 from flows.extract.web.options import WebOptions
+from flows.resume import RESUME_DIRNAME
 from flows.settings import WARC_MAX_BYTES
 from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
@@ -181,6 +184,25 @@ class _Retry(Exception):
     """A download cut short: try again from where it stopped."""
 
 
+def download_name(url: str, fingerprint: str | None) -> str:
+    """The local name of a download: its URL's and (when the server gave one) its version's
+    hash, so that a killed run's partial file is resumed only for the same bytes."""
+    name = hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
+    if fingerprint is not None:
+        name += "-" + hashlib.blake2b(fingerprint.encode(), digest_size=8).hexdigest()
+    return name + (".warc.gz" if url.lower().endswith(".gz") else ".warc")
+
+
+def adopt(kept: Path, dest: Path) -> None:
+    """Take over what a killed run downloaded of the same file (flows/resume.py keeps it), as
+    the partial download that ``fetch`` resumes with a Range request."""
+    for found in sorted(kept.glob(f"*/downloads/{dest.name}*")):
+        if found.name in (dest.name, dest.name + ".part"):
+            with contextlib.suppress(OSError):
+                os.replace(found, dest.with_name(dest.name + ".part"))
+                return
+
+
 def _check_status(response: httpx.Response) -> None:
     if response.status_code in _RETRY_STATUS:
         raise _Retry(f"HTTP {response.status_code}")
@@ -249,9 +271,10 @@ def discover_remote_warcs(
                     if count is not None:
                         yield FileUnchanged(url, count)
                         continue
-                name = hashlib.blake2b(url.encode(), digest_size=8).hexdigest()
-                suffix = ".warc.gz" if url.lower().endswith(".gz") else ".warc"
-                local = downloader.fetch(url, downloads / f"{name}{suffix}")
+                dest = downloads / download_name(url, fingerprint)
+                if fingerprint is not None:
+                    adopt(downloads.parent.parent / RESUME_DIRNAME, dest)
+                local = downloader.fetch(url, dest)
             except DownloadError as exc:
                 yield Rejection(url, exc.reason, exc.detail[:500])
                 continue
