@@ -34,6 +34,7 @@ from flows.settings import (
     DEFAULT_WAREHOUSE,
     DOC_TIME_BUDGET_S,
     MAX_INTERNAL_ERROR_SHARE,
+    STAGING_DIRNAME,
     USER_AGENT,
     WARC_BASE_URL,
     worker_count,
@@ -293,7 +294,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     )
     stage = stage.absolute()  # workers may run in another folder, or on another machine
     stage.mkdir(parents=True, exist_ok=True)
-    earlier = Resume(staging_dir(Path(warehouse), run_id).absolute().parent)
+    earlier = Resume(Path(warehouse).absolute() / STAGING_DIRNAME)
     router, total, chunks = plan(
         sources,
         stage,
@@ -359,10 +360,10 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     )
     shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
     earlier.discard()
-    resumed = sum(r.resumed for r in results)
-    if resumed:
-        logger.info("%d inputs took their outcome from a run killed before its load", resumed)
-    return summarize(run_id, router, results, loaded, task_runs)
+    summary = summarize(run_id, router, results, loaded, task_runs)
+    if summary["resumed"]:
+        logger.info("%d inputs took their outcome from a killed run", summary["resumed"])
+    return summary
 
 
 def summarize(

@@ -365,8 +365,8 @@ def _released(
     if verdict is not None and not damaged:  # (a damaged one says what it is already)
         detail = f"record at offset {held.at}: {verdict[0]}"
         yield Rejection(held.name, RejectReason.CORRUPT_RECORD, detail)
-    elif held.outcome is not None:
-        yield held.outcome
+    elif outcome is not None:
+        yield outcome
 
 
 def _member_starts(fd: int, offset: int) -> bool:
