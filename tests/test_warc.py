@@ -167,16 +167,23 @@ def test_a_content_length_that_runs_on_cannot_swallow_the_records_after_it(
     """A record whose Content-Length claims more bytes than it has (into the next record, over
     several, past the end of the file) made the library read the records after it as its
     payload and resume past them: they were lost uncounted and the liar loaded with their
-    text. Now the liar is rejected with its offset and every record after it is read. In a
-    plain WARC a length that falls short (its page cut) is rejected too."""
+    text. Now the liar is rejected with its offset and every record after it is read. A
+    length that falls short (its page cut) is rejected too: by the index in a plain WARC, by
+    the reader inside a gzip member."""
     records = [response(f"https://r.example/{i}", page(f"R {i}")) for i in range(6)]
     records[1] = _claiming(records[1], extra)
     path = write_warc(tmp_path / name, records)
 
     found = list(index_warc(str(path), "r"))
     kinds = [getattr(f, "url", None) or getattr(f, "reason", None) for f in found]
-    if extra < 0 and name.endswith(".gz"):  # a short length inside its own gzip member
-        assert kinds == [f"https://r.example/{i}" for i in range(6)]
+    if extra < 0 and name.endswith(".gz"):  # a short length inside its own gzip member:
+        assert kinds == [f"https://r.example/{i}" for i in range(6)]  # found by the index,
+        with pytest.raises(RecordError) as raised:  # rejected by the reader, not cut short
+            read_payload(str(path), found[1].meta, 10**7)
+        assert raised.value.reason == "corrupt_record"
+        assert "ends 40 bytes before the end of its gzip member" in raised.value.detail
+        for i in (0, 2, 3, 4, 5):
+            assert read_payload(str(path), found[i].meta, 10**7) == page(f"R {i}")
         return
     assert kinds == ["https://r.example/0", "corrupt_record"] + [
         f"https://r.example/{i}" for i in range(2, 6)

@@ -12,6 +12,7 @@ the next record it can find.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import threading
@@ -33,6 +34,7 @@ _INDEXED_TYPES = WarcRecordType.any_type
 # Payload types that are pages; an empty type is left to the transform's content sniffing.
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 _SCAN_CHUNK = 1 << 20
+_MEMBER_CHUNK = 1 << 16
 _HEADER_ROOM = 65536  # a record may exceed the page limit by its WARC and HTTP headers
 _STEP_OVER = MAX_INPUT_BYTES + _HEADER_ROOM  # a record larger than this is never read whole
 # Lenient, as archives in the wild need (HTTP headers ended by LF alone, from old servers and
@@ -252,12 +254,16 @@ def _header_length(fd: int, at: int) -> int | None:
     """The length of the WARC headers of the plain record at ``at``, blank line included."""
     for size in (4096, _HEADER_ROOM):
         head = os.pread(fd, size, at)
-        ends = [i + n for i, n in ((head.find(b"\r\n\r\n"), 4), (head.find(b"\n\n"), 2)) if i >= 0]
-        if ends:
-            return min(ends)
-        if len(head) < size:
-            return None
+        end = _blank_line_end(head)
+        if end is not None or len(head) < size:
+            return end
     return None
+
+
+def _blank_line_end(head: bytes) -> int | None:
+    """Where the headers at the start of ``head`` end, their blank line included."""
+    ends = [i + n for i, n in ((head.find(b"\r\n\r\n"), 4), (head.find(b"\n\n"), 2)) if i >= 0]
+    return min(ends) if ends else None
 
 
 def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[WorkUnit | Rejection]:
@@ -449,11 +455,18 @@ def read_payload(path: str, meta: Mapping[str, str], limit: int) -> bytes:
         found = None
         if meta.get("warc_direct"):
             with open(path, "rb") as fh:
-                fh.seek(int(meta["warc_offset"]))
-                records = ArchiveIterator(fh, **_READ, record_types=_INPUT_TYPES, parse_http=False)
+                offset = int(meta["warc_offset"])
+                member = _member(fh.fileno(), offset, limit + 2 * _HEADER_ROOM, where)
+                fh.seek(offset)
+                stream = fh if member is None else io.BytesIO(member)
+                records = ArchiveIterator(
+                    stream, **_READ, record_types=_INPUT_TYPES, parse_http=False
+                )
                 record = next(iter(records), None)
                 if record is not None and _record_id(record) == expected_id:
                     found = _read_block(record, limit, where)
+                    if member is not None:
+                        _check_member_end(member, record.content_length, where)
         if found is None:  # not at its offset (or the file changed there): by its place
             scan, nth = int(meta["warc_scan"]), int(meta["warc_nth"])
             where = f"record {nth} after offset {scan} of {path}"
@@ -486,6 +499,50 @@ def _read_block(record: WarcRecord, limit: int, where: str) -> tuple[bytes, bool
             f"truncated record at {where}: {len(block)} of {expected}",
         )
     return block, record.record_type == WarcRecordType.response
+
+
+def _member(fd: int, offset: int, cap: int, where: str) -> bytes | None:
+    """The gzip member at ``offset``, inflated, when the file is gzipped and the member
+    inflates to at most ``cap`` bytes (None otherwise: the record is read as a stream). A
+    member cut short by the end of the file gives what it holds (the reader finds it short)."""
+    head = os.pread(fd, _MEMBER_CHUNK, offset)
+    if head[:2] != GZIP_MAGIC:
+        return None
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out: list[bytes] = []
+    size, pos, chunk = 0, offset + len(head), head
+    try:
+        while chunk and not inflater.eof:
+            piece = inflater.decompress(chunk, cap + 1 - size)
+            size += len(piece)
+            out.append(piece)
+            if size > cap or inflater.unconsumed_tail:
+                return None
+            chunk = os.pread(fd, _MEMBER_CHUNK, pos)
+            pos += len(chunk)
+    except zlib.error as exc:
+        raise RecordError(
+            RejectReason.CORRUPT_RECORD, f"unreadable record at {where}: {exc}"
+        ) from exc
+    return b"".join(out)
+
+
+def _check_member_end(member: bytes, length: int, where: str) -> None:
+    """A record's Content-Length must reach the end of its gzip member (blank lines aside):
+    one that stops short would have its page cut, and what follows it read as nothing. A
+    member that holds more records after this one is allowed (some writers group them)."""
+    header = _blank_line_end(member[:_HEADER_ROOM])
+    if header is None:
+        return  # the reader read the record: its headers ended
+    tail = member[header + length :]
+    rest = tail.lstrip(b"\r\n")
+    if rest and not rest.startswith(b"WARC/"):
+        cut = len(tail.rstrip(b"\r\n"))
+        raise RecordError(
+            RejectReason.CORRUPT_RECORD,
+            f"its Content-Length {length} ends {cut} bytes before the end of its gzip member "
+            f"at {where}",
+        )
 
 
 class _Cursor:
