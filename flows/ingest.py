@@ -58,6 +58,8 @@ class Executor(Protocol):
 
     size: int
 
+    def start(self) -> None: ...
+
     def run_batch(self, units: list[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult: ...
 
     def close(self, force: bool = False) -> None: ...
@@ -304,6 +306,9 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         params["batch_size"],
         executor.size,
         params["warc_base_url"],
+        # Workers take about a second to import the extractor: they start on the run's first
+        # unit of work, while discovery fills the first batch, not after it.
+        on_first_unit=executor.start,
     )
     downloads = DownloadedFiles()
     bar = artifacts.ProgressArtifact(_run_name())

@@ -118,15 +118,23 @@ class Router:
 
 
 def batches(
-    units: Iterator[WorkUnit], size: int, expected: int | Callable[[], int], workers: int
+    units: Iterator[WorkUnit],
+    size: int,
+    expected: int | Callable[[], int],
+    workers: int,
+    on_first_unit: Callable[[], None] | None = None,
 ) -> Iterator[list[WorkUnit]]:
     """Batches of ``size``; the last rounds smaller, so every worker finishes at about once.
-    ``expected`` may be a callable: the count grows as discovery estimates what a file holds."""
+    ``expected`` may be a callable: the count grows as discovery estimates what a file holds.
+    ``on_first_unit`` is called once, when the run turns out to have work, before the first
+    batch is filled (a run with nothing to transform never calls it)."""
     taken = 0
     while True:
         first = next(units, None)  # discovery has begun the next file: its estimate counts
         if first is None:
             return
+        if taken == 0 and on_first_unit is not None:
+            on_first_unit()
         remaining = (expected() if callable(expected) else expected) - taken
         n = size
         if 0 < remaining < 2 * size * workers:
@@ -145,6 +153,7 @@ def plan(
     batch_size: int,
     workers: int,
     warc_base_url: str = WARC_BASE_URL,
+    on_first_unit: Callable[[], None] | None = None,
 ) -> tuple[Router, int, Iterator[list[WorkUnit]]]:
     """A run's discovery, routed and cut into batches (lazily): the router, the number of
     local inputs, and the batches."""
@@ -152,4 +161,8 @@ def plan(
     router = Router(stage, known)
     found = discover(sources, options, validators, known, stage / DOWNLOADS_DIRNAME, warc_base_url)
     fresh = router.route(found)
-    return router, total, batches(fresh, batch_size, lambda: total + router.estimated, workers)
+
+    def expected() -> int:
+        return total + router.estimated
+
+    return router, total, batches(fresh, batch_size, expected, workers, on_first_unit)

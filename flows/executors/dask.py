@@ -45,6 +45,9 @@ class DaskExecutor:
         workers = self.client.scheduler_info().get("workers", {})
         self.size = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
 
+    def start(self) -> None:
+        """Nothing to start: the cluster's workers are up before the run connects."""
+
     def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
         future = self.client.submit(
             run_on_worker,

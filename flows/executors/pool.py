@@ -137,8 +137,9 @@ class WorkerPool:
         self._live: dict[int, _Worker] = {}  # by pid, idle or busy: what a forced close kills
 
     def start(self, count: int | None = None) -> None:
-        """Spawn workers up to ``count`` (default: all; idempotent). The first batch spawns
-        them, so a run with nothing to transform spawns none."""
+        """Spawn workers up to ``count`` (default: all; idempotent). The run calls it when it
+        finds its first unit of work (and every batch does), so a run with nothing to
+        transform spawns none."""
         with self._lock:
             target = self.size if count is None else min(count, self.size)
             while self._spawned < target:
