@@ -105,6 +105,9 @@ class RejectReason(StrEnum):
     REVISIT = "revisit"  # a WARC revisit record: it points at an earlier capture, no page
     HTTP_STATUS = "http_status"  # an archived response whose status is not 2xx
     CORRUPT_RECORD = "corrupt_record"  # a WARC record that cannot be read (file#offset)
+    # A WARC record that holds only part of its page: cut by its crawler (WARC-Truncated),
+    # or the first segment of a record continued in other records.
+    TRUNCATED = "truncated"
 
 
 def printable(text: str) -> str:

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from flows.cli import main
+from flows.units import RejectReason
 
 from .conftest import EXAMPLES, REPO
 
@@ -23,6 +24,12 @@ README = (REPO / "README.md").read_text(encoding="utf-8")
 def _block_after(marker: str) -> str:
     tail = README.split(f"<!-- {marker} -->", 1)[1]
     return tail.split("```text\n", 1)[1].split("```", 1)[0]
+
+
+def test_every_reject_reason_is_in_the_readme_table() -> None:
+    table = README.split("### Reject reasons", 1)[1].split("\n\n|", 1)[1].split("\n\n", 1)[0]
+    listed = re.findall(r"^\| `([a-z_]+)` \|", "|" + table, re.MULTILINE)
+    assert sorted(listed) == sorted(r.value for r in RejectReason)
 
 
 def test_quick_start_commands_are_what_ci_runs() -> None:

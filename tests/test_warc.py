@@ -206,6 +206,45 @@ def test_a_record_without_a_type_is_rejected_not_dropped(tmp_path: Path, name: s
     ]
 
 
+@pytest.mark.parametrize("name", ["cut.warc.gz", "cut.warc"])
+def test_a_record_that_holds_part_of_its_page_is_rejected_truncated(
+    tmp_path: Path, name: str
+) -> None:
+    """Cut by its crawler, or the first of several segments: either way its body would stop
+    mid-article. Its continuation records are not inputs; the records around it load."""
+    first = page("Split story")
+    records = [
+        response("https://s.example/0", page("S 0")),
+        response("https://s.example/cut", first, extra={"WARC-Truncated": "length"}),
+        response(
+            "https://s.example/split",
+            first[:200],
+            extra={"WARC-Segment-Number": "1", "WARC-Segment-Origin-ID": "<urn:uuid:1>"},
+        ),
+        record(
+            "continuation",
+            "https://s.example/split",
+            first[200:],
+            content_type="application/http; msgtype=response",
+            extra={
+                "WARC-Segment-Number": "2",
+                "WARC-Segment-Origin-ID": "<urn:uuid:1>",
+                "WARC-Segment-Total-Length": str(len(first)),
+            },
+        ),
+        response("https://s.example/2", page("S 2")),
+    ]
+    found = list(index_warc(str(write_warc(tmp_path / name, records)), "s"))
+    assert [f.url if isinstance(f, WorkUnit) else f.reason for f in found] == [
+        "https://s.example/0",
+        "truncated",
+        "truncated",
+        "https://s.example/2",
+    ]
+    assert "WARC-Truncated: length" in found[1].detail and "#" in found[1].source
+    assert found[2].detail.startswith("segment 1 of a record continued in other records")
+
+
 def _bad_length(rec: bytes, value: str | None) -> bytes:
     head, sep, rest = rec.partition(b"\r\n\r\n")
     lines = [ln for ln in head.split(b"\r\n") if not ln.startswith(b"Content-Length:")]

@@ -165,6 +165,9 @@ def _classify(
         content_type = record.headers.get("Content-Type")
     if _media_type(content_type) not in _HTML_TYPES:
         return Rejection(name, RejectReason.NOT_HTML, f"{_media_type(content_type)}: {url}")
+    partial = _partial(record)
+    if partial:  # its page would be loaded cut: a body that ends mid-article is a wrong field
+        return Rejection(name, RejectReason.TRUNCATED, f"{partial} at offset {offset}: {url}")
     return WorkUnit(
         source=name,
         path=path,
@@ -173,6 +176,17 @@ def _classify(
         content_type=content_type or None,
         meta={**where, "crawled_at": record.headers.get("WARC-Date") or ""},
     )
+
+
+def _partial(record: WarcRecord) -> str | None:
+    """Why the record holds only part of its payload, if it says so."""
+    cut = (record.headers.get("WARC-Truncated") or "").strip()
+    if cut:
+        return f"payload cut by its crawler (WARC-Truncated: {cut[:40]})"
+    segment = (record.headers.get("WARC-Segment-Number") or "").strip()
+    if segment:  # continuation records are not inputs, and are not joined to it
+        return f"segment {segment[:20]} of a record continued in other records"
+    return None
 
 
 def _next_record(
