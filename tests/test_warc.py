@@ -194,6 +194,48 @@ def test_a_content_length_that_runs_on_cannot_swallow_the_records_after_it(
             assert read_payload(str(path), unit.meta, 10**7) == page(f"R {i}")
 
 
+@pytest.mark.parametrize("extra", [40, 1_500, 2_000_000])
+@pytest.mark.parametrize("layout", ["whole", "grouped"])
+def test_inside_a_shared_gzip_member_a_record_that_runs_on_is_rejected_with_what_it_swallowed(
+    tmp_path: Path, extra: int, layout: str
+) -> None:
+    """A file gzipped as a whole (or a member that groups records) has no offset to check a
+    record's end against: the library read the records after a Content-Length that runs on
+    as its payload and went on past them, uncounted. Now the liar and each input it
+    swallowed are rejected, a request it swallowed is not counted, and the records after
+    them load; every input is accounted for."""
+    records = [response(f"https://w.example/{i}", page(f"W {i}")) for i in range(7)]
+    records[2] = record(
+        "request",
+        "https://w.example/1",
+        b"GET /1 HTTP/1.1\r\nHost: w.example\r\n\r\n",
+        content_type="application/http; msgtype=request",
+    )
+    records[1] = _claiming(records[1], extra)
+    path = tmp_path / f"{layout}.warc.gz"
+    if layout == "whole":
+        path.write_bytes(gzip.compress(b"".join(records)))
+    else:  # record 0 alone, then one member of all the others
+        path.write_bytes(gzip.compress(records[0]) + gzip.compress(b"".join(records[1:])))
+
+    found = list(index_warc(str(path), "w"))
+    kinds = [f.url if isinstance(f, WorkUnit) else f.reason for f in found]
+    swallowed = {40: 1, 1_500: 3, 2_000_000: 5}[extra]  # the request, then responses
+    inputs_swallowed = swallowed - 1
+    assert kinds == (
+        ["https://w.example/0", "corrupt_record"]
+        + ["corrupt_record"] * inputs_swallowed
+        + [f"https://w.example/{i}" for i in range(2 + swallowed, 7)]
+    )
+    assert len(found) == 6  # 7 records, one of them a request: 6 inputs, each accounted for
+    assert f"runs over the start of {swallowed} more record(s)" in found[1].detail
+    for rejected in found[2 : 2 + inputs_swallowed]:
+        assert rejected.source.startswith(found[1].source + "+swallowed-")
+        assert rejected.detail.startswith("response ")
+    for unit in found[2 + inputs_swallowed :]:
+        assert read_payload(str(path), unit.meta, 10**7) == page(f"W {unit.url[-1]}")
+
+
 @pytest.mark.parametrize("name", ["typeless.warc.gz", "typeless.warc"])
 def test_a_record_without_a_type_is_rejected_not_dropped(tmp_path: Path, name: str) -> None:
     records = [response(f"https://t.example/{i}", page(f"T {i}")) for i in range(3)]

@@ -17,7 +17,7 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -119,16 +119,21 @@ def _record_id(record: WarcRecord) -> str:
     return (record.headers.get("WARC-Record-ID") or "").strip()
 
 
+def _name(source: str, where: Mapping[str, str]) -> str:
+    """A record's input name: ``FILE#OFFSET``, or its place after the scan's start when it is
+    not at an offset of its own (a record inside a gzip member that holds several)."""
+    if where.get("warc_direct"):
+        return f"{source}#{where['warc_offset']}"
+    scan = where["warc_scan"]
+    return f"{source}#{'' if scan == '0' else scan + '+'}record-{where['warc_nth']}"
+
+
 def _classify(
     record: WarcRecord, path: str, source: str, where: dict[str, str]
 ) -> WorkUnit | Rejection | None:
     """One indexed record: a unit, a rejection, or None when it is not an input."""
     offset = where["warc_offset"]
-    if where.get("warc_direct"):
-        name = f"{source}#{offset}"
-    else:  # not a record of its own gzip member: named by its place after the scan's start
-        scan = where["warc_scan"]
-        name = f"{source}#{'' if scan == '0' else scan + '+'}record-{where['warc_nth']}"
+    name = _name(source, where)
     kind = record.record_type
     if kind not in (WarcRecordType.unknown, WarcRecordType.no_type) and not kind & _INPUT_TYPES:
         return None  # request, metadata, warcinfo, conversion, continuation
@@ -309,7 +314,12 @@ def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[WorkUn
                     last = at
                     if held is not None:
                         verdict = _overrun(fd, gzipped, size, held, at) if own else None
-                        yield from _released(held, verdict)
+                        # Not own: the next record is inside held's gzip member, where no
+                        # offset shows whether held ends before it.
+                        shared = gzipped and not own and verdict is None
+                        yield from _released(
+                            held, verdict, _member_swallowed(fd, held) if shared else []
+                        )
                         held = None
                         if verdict is not None and verdict[1] is not None and verdict[1] < at:
                             pos = verdict[1]  # index again from the first swallowed record
@@ -338,12 +348,16 @@ def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[WorkUn
                         break
                     if own:
                         held = _Held(at, _block_length(record), f"{source}#{at}", outcome)
-                    elif outcome is not None:
-                        yield outcome
+                    else:  # no offset to check it against: its block must hold no record
+                        yield from _unless_swallowing(record, outcome, _name(source, where))
                 else:
                     if held is not None:
                         verdict = _overrun(fd, gzipped, size, held, None)
-                        yield from _released(held, verdict)
+                        # The last record: its member may hold the records it ran over.
+                        shared = gzipped and verdict is None
+                        yield from _released(
+                            held, verdict, _member_swallowed(fd, held) if shared else []
+                        )
                         if verdict is not None and verdict[1] is not None:
                             pos = verdict[1]
                             continue
@@ -370,6 +384,115 @@ def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[WorkUn
                 pos = _next_record(fd, bad + 1, gzipped, True)
 
 
+# A record's first line inside another's block: ``WARC/1.x``, then a header or the block's end.
+_EMBEDDED = re.compile(rb"\nWARC/\d\.\d+\r?\n(?=[A-Za-z][A-Za-z0-9-]*:|\Z)")
+_EMBEDDED_TYPE = re.compile(rb"^WARC-Type:[ \t]*([A-Za-z-]+)", re.IGNORECASE | re.MULTILINE)
+_NOT_INPUTS = frozenset(b"request metadata warcinfo conversion continuation".split())
+
+
+def _unless_swallowing(
+    record: WarcRecord, outcome: WorkUnit | Rejection | None, name: str
+) -> Iterator[WorkUnit | Rejection]:
+    """A record inside a gzip member that holds several (a file gzipped as a whole), whose
+    end no offset shows: its outcome, unless its block holds the start of other records."""
+    swallowed = _swallowed_types(record.reader.read)
+    if not swallowed:
+        if outcome is not None:
+            yield outcome
+        return
+    detail = _runs_over(_block_length(record), len(swallowed))
+    yield Rejection(name, RejectReason.CORRUPT_RECORD, detail)
+    yield from _swallowed_rejects(name, swallowed)
+
+
+def _runs_over(length: int, records: int) -> str:
+    return (
+        f"its Content-Length {length} runs over the start of {records} more record(s) "
+        "inside its gzip member"
+    )
+
+
+def _swallowed_rejects(name: str, kinds: list[bytes]) -> Iterator[Rejection]:
+    """A Content-Length that runs on makes the library read the records after it as that
+    record's payload and go on past them: each input among them is a reject of its own (it
+    has no offset to be read from), so none is lost uncounted."""
+    for k, kind in enumerate(kinds, start=1):
+        if kind not in _NOT_INPUTS:
+            what = kind.decode("ascii", "replace") or "record with no WARC-Type"
+            yield Rejection(
+                f"{name}+swallowed-{k}",
+                RejectReason.CORRUPT_RECORD,
+                f"{what} {k} inside the block of {name}, which its Content-Length ran over",
+            )
+
+
+def _swallowed_types(read: Callable[[int], bytes]) -> list[bytes]:
+    """The WARC-Type (lowercase; empty when cut off) of each record that starts inside the
+    block that ``read`` gives, read in chunks so memory stays bounded."""
+    kinds: list[bytes] = []
+    buf = b""
+    while True:
+        chunk = read(_SCAN_CHUNK)
+        buf += chunk
+        end = len(buf) if not chunk else max(0, len(buf) - _HEADER_ROOM)
+        for match in _EMBEDDED.finditer(buf):
+            if match.start() >= end:  # read again with the next chunk, whole
+                break
+            head = buf[match.end() : match.end() + _HEADER_ROOM]
+            head = head[: _blank_line_end(head) or len(head)]
+            found = _EMBEDDED_TYPE.search(head)
+            kinds.append(found.group(1).lower() if found else b"")
+        if not chunk:
+            return kinds
+        buf = buf[end:]
+
+
+def _member_swallowed(fd: int, held: _Held) -> list[bytes]:
+    """``_swallowed_types`` of the block of the record that starts the gzip member at
+    ``held.at``, inflated again from there (only for a member that holds more than one
+    record, or the file's last). An unreadable member is left to the reader."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pos = held.at
+
+    def inflate(n: int) -> bytes:
+        nonlocal pos
+        while not inflater.eof:
+            data = inflater.unconsumed_tail
+            if not data:
+                data = os.pread(fd, _MEMBER_CHUNK, pos)
+                pos += len(data)
+            if not data:
+                break
+            out = inflater.decompress(data, n)
+            if out:
+                return out
+        return b""
+
+    try:
+        head = b""
+        while (end := _blank_line_end(head)) is None and len(head) < _HEADER_ROOM:
+            piece = inflate(4096)
+            if not piece:
+                return []
+            head += piece
+        if end is None:
+            return []
+        rest, left = head[end:], held.length
+
+        def block(n: int) -> bytes:
+            nonlocal rest, left
+            if left <= 0:
+                return b""
+            out, rest = (rest[: min(n, left)], rest[min(n, left) :]) if rest else (b"", b"")
+            out = out or inflate(min(n, left))
+            left -= len(out)
+            return out
+
+        return _swallowed_types(block)
+    except zlib.error:
+        return []
+
+
 def _block_length(record: WarcRecord) -> int:
     """The record's Content-Length as written (the library's ``content_length`` counts what is
     left once it has parsed the HTTP headers)."""
@@ -378,15 +501,19 @@ def _block_length(record: WarcRecord) -> int:
 
 
 def _released(
-    held: _Held, verdict: tuple[str, int | None] | None
+    held: _Held, verdict: tuple[str, int | None] | None, swallowed: list[bytes]
 ) -> Iterator[WorkUnit | Rejection]:
     outcome = held.outcome
+    if swallowed and verdict is None:
+        verdict = (_runs_over(held.length, len(swallowed)), None)
     damaged = isinstance(outcome, Rejection) and outcome.reason == RejectReason.CORRUPT_RECORD
     if verdict is not None and not damaged:  # (a damaged one says what it is already)
         detail = f"record at offset {held.at}: {verdict[0]}"
         yield Rejection(held.name, RejectReason.CORRUPT_RECORD, detail)
     elif outcome is not None:
         yield outcome
+    if swallowed:
+        yield from _swallowed_rejects(held.name, swallowed)
 
 
 def _member_starts(fd: int, offset: int) -> bool:
