@@ -41,7 +41,14 @@ from flows.settings import (
 )
 from flows.sqlfiles import sql
 from flows.units import TRANSIENT_REASONS, BatchResult, RejectReason, WorkUnit
-from flows.warehouse import WarehouseBusy, connect, prepare_run, run_lock, staging_dir
+from flows.warehouse import (
+    WarehouseBusy,
+    connect,
+    point_to_staging,
+    prepare_run,
+    run_lock,
+    staging_dir,
+)
 
 SAMPLE_REJECTS = 50
 
@@ -296,7 +303,12 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     )
     stage = stage.absolute()  # workers may run in another folder, or on another machine
     stage.mkdir(parents=True, exist_ok=True)
-    earlier = Resume(Path(warehouse).absolute() / STAGING_DIRNAME)
+    roots = [Path(warehouse).absolute() / STAGING_DIRNAME]
+    pointer = None
+    if params["staging"]:
+        pointer = point_to_staging(Path(warehouse), run_id, stage)
+        roots.append(stage.parent)
+    earlier = Resume(*roots)
     router, total, chunks = plan(
         sources,
         stage,
@@ -364,6 +376,8 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         router.files.parts,
     )
     shutil.rmtree(stage, ignore_errors=True)  # a --staging folder outside the warehouse too
+    if pointer is not None:
+        pointer.unlink(missing_ok=True)
     earlier.discard()
     summary = summarize(run_id, router, results, loaded, task_runs)
     if summary["resumed"]:

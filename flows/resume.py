@@ -4,9 +4,10 @@ A run loads in one transaction, so a kill loses nothing of the warehouse but all
 transform work. Each finished batch therefore leaves, beside its staging parts, a note of the
 inputs it holds and what identifies each (a file's fingerprint; a WARC record's file
 fingerprint and WARC-Record-ID). The next run's recovery keeps a dead run's notes and parts
-in ``staging/.resume/``; an input whose identity is unchanged takes its outcome from there
-instead of being read and parsed again. A dead run's folder goes once a run that used it has
-loaded, or after a week unused. Web pages are fetched again (their bytes are not kept), so
+in ``staging/.resume/`` (a run staged in a ``--staging`` folder: in that folder's
+``.resume/``); an input whose identity is unchanged takes its outcome from there instead of
+being read and parsed again. A dead run's folder goes once a run that used it has loaded, or
+after a week unused. Web pages are fetched again (their bytes are not kept), so
 they are transformed again too.
 """
 
@@ -86,13 +87,14 @@ def keep(staging: Path, run_dir: Path) -> None:
 class Resume:
     """The outcomes that killed runs left, by input; ``mark`` points units at theirs."""
 
-    def __init__(self, staging: Path) -> None:
-        self.folder = staging / RESUME_DIRNAME
+    def __init__(self, *staging: Path) -> None:
+        """``staging``: the warehouse's staging folder, and a ``--staging`` folder if the run
+        has one (recovery keeps a killed run's outcomes beside its parts)."""
+        self.folders = [root / RESUME_DIRNAME for root in staging]
         self.found: dict[str, tuple[str, str, str]] = {}  # source -> (identity, parts)
         self.used: set[Path] = set()  # dead runs' folders whose outcomes this run took
-        if not self.folder.is_dir():
-            return
-        for path in sorted(self.folder.glob(f"*/{NOTE_GLOB}")):
+        notes = [p for folder in self.folders for p in sorted(folder.glob(f"*/{NOTE_GLOB}"))]
+        for path in notes:
             try:
                 note = json.loads(path.read_text(encoding="utf-8"))
                 if note.get("version") != __version__:
@@ -118,14 +120,15 @@ class Resume:
     def discard(self) -> None:
         """After this run has loaded: drop the folders it took outcomes from (what they held
         of its inputs is in the warehouse now; the rest changed since), and stale ones."""
-        if not self.folder.is_dir():
-            return
         stale = time.time() - UNUSED_FOR_S
-        for run_dir in self.folder.iterdir():
-            try:
-                if run_dir in self.used or run_dir.stat().st_mtime < stale:
-                    shutil.rmtree(run_dir, ignore_errors=True)
-            except OSError:
+        for folder in self.folders:
+            if not folder.is_dir():
                 continue
-        if not any(self.folder.iterdir()):
-            self.folder.rmdir()
+            for run_dir in folder.iterdir():
+                try:
+                    if run_dir in self.used or run_dir.stat().st_mtime < stale:
+                        shutil.rmtree(run_dir, ignore_errors=True)
+                except OSError:
+                    continue
+            with contextlib.suppress(OSError):  # another run's outcomes may still be there
+                folder.rmdir()

@@ -12,6 +12,7 @@ there, as an OOM kill or a power cut would; ``compaction_before_rename`` and
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import re
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows.atomic import write_atomic
 from flows.resume import RESUME_DIRNAME, keep
 from flows.settings import (
     DB_FILENAME,
@@ -82,8 +84,20 @@ def db_path(warehouse: Path) -> Path:
     return warehouse / DB_FILENAME
 
 
+STAGING_POINTER = ".elsewhere"  # RUN_ID.elsewhere: where that run's --staging folder is
+
+
 def staging_dir(warehouse: Path, run_id: str) -> Path:
     return warehouse / STAGING_DIRNAME / run_id
+
+
+def point_to_staging(warehouse: Path, run_id: str, folder: Path) -> Path:
+    """A run whose staging folder is outside the warehouse (``--staging``) leaves where it is
+    in the warehouse's staging folder, so that recovery finds it if the run is killed."""
+    pointer = warehouse / STAGING_DIRNAME / f"{run_id}{STAGING_POINTER}"
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(pointer, lambda tmp: tmp.write_text(str(folder.absolute()), encoding="utf-8"))
+    return pointer
 
 
 def connect(
@@ -210,7 +224,9 @@ def recover(warehouse: Path, committed: Sequence[str]) -> None:
         for run_dir in staging.iterdir():
             if run_dir.name == RESUME_DIRNAME:
                 continue
-            if not run_dir.is_dir():
+            if run_dir.suffix == STAGING_POINTER and run_dir.is_file():
+                _recover_elsewhere(run_dir, done)
+            elif not run_dir.is_dir():
                 run_dir.unlink(missing_ok=True)
             elif run_dir.name in done:
                 shutil.rmtree(run_dir, ignore_errors=True)
@@ -220,6 +236,20 @@ def recover(warehouse: Path, committed: Sequence[str]) -> None:
         finish_compaction(parquet)
         for leftover in parquet.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
+
+
+def _recover_elsewhere(pointer: Path, done: set[str]) -> None:
+    """A run's staging folder outside the warehouse: dropped if the run committed, else what
+    its finished batches did is kept beside it (where the cluster's workers can read it)."""
+    with contextlib.suppress(OSError, ValueError):
+        folder = Path(pointer.read_text(encoding="utf-8").strip())
+        # Only the run's own folder, named for it: a damaged pointer removes nothing else.
+        if folder.is_absolute() and folder.name == pointer.stem and folder.is_dir():
+            if pointer.stem in done:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                keep(folder.parent, folder)
+    pointer.unlink(missing_ok=True)
 
 
 def finish_compaction(parquet: Path) -> None:

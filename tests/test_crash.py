@@ -78,10 +78,11 @@ def start_ingest(
     *,
     batch_size: int = 5,
     env: dict[str, str],
+    options: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """`article-etl ingest` in its own process group (so killpg takes its workers too)."""
     argv = [*article_etl(), "ingest", *map(str, sources), "--warehouse", str(warehouse)]
-    argv += ["--batch-size", str(batch_size), "--workers", "1", "--json"]
+    argv += ["--batch-size", str(batch_size), "--workers", "1", "--json", *options]
     with open(log, "wb") as out:
         return subprocess.Popen(
             argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -263,6 +264,37 @@ def test_kill_9_leaves_before_or_after_and_next_run_completes(
         if point == "transform":
             assert finished >= 2 * 5  # two batches (of 5) at least were not done again
     _same_tables(final, world.after)
+
+
+@pytest.mark.timeout(180)
+def test_a_killed_run_staged_elsewhere_is_resumed_and_leaves_nothing_there(
+    world: World, tmp_path: Path
+) -> None:
+    """`--staging` outside the warehouse (a cluster's shared folder): a run killed before its
+    commit is resumed by the next, and neither leaves a folder behind."""
+    from flows.ingest import ingest
+
+    wh, shared = tmp_path / "wh", tmp_path / "shared"
+    shutil.copytree(world.base, wh)
+    log = tmp_path / "ingest.log"
+    env = cli_env(**{CRASH_AT_ENV: "before_commit"})
+    proc = start_ingest(world.sources, wh, log, env=env, options=["--staging", str(shared)])
+    try:
+        proc.wait(timeout=120)
+    finally:
+        kill_group(proc)
+    assert proc.returncode == -signal.SIGKILL, log.read_text(errors="replace")[-3000:]
+    finished = sum(len(json.loads(p.read_text())["inputs"]) for p in shared.glob("*/done-*"))
+    assert finished and list((wh / "staging").glob("*.elsewhere"))
+
+    summary = ingest(
+        sources=world.sources, warehouse=str(wh), batch_size=20, workers=1, staging=str(shared)
+    )
+    assert summary["resumed"] == finished
+    for key in ("inputs", "new", "updated", "unchanged", "duplicates", "rejected"):
+        assert summary[key] == world.summary[key], key
+    _same_tables(snapshot(wh), world.after)
+    assert list(shared.iterdir()) == [] and not list((wh / "staging").glob("*.elsewhere"))
 
 
 def _runs_on(warehouse: Path) -> list[Any]:

@@ -49,5 +49,7 @@ def test_batches_run_on_dask_workers_and_one_writer_loads(tmp_path: Path) -> Non
     finally:
         con.close()
     assert not list(shared.rglob("*.parquet"))  # staged parts are cleaned up after the load
+    assert list(shared.iterdir()) == []  # and the run's folder, and the warehouse's pointer
+    assert not list((tmp_path / "wh" / "staging").glob("*.elsewhere"))
     ran_on = {int(w.rsplit(":", 1)[1]) for w in summary["workers"]}
     assert ran_on and ran_on <= worker_pids  # the batches ran there, not in the flow process

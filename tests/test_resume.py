@@ -16,7 +16,7 @@ from flows.resume import RESUME_DIRNAME, UNUSED_FOR_S, Resume, identity, note_ba
 from flows.transform import batch
 from flows.transform.batch import process_batch
 from flows.units import Rejection, WorkUnit
-from flows.warehouse import recover
+from flows.warehouse import point_to_staging, recover
 
 from .items import write_item
 from .warcs import page, response, write_warc
@@ -171,3 +171,48 @@ def test_recovery_keeps_only_what_can_be_resumed(tmp_path: Path) -> None:
     Resume(staging).discard()
     assert not (staging / RESUME_DIRNAME).exists()
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def test_a_killed_run_with_its_staging_elsewhere_is_resumed_from_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--staging` (a folder the cluster's workers share): the warehouse keeps a pointer to
+    the run's folder; recovery keeps a killed run's outcomes beside it, where the workers can
+    read them, and removes a committed run's folder. Nothing is left behind."""
+    warehouse, shared = tmp_path / "wh", tmp_path / "shared"
+    paths = [
+        write_item(tmp_path / "in", f"{i}.txt", 1690933501000 + i, f"S {i}", f"https://e.x/{i}")
+        for i in range(2)
+    ]
+    dead = _dead_run(shared, _units(paths))
+    point_to_staging(warehouse, dead.name, dead)
+    committed = shared / "20260101T000002-commit"
+    committed.mkdir()
+    (committed / "articles-000001.parquet").write_bytes(b"PAR1")
+    point_to_staging(warehouse, committed.name, committed)
+    stray = shared / "20260101T000003-stray"  # no pointer: another warehouse's, left alone
+    stray.mkdir()
+
+    recover(warehouse, committed=[f"{committed.name}.parquet"])
+    assert list((warehouse / "staging").iterdir()) == []  # the pointers are gone
+    assert sorted(p.name for p in shared.iterdir()) == [RESUME_DIRNAME, stray.name]
+    assert [p.name for p in (shared / RESUME_DIRNAME).iterdir()] == [dead.name]
+
+    earlier = Resume(warehouse / "staging", shared)
+    units = _units(paths)
+    earlier.mark(units)
+    called = _no_transform(monkeypatch)
+    out = tmp_path / "next"
+    out.mkdir()
+    assert process_batch(units, str(out), "000001").resumed == 2 and called == []
+    earlier.discard()
+    assert not (shared / RESUME_DIRNAME).exists()
+
+
+def test_a_damaged_pointer_removes_nothing_but_itself(tmp_path: Path) -> None:
+    warehouse, keepsake = tmp_path / "wh", tmp_path / "precious"
+    keepsake.mkdir()
+    (keepsake / "data").write_bytes(b"not staging")
+    pointer = point_to_staging(warehouse, "20260101T000000-run", keepsake)  # not the run's name
+    recover(warehouse, committed=["20260101T000000-run.parquet"])
+    assert not pointer.exists() and (keepsake / "data").exists()
