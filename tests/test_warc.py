@@ -236,6 +236,29 @@ def test_inside_a_shared_gzip_member_a_record_that_runs_on_is_rejected_with_what
         assert read_payload(str(path), unit.meta, 10**7) == page(f"W {unit.url[-1]}")
 
 
+@pytest.mark.parametrize("whole", [False, True])
+def test_a_page_that_shows_a_warc_record_is_no_record_run_over(tmp_path: Path, whole: bool) -> None:
+    """A page about web archives may show a record in its text; it is loaded like any other,
+    last in its file or inside a member that holds them all."""
+    shown = "WARC/1.1\nWARC-Type: response\nContent-Length: 10\n\n"
+    crlf = "WARC/1.1\r\nWARC-Type: response\r\nContent-Length: 10\r\n\r\n"
+    records = [
+        response(
+            f"https://a.example/{i}",
+            page(f"A {i}").replace(b"<p>", f"<pre>\n{s}</pre><p>".encode(), 1),
+        )
+        for i, s in enumerate([shown, shown, crlf])
+    ]
+    path = tmp_path / "about.warc.gz"
+    if whole:
+        path.write_bytes(gzip.compress(b"".join(records[:2])))
+    else:
+        write_warc(path, records)
+    found = list(index_warc(str(path), "a"))
+    assert all(isinstance(f, WorkUnit) for f in found), found
+    assert len(found) == (2 if whole else 3)
+
+
 @pytest.mark.parametrize("name", ["typeless.warc.gz", "typeless.warc"])
 def test_a_record_without_a_type_is_rejected_not_dropped(tmp_path: Path, name: str) -> None:
     records = [response(f"https://t.example/{i}", page(f"T {i}")) for i in range(3)]

@@ -384,8 +384,10 @@ def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[WorkUn
                 pos = _next_record(fd, bad + 1, gzipped, True)
 
 
-# A record's first line inside another's block: ``WARC/1.x``, then a header or the block's end.
-_EMBEDDED = re.compile(rb"\nWARC/\d\.\d+\r?\n(?=[A-Za-z][A-Za-z0-9-]*:|\Z)")
+# A record's first line inside another's block: ``WARC/1.x`` and CRLF, as writers end WARC
+# header lines (a page that shows a record, with the LF of its text, is no record), then a
+# header or the block's end.
+_EMBEDDED = re.compile(rb"\nWARC/\d\.\d+\r\n(?=[A-Za-z][A-Za-z0-9-]*:|\Z)")
 _EMBEDDED_TYPE = re.compile(rb"^WARC-Type:[ \t]*([A-Za-z-]+)", re.IGNORECASE | re.MULTILINE)
 _NOT_INPUTS = frozenset(b"request metadata warcinfo conversion continuation".split())
 
@@ -488,7 +490,14 @@ def _member_swallowed(fd: int, held: _Held) -> list[bytes]:
             left -= len(out)
             return out
 
-        return _swallowed_types(block)
+        kinds = _swallowed_types(block)
+        if kinds and left == 0:  # a record shown inside the page, or one it ran over?
+            after = rest
+            while not after.strip(b"\r\n") and (piece := inflate(_MEMBER_CHUNK)):
+                after += piece
+            if not after.strip(b"\r\n"):
+                return []  # its block ends where its member does: it ran over nothing
+        return kinds
     except zlib.error:
         return []
 
