@@ -453,47 +453,30 @@ def _member_swallowed(fd: int, held: _Held) -> list[bytes]:
     """``_swallowed_types`` of the block of the record that starts the gzip member at
     ``held.at``, inflated again from there (only for a member that holds more than one
     record, or the file's last). An unreadable member is left to the reader."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    pos = held.at
-
-    def inflate(n: int) -> bytes:
-        nonlocal pos
-        while not inflater.eof:
-            data = inflater.unconsumed_tail
-            if not data:
-                data = os.pread(fd, _MEMBER_CHUNK, pos)
-                pos += len(data)
-            if not data:
-                break
-            out = inflater.decompress(data, n)
-            if out:
-                return out
-        return b""
-
+    pieces = _inflated(fd, held.at)
     try:
         head = b""
-        while (end := _blank_line_end(head)) is None and len(head) < _HEADER_ROOM:
-            piece = inflate(4096)
-            if not piece:
-                return []
+        for piece in pieces:
             head += piece
+            if _blank_line_end(head) is not None or len(head) >= _HEADER_ROOM:
+                break
+        end = _blank_line_end(head[:_HEADER_ROOM])
         if end is None:
             return []
         rest, left = head[end:], held.length
 
         def block(n: int) -> bytes:
             nonlocal rest, left
-            if left <= 0:
-                return b""
-            out, rest = (rest[: min(n, left)], rest[min(n, left) :]) if rest else (b"", b"")
-            out = out or inflate(min(n, left))
-            left -= len(out)
+            if not rest and left > 0:
+                rest = next(pieces, b"")
+            out = rest[: min(n, left)]
+            rest, left = rest[len(out) :], left - len(out)
             return out
 
         kinds = _swallowed_types(block)
         if kinds and left == 0:  # a record shown inside the page, or one it ran over?
             after = rest
-            while not after.strip(b"\r\n") and (piece := inflate(_MEMBER_CHUNK)):
+            while not after.strip(b"\r\n") and (piece := next(pieces, b"")):
                 after += piece
             if not after.strip(b"\r\n"):
                 return []  # its block ends where its member does: it ran over nothing
@@ -651,25 +634,38 @@ def _read_block(record: WarcRecord, limit: int, where: str) -> tuple[bytes, bool
     return block, record.record_type == WarcRecordType.response
 
 
+def _inflated(fd: int, offset: int) -> Iterator[bytes]:
+    """The gzip member at ``offset``, inflated piece by piece (none over ``_SCAN_CHUNK``
+    bytes, so a bomb is never held whole), up to the member's end or the file's. Raises
+    zlib.error on damaged data."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pos = offset
+    while not inflater.eof:
+        data = inflater.unconsumed_tail
+        if not data:
+            data = os.pread(fd, _MEMBER_CHUNK, pos)
+            if not data:
+                return
+            pos += len(data)
+        piece = inflater.decompress(data, _SCAN_CHUNK)
+        if piece:
+            yield piece
+
+
 def _member(fd: int, offset: int, cap: int, where: str) -> bytes | None:
     """The gzip member at ``offset``, inflated, when the file is gzipped and the member
     inflates to at most ``cap`` bytes (None otherwise: the record is read as a stream). A
     member cut short by the end of the file gives what it holds (the reader finds it short)."""
-    head = os.pread(fd, _MEMBER_CHUNK, offset)
-    if head[:2] != GZIP_MAGIC:
+    if os.pread(fd, 2, offset) != GZIP_MAGIC:
         return None
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     out: list[bytes] = []
-    size, pos, chunk = 0, offset + len(head), head
+    size = 0
     try:
-        while chunk and not inflater.eof:
-            piece = inflater.decompress(chunk, cap + 1 - size)
+        for piece in _inflated(fd, offset):
             size += len(piece)
-            out.append(piece)
-            if size > cap or inflater.unconsumed_tail:
+            if size > cap:
                 return None
-            chunk = os.pread(fd, _MEMBER_CHUNK, pos)
-            pos += len(chunk)
+            out.append(piece)
     except zlib.error as exc:
         raise RecordError(
             RejectReason.CORRUPT_RECORD, f"unreadable record at {where}: {exc}"
