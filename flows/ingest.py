@@ -37,6 +37,7 @@ from flows.settings import (
     STAGING_DIRNAME,
     USER_AGENT,
     WARC_BASE_URL,
+    hard_kill_s,
     worker_count,
 )
 from flows.sqlfiles import sql
@@ -189,7 +190,9 @@ def open_executor(workers: int | None, dask_address: str | None, budget_s: float
         from flows.executors.dask import DaskExecutor
 
         return DaskExecutor(dask_address, budget_s=budget_s)
-    return WorkerPool(workers or worker_count(), budget_s=budget_s)
+    return WorkerPool(
+        workers or worker_count(), budget_s=budget_s, hard_kill_s=hard_kill_s(budget_s)
+    )
 
 
 @flow(name="ingest", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=8))
@@ -219,7 +222,7 @@ def ingest(
         warehouse: Folder of the warehouse: articles.duckdb and the parquet/ dataset.
         batch_size: Items per transform task; hundreds keep Prefect's overhead negligible.
         workers: Worker processes for the CPU-bound transform (default: all cores).
-        time_budget_s: Time allowed for one document before it is rejected as `timeout`.
+        time_budget_s: CPU seconds one document may use before it is rejected as `timeout`.
         lock_wait_s: How long to wait for another ingest of the same warehouse to finish.
         allow_private_network: Fetch URLs whose host is on a loopback or private network.
         user_agent: The User-Agent of every request (robots.txt rules are matched to it).

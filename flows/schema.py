@@ -23,6 +23,7 @@ LINEAGE_FIELDS = [
     pa.field("seq", pa.int64(), nullable=False),
     pa.field("fingerprint", pa.string(), nullable=True),
     pa.field("crawled_at", pa.timestamp("us", tz="UTC"), nullable=True),  # a WARC's WARC-Date
+    pa.field("title_source", pa.string(), nullable=True),
 ]
 STAGING_SCHEMA = pa.schema(list(ARTICLE_SCHEMA) + LINEAGE_FIELDS)
 

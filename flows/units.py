@@ -63,6 +63,10 @@ class Article:
     seq: int = 0
     fingerprint: str | None = None
     crawled_at: datetime | None = None  # a WARC record's WARC-Date: lineage only
+    # Where the title came from: header, source (a feed), the page's og:title, jsonld,
+    # twitter:title, h1, heading or title, or a fallback (trafilatura, og:title, title, h1,
+    # body).
+    title_source: str | None = None
 
 
 @dataclass(slots=True)

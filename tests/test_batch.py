@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.transform.batch import process_batch
@@ -29,3 +30,51 @@ def test_batch_writes_typed_parts(tmp_path: Path) -> None:
     assert rejects.schema.equals(REJECT_SCHEMA)
     assert rejects.column("source").to_pylist() == [str(empty)]
     assert not list(out.glob(".*"))  # no temporary files left visible or behind
+
+
+# --- the per-document budget counts CPU time, not the wall clock ----------------------------
+
+
+def _spin_until_stopped() -> None:
+    """Burn CPU until the budget stops it (pytest's own timeout guards a budget that never
+    fires)."""
+    spins = 0
+    while spins >= 0:
+        spins += 1
+
+
+def _budget_outcomes(budget_s: float) -> dict[str, bool]:
+    import time
+
+    from flows.transform.batch import DocumentTimeout, time_budget
+
+    out: dict[str, bool] = {}
+    try:
+        with time_budget(budget_s):
+            time.sleep(budget_s * 3)  # waiting: a busy machine's wall time, no CPU of ours
+        out["waited"] = True
+    except DocumentTimeout:
+        out["waited"] = False
+    try:
+        with time_budget(budget_s):
+            _spin_until_stopped()
+    except DocumentTimeout:
+        out["spun"] = False
+    return out
+
+
+@pytest.mark.timeout(60)
+def test_the_budget_counts_cpu_time_in_the_main_thread() -> None:
+    assert _budget_outcomes(0.3) == {"waited": True, "spun": False}
+
+
+@pytest.mark.timeout(60)
+def test_the_budget_counts_cpu_time_in_another_thread() -> None:
+    """A Dask worker runs batches in a thread: the same rule there."""
+    import threading
+
+    result: list[dict[str, bool]] = []
+    thread = threading.Thread(target=lambda: result.append(_budget_outcomes(0.3)))
+    thread.start()
+    thread.join()
+    assert result == [{"waited": True, "spun": False}]

@@ -23,6 +23,9 @@ T0 = 1690933501000
 GOOD = 1000
 
 
+_MENU = '<p><a href="/">Home</a> | <a href="/news">News</a></p>'
+
+
 def _page(url: str, head: str = "", body: str = "") -> str:
     text = body or "".join(f"<p>{p}</p>" for p in PARAGRAPHS)
     return (
@@ -39,18 +42,19 @@ def _write(folder: Path, name: str | bytes, data: bytes) -> None:
 
 # name -> (bytes, the reasons it may be rejected with). Two are being reworked elsewhere in
 # the transform (a page date past a day's offset; an invalid canonical link), so either
-# reason passes; what may never happen is a lost run or a lost good file.
+# reason passes; what may never happen is a lost run or a lost good file. Pages whose poison
+# is not their text (an offset, a file name) have nothing but a menu as their body.
 POISON: dict[str | bytes, tuple[bytes, frozenset[str]]] = {
     "offset_99h.html": (
         _page(
             "https://p.example/offset",
             '<meta property="article:published_time" content="2024-05-01T10:00:00+99:00">',
-            "<p>Too short.</p>",
+            _MENU,
         ).encode(),
         frozenset({"internal_error", "empty_body"}),
     ),
     b"name_not_utf8_\xff\xfe.html": (
-        _page("https://p.example/name", body="<p>Only a line.</p>").encode(),
+        _page("https://p.example/name", body=_MENU).encode(),
         frozenset({"empty_body"}),
     ),
     "truncated.html.gz": (

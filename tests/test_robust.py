@@ -49,10 +49,10 @@ def test_an_unforeseen_exception_rejects_that_input_alone(
         (src / f"p{i}.html").write_text(_page(f"https://a.example/{i}"), "utf-8")
     real = article_module.extract_body
 
-    def flaky(tree: object, url: str | None) -> str:
+    def flaky(tree: object, url: str | None, **kwargs: object) -> str:
         if url == "https://a.example/1":
             raise KeyError("a library bug")
-        return real(tree, url)  # type: ignore[arg-type]
+        return real(tree, url, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(article_module, "extract_body", flaky)
     units = [u for u in discover_files([str(src)]) if isinstance(u, WorkUnit)]

@@ -54,10 +54,10 @@ def test_a_systemic_share_of_internal_errors_fails_the_run_after_loading(
 
     real = article_module.extract_body
 
-    def buggy(tree: object, url: str | None) -> str:
+    def buggy(tree: object, url: str | None, **kwargs: object) -> str:
         if url and "/bug/" in url:
             raise AttributeError("'NoneType' object has no attribute 'text'")
-        return real(tree, url)  # type: ignore[arg-type]
+        return real(tree, url, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(article_module, "extract_body", buggy)
     src = tmp_path / "in"

@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 
 from flows.transform import article as transform
+from flows.transform import metadata as transform_metadata
 from flows.transform.article import transform_unit
 from flows.units import Article, Rejection, WorkUnit
 
@@ -56,6 +57,8 @@ def test_golden_file(root: Path, name: str, spec: dict) -> None:
         assert outcome.timestamp == _expected_timestamp(spec["timestamp"])
     if "timestamp_source" in spec:
         assert outcome.timestamp_source == spec["timestamp_source"]
+    if "title_source" in spec:
+        assert outcome.title_source == spec["title_source"]
     assert outcome.image == spec.get("image")
     for sentence in spec.get("contains", []):
         assert sentence in outcome.body
@@ -197,3 +200,70 @@ def test_a_binary_or_archive_input_says_what_it_is(data: bytes, said: str) -> No
     outcome = transform_unit(WorkUnit(source="in", data=data, url="https://b.example/x"))
     assert isinstance(outcome, Rejection) and outcome.reason == "not_html"
     assert said in outcome.detail
+
+
+# --- fidelity rules (issue: right on pages nobody tuned for) -------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '<![CDATA[{"@type": "NewsArticle", "headline": "H"}]]>',
+        '/*<![CDATA[*/ {"@type": "NewsArticle", "headline": "H"} /*]]>*/',
+        '//<![CDATA[\n{"@type": "NewsArticle", "headline": "H"}\n//]]>',
+        '<!-- {"@type": "NewsArticle", "headline": "H"} -->',
+        '{"@type": "NewsArticle", /* a note */ "headline": "H",}',
+        '{"@type": "NewsArticle", // a note\n "headline": "H", "tags": ["a", "b",],}',
+    ],
+)
+def test_json_ld_is_read_as_leniently_as_search_engines_read_it(text: str) -> None:
+    values = transform_metadata.lenient_json(text)
+    assert values and values[0]["headline"] == "H"
+
+
+def test_json_ld_keeps_strings_and_reads_several_objects() -> None:
+    text = '{"headline": "a // b /* c */ ,]"} {"@graph": [{"@type": "NewsArticle"}]};'
+    assert transform_metadata.lenient_json(text) == [
+        {"headline": "a // b /* c */ ,]"},
+        {"@graph": [{"@type": "NewsArticle"}]},
+    ]
+    assert transform_metadata.lenient_json("not json at all") == []
+
+
+def test_the_first_sentence_title_is_cut_at_a_word_boundary() -> None:
+    assert transform.first_sentence("Short one. And more.\nNext line") == "Short one."
+    long = "word " * 60
+    cut = transform.first_sentence(long)
+    assert len(cut) <= transform.MAX_FALLBACK_TITLE and cut.endswith("word")
+    assert transform.first_sentence("字" * 300) == "字" * transform.MAX_FALLBACK_TITLE
+
+
+def test_a_page_with_a_body_is_never_rejected_for_its_title(tmp_path: Path) -> None:
+    """No <title>, no og:title, no <h1>, no JSON-LD: the body's first sentence names it."""
+    page = tmp_path / "untitled.html"
+    page.write_text(
+        "<html><body><p>"
+        + "The ferry to the islands will run twice a day from Monday, the operator said. " * 3
+        + "</p></body></html>",
+        "utf-8",
+    )
+    outcome = transform_unit(WorkUnit(source=str(page), path=str(page), url="https://f.example/a"))
+    assert isinstance(outcome, Article), outcome
+    assert (
+        outcome.title
+        == "The ferry to the islands will run twice a day from Monday, the operator said."
+    )
+    assert outcome.title_source == "body"
+
+
+def test_the_fallback_extractors_recover_what_fast_mode_loses() -> None:
+    """The forum archive page of tests/data is recovered whole only by trafilatura's fallback
+    extractors (which ``fast=True`` switches off): the pipeline keeps them."""
+    import trafilatura
+
+    html = (DATA / "fidelity_fallback_extractor.html").read_text("utf-8")
+    fast = trafilatura.bare_extraction(html, fast=True, with_metadata=False)
+    assert "Basque team" not in (fast.text if fast is not None else "")
+    path = DATA / "fidelity_fallback_extractor.html"
+    outcome = transform_unit(WorkUnit(source=str(path), path=str(path)))
+    assert isinstance(outcome, Article) and "Basque team" in outcome.body

@@ -8,7 +8,7 @@ import os
 import re
 import zlib
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import lxml.html
 import trafilatura
@@ -19,23 +19,37 @@ from flows.extract.archive import HeaderError, looks_archived, parse_archived
 from flows.extract.warc import RecordError, read_payload
 from flows.settings import (
     MAX_INPUT_BYTES,
+    MIN_BODY_CHARS,
     MIN_PARAGRAPH_CHARS,
-    MIN_PRECISE_CHARS,
-    RECALL_OPTIONS,
     TRAFILATURA_OPTIONS,
 )
-from flows.transform.dates import EARLIEST, is_plausible, latest
+from flows.transform.dates import is_plausible
 from flows.transform.decode import DecodeError, binary_kind, decode_html, looks_binary
 from flows.transform.metadata import (
+    PageMeta,
     collapse,
     first_body_image,
+    first_h1,
     page_metadata,
     remove_controls,
+    title_tag,
 )
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import Article, Rejection, RejectReason, WorkUnit
 
-_HTML_HINT = re.compile(rb"<(!doctype\s+html|html|head|body|p|div|article|meta|title)[\s>/]", re.I)
+# An HTML page, or a fragment of one (saved without <html> or <body>): any element of HTML's
+# own in its first 8 KB. JSON, CSV and plain text have none.
+_HTML_HINT = re.compile(
+    rb"<(!doctype\s+html|html|head|body|p|div|span|article|section|main|header|nav|meta|"
+    rb"title|link|script|style|noscript|table|tr|td|center|font|b|i|u|em|strong|a|br|hr|img|"
+    rb"h[1-6]|ul|ol|li|dl|dt|dd|form|iframe|blockquote|pre|frameset|frame)[\s>/]",
+    re.I,
+)
+# An XML declaration names an encoding that lxml refuses in text already decoded.
+_XML_DECLARATION = re.compile(r"^\s*<\?xml\b[^>]*>")
+_WORD = re.compile(r"\w+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s")
+MAX_FALLBACK_TITLE = 120  # a title made from the body's first sentence is cut to this
 _DATE_ONLY = re.compile(
     r"^\s*\d{1,4}[/.\-]\d{1,2}[/.\-]\d{1,4}(\s*[-–|,]?\s*\d{1,2}:\d{2}(:\d{2})?)?\s*$"
 )
@@ -47,6 +61,9 @@ _SHARE_LABEL = re.compile(
 _RUN_START: ContextVar[datetime | None] = ContextVar("run_start", default=None)
 _HEAD_CHARS = 8192  # where saved pages keep the comment that records their address
 _CONTENT_ROOTS = ('.//*[@itemprop="articleBody"]', ".//article", ".//main")
+_WEST, _EAST = timedelta(hours=12), timedelta(hours=14)  # the time zones' extremes
+# trafilatura's metadata for a fallback title only: its date is not used, so the quick search.
+_QUICK_DATES = {"original_date": True, "extensive_search": False}
 
 
 class Reject(Exception):
@@ -126,6 +143,7 @@ _ELEMENT_CLASSES = etree.ElementDefaultClassLookup(
 
 def parse_html(text: str) -> lxml.html.HtmlElement:
     """Parse once; the same tree feeds our metadata pass and trafilatura."""
+    text = _XML_DECLARATION.sub("", text, count=1)
     parser = etree.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
     parser.set_element_class_lookup(_ELEMENT_CLASSES)
     try:
@@ -169,20 +187,25 @@ def _extract_lines(tree: lxml.html.HtmlElement, url: str | None, options: dict) 
     return [line for line in (collapse(line) for line in text.splitlines()) if line]
 
 
-def extract_body(tree: lxml.html.HtmlElement, url: str | None) -> str:
+def extract_body(
+    tree: lxml.html.HtmlElement, url: str | None, *, item: bool = False, title: str = ""
+) -> str:
+    """The article text as trafilatura's defaults extract it, a line per paragraph; empty for
+    navigation. A short text without a sentence is navigation when it is an archived item's
+    (its share block, a teaser's link list) or when every word of it is in the page's link
+    labels or its headline (a menu under a title); otherwise a page's text is kept as
+    trafilatura keeps it (a photo post's caption)."""
     lines = _extract_lines(tree, url, TRAFILATURA_OPTIONS)
-    # Precision mode sometimes keeps only a fragment (or nothing) of an unusually laid-out
-    # article. A short text is checked against recall mode, which wins when precision kept
-    # less than half of it. trafilatura copies the tree it is given, so both see the same.
-    precise = sum(_weight(line) for line in lines)
-    if precise < MIN_PRECISE_CHARS:
-        recalled = _extract_lines(tree, url, RECALL_OPTIONS)
-        if precise < sum(_weight(line) for line in recalled) / 2:
-            lines = recalled
-    # Menus and link lists come out as short lines only: no sentence, no article.
-    if not any(_is_paragraph(line) for line in lines):
+    if any(map(_is_paragraph, lines)) or sum(map(_weight, lines)) >= MIN_BODY_CHARS:
+        return "\n".join(lines)
+    labels = " ".join(a.text_content() for a in tree.iter("a"))
+    if item or _words("\n".join(lines)) <= _words(labels) | _words(title):
         return ""
     return "\n".join(lines)
+
+
+def _words(text: str) -> set[str]:
+    return {word.casefold() for word in _WORD.findall(text)}
 
 
 def drop_headline(body: str, title: str) -> str:
@@ -202,14 +225,15 @@ def _content_root(tree: lxml.html.HtmlElement) -> lxml.html.HtmlElement:
 
 
 def _find_date(tree: lxml.html.HtmlElement, url: str, run_start: datetime | None) -> str | None:
+    # trafilatura's own call (extensive search, the original date first), bounded by the run's
+    # start instead of today.
     return find_date(
         tree,
         extensive_search=True,
         original_date=True,
         outputformat="%Y-%m-%d",
         url=url,
-        min_date=EARLIEST.strftime("%Y-%m-%d"),
-        max_date=latest(run_start).strftime("%Y-%m-%d"),
+        max_date=(run_start or datetime.now(UTC)).strftime("%Y-%m-%d"),
     )
 
 
@@ -284,28 +308,17 @@ def _transform(unit: WorkUnit) -> Article:
     except BadURL as exc:
         raise Reject(RejectReason.BAD_URL, str(exc)) from exc
     # An archive header is the only truth for its title; other sources fall back to the page.
-    title = collapse(title) if archived else collapse(title) or meta.title
+    title_source: str | None = "header" if archived else "source"
+    title = collapse(title)
+    if archived and not title:
+        raise Reject(RejectReason.EMPTY_TITLE, "the archive header names no headline")
     if not title:
-        raise Reject(RejectReason.EMPTY_TITLE, "the headline is empty")
-    if published is None and meta.published is not None:
+        title, title_source = meta.title or "", meta.title_source
+    if published is None and not archived:
+        published, ts_source = _choose_date(tree, url, meta, run_start)
+    elif published is None and meta.published is not None:
         published, ts_source = meta.published, meta.published_source
     implausible = implausible or meta.implausible
-    if published is None and not archived:
-        published = _page_date(tree, url, run_start)
-        dropped = meta.implausible_at
-        if (
-            published
-            and dropped
-            and (published.year, published.month)
-            == (
-                dropped.year,
-                dropped.month,
-            )
-        ):
-            # htmldate cut the page's own implausible date short to its year and month, which
-            # makes it fit the window: it is the same untrusted date.
-            published = None
-        ts_source = "htmldate" if published is not None else None
     if published is None:
         ts_source = f"implausible:{implausible}" if implausible else None
 
@@ -315,9 +328,15 @@ def _transform(unit: WorkUnit) -> Article:
     if image is None:
         image = absolute_http_url(first_body_image(_content_root(tree)), url)
 
-    body = drop_headline(extract_body(tree, url), title)
+    body = extract_body(tree, url, item=archived, title=title)
     if not body:
         raise Reject(RejectReason.EMPTY_BODY, "no article text after removing boilerplate")
+    if not title:
+        # A page with a body is never lost for its title (trafilatura's metadata pass reads
+        # the tree last, after everything that needs it whole).
+        title, title_source = fallback_title(tree, url, body)
+    if archived:  # a feed item's body often repeats its headline; a page's is left whole
+        body = drop_headline(body, title)
     return Article(
         url=url,
         timestamp=published,
@@ -327,9 +346,70 @@ def _transform(unit: WorkUnit) -> Article:
         source=unit.source,
         content_hash=content_hash(url, published, title, body, image),
         timestamp_source=ts_source,
+        title_source=title_source,
         seq=unit.seq,
         fingerprint=unit.fingerprint,
     )
+
+
+def _same_day(instant: datetime, day: datetime) -> bool:
+    """``day`` is the date of ``instant`` in some time zone (UTC-12 to UTC+14)."""
+    return (instant - _WEST).date() <= day.date() <= (instant + _EAST).date()
+
+
+def _choose_date(
+    tree: lxml.html.HtmlElement, url: str, meta: PageMeta, run_start: datetime | None
+) -> tuple[datetime | None, str | None]:
+    """htmldate's day (trafilatura's choice: the original publication date) decides the day;
+    the first timestamp the page states on that day gives the time, and without htmldate's
+    day the page's first timestamp is taken."""
+    day = _page_date(tree, url, run_start)
+    dropped = meta.implausible_at
+    if day and dropped and (day.year, day.month) == (dropped.year, dropped.month):
+        # htmldate cut the page's own implausible date short to its year and month, which
+        # makes it fit the window: it is the same untrusted date.
+        day = None
+    if day is None:
+        return meta.published, meta.published_source
+    for source, stated in meta.dates:
+        if _same_day(stated, day):
+            return stated, source
+    if is_plausible(day, run_start):
+        return day, "htmldate"
+    return None, None
+
+
+def first_sentence(body: str, limit: int = MAX_FALLBACK_TITLE) -> str:
+    """The body's first sentence, cut at a word boundary to at most ``limit`` characters."""
+    line = body.split("\n", 1)[0].strip()
+    if match := _SENTENCE_END.search(line):
+        line = line[: match.start()]
+    if len(line) <= limit:
+        return line
+    cut = line[: limit + 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else line[:limit]).rstrip(" ,;:-–—")
+
+
+def fallback_title(tree: lxml.html.HtmlElement, url: str, body: str) -> tuple[str, str]:
+    """The best title a page without a stated headline gives, and where it came from:
+    trafilatura's metadata, og:title, <title>, the first <h1>, and last the body's first
+    sentence (which a body always has)."""
+    try:
+        found = trafilatura.extract_metadata(tree, default_url=url, date_config=_QUICK_DATES)
+        traf_title = collapse(found.title) if found is not None else ""
+    except (ValueError, TypeError, AttributeError):  # a library's bad day is no lost page
+        traf_title = ""
+    og = next((el.get("content") for el in tree.iterfind('.//meta[@property="og:title"]')), "")
+    for source, candidate in (
+        ("trafilatura", traf_title),
+        ("og:title", collapse(og)),
+        ("title", title_tag(tree)),
+        ("h1", first_h1(tree)),
+    ):
+        if candidate:
+            return candidate, source
+    return first_sentence(body), "body"
 
 
 def transform_unit(unit: WorkUnit) -> Article | Rejection:

@@ -38,52 +38,60 @@ from flows.units import (
 Progress = Callable[[int], None]
 
 
+_WATCH_TICK_S = 0.1  # how often a thread's CPU clock is read against its budget
+
+
 class DocumentTimeout(Exception):
-    pass
+    """A document spent its CPU-time budget."""
 
 
 @contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
-    """Raise DocumentTimeout in this thread once ``seconds`` pass.
+    """Raise DocumentTimeout in this thread once it has spent ``seconds`` of CPU time.
 
-    SIGALRM in a process's main thread (local workers); elsewhere (a Dask worker thread) an
-    asynchronous exception set from a timer. Both fire at the next Python bytecode: code that
-    never returns from C is left to the parent's watchdog, which kills the worker.
+    CPU time, not wall-clock time, so that a busy machine does not turn pages into timeouts.
+    In a process's main thread (local workers) the kernel counts it (ITIMER_PROF, SIGPROF: the
+    worker does one document at a time); elsewhere (a Dask worker thread) a watchdog reads this
+    thread's CPU clock and sets an asynchronous exception. Both fire at the next Python
+    bytecode: code that never returns from C is left to the parent's wall-clock ceiling,
+    which kills the worker.
     """
     if seconds <= 0:
         yield
         return
     if threading.current_thread() is threading.main_thread():
 
-        def _alarm(_signum: int, _frame: object) -> None:
+        def _expired(_signum: int, _frame: object) -> None:
             raise DocumentTimeout
 
-        previous = signal.signal(signal.SIGALRM, _alarm)
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+        previous = signal.signal(signal.SIGPROF, _expired)
+        signal.setitimer(signal.ITIMER_PROF, seconds)
         try:
             yield
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, previous)
         return
     target = threading.get_ident()
-    armed = threading.Event()
-    armed.set()
+    clock = time.pthread_getcpuclockid(target)
+    deadline = time.clock_gettime(clock) + seconds
+    done = threading.Event()
 
-    def _interrupt() -> None:
-        if armed.is_set():
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(target), ctypes.py_object(DocumentTimeout)
-            )
+    def _watch() -> None:
+        while not done.wait(min(_WATCH_TICK_S, seconds)):
+            if time.clock_gettime(clock) >= deadline:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(target), ctypes.py_object(DocumentTimeout)
+                )
+                return
 
-    timer = threading.Timer(seconds, _interrupt)
-    timer.daemon = True
-    timer.start()
+    watchdog = threading.Thread(target=_watch, name="time-budget", daemon=True)
+    watchdog.start()
     try:
         yield
     finally:
-        armed.clear()
-        timer.cancel()
+        done.set()
+        watchdog.join()
 
 
 def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejection:
@@ -96,7 +104,7 @@ def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejectio
         return Rejection(
             unit.source,
             RejectReason.TIMEOUT,
-            f"over the {budget_s:g} s budget",
+            f"over the {budget_s:g} s CPU-time budget",
             unit.seq,
             unit.fingerprint,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -58,18 +58,24 @@ _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1b\x7f-\x84\x86
 # any), keeping tab, newline and carriage return; vertical tab and form feed become spaces.
 _DOC_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1f\x7f]")
 _DOC_SPACE = re.compile(r"[\x0b\x0c]")
+# What wraps JSON-LD in pages written for old XHTML parsers: <![CDATA[ ... ]]>, bare or
+# inside /* */ or // comments, and <!-- ... -->.
+_JSON_WRAPPERS = re.compile(r"/\*\s*<!\[CDATA\[\s*\*/|/\*\s*\]\]>\s*\*/|<!\[CDATA\[|\]\]>|<!--|-->")
 
 
 @dataclass(slots=True)
 class PageMeta:
     url: str | None = None
     title: str | None = None
+    title_source: str | None = None  # which of the page's candidates the title is
     published: datetime | None = None
     published_source: str | None = None
     implausible: str | None = None  # the source of a date dropped as outside the window
     implausible_at: datetime | None = None  # that date
     image: str | None = None
     invalid_canonical: str | None = None  # a stated canonical that is no http(s) URL
+    # Every plausible timestamp the page states, in order of trust (``published`` is first).
+    dates: list[tuple[str, datetime]] = field(default_factory=list)
 
 
 def remove_controls(document: str) -> str:
@@ -87,13 +93,69 @@ def collapse(text: str | None) -> str:
     return " ".join(text.split())
 
 
-def _jsonld_objects(tree: HtmlElement) -> Iterator[dict]:
-    for script in tree.iterfind('.//script[@type="application/ld+json"]'):
+def lenient_json(text: str) -> list[object]:
+    """Every JSON value in a script's text, read as browsers' and search engines' parsers
+    forgive it: CDATA and HTML comment wrappers, ``/* */`` and ``//`` comments, trailing
+    commas, and several values one after another. Nothing readable: an empty list."""
+    try:
+        return [json.loads(text)]
+    except (ValueError, RecursionError):
+        pass
+    cleaned = _without_comments(_JSON_WRAPPERS.sub(" ", text))
+    decoder = json.JSONDecoder()
+    values: list[object] = []
+    pos, end = 0, len(cleaned)
+    while pos < end:
+        while pos < end and (cleaned[pos].isspace() or cleaned[pos] in ",;"):
+            pos += 1
+        if pos >= end:
+            break
         try:
-            data = json.loads(script.text or "")
+            value, pos = decoder.raw_decode(cleaned, pos)
         except (ValueError, RecursionError):
+            break
+        values.append(value)
+    return values
+
+
+def _without_comments(text: str) -> str:
+    """``text`` without JS comments and trailing commas, strings left as they are."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':  # copy a string whole, escapes included
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            out.append(text[i : j + 1])
+            i = j + 1
+        elif text.startswith("/*", i):
+            stop = text.find("*/", i + 2)
+            i = n if stop < 0 else stop + 2
+        elif text.startswith("//", i):
+            stop = text.find("\n", i)
+            i = n if stop < 0 else stop
+        elif c == ",":
+            j = i + 1
+            while j < n and text[j].isspace():
+                j += 1
+            if j < n and text[j] in "}]":  # a trailing comma
+                i = j
+            else:
+                out.append(c)
+                i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _jsonld_objects(tree: HtmlElement) -> Iterator[dict]:
+    for script in tree.iter("script"):
+        if (script.get("type") or "").strip().lower() != "application/ld+json":
             continue
-        stack = [data]
+        stack: list[object] = list(reversed(lenient_json(script.text or "")))
         while stack:
             item = stack.pop()
             if isinstance(item, list):
@@ -228,8 +290,27 @@ def strip_site_name(title: str, sites: set[str]) -> str:
     return title
 
 
+def _links_home(el: HtmlElement) -> bool:
+    """A link in ``el`` to the site's front page: a site banner's name, not a headline."""
+    for a in el.iter("a"):
+        href = (a.get("href") or "").strip()
+        if not href or href.startswith("#"):
+            continue
+        try:
+            parts = urlsplit(href)
+        except ValueError:
+            continue
+        home = parts.path.strip("/") in ("", "index.html", "index.htm", "index.php")
+        if home and not parts.query:
+            return True
+    return False
+
+
 def _in_banner(el: HtmlElement) -> bool:
-    """Inside navigation, a footer, a dialog or a cookie/consent/newsletter box."""
+    """Inside navigation, a footer, a dialog or a cookie/consent/newsletter box, or a site
+    banner (a heading that links to the front page)."""
+    if _links_home(el):
+        return True
     for node in (el, *el.iterancestors()):
         if node.tag in _TITLE_CHROME or node.get("role") in ("dialog", "navigation"):
             return True
@@ -239,24 +320,57 @@ def _in_banner(el: HtmlElement) -> bool:
     return False
 
 
-def _headline_h1(tree: HtmlElement, title_tag: str) -> str | None:
-    """The first <h1> outside banners that matches the <title>; without a <title>, the first.
+def _agree(a: str, b: str) -> bool:
+    """Two headlines name the same article: one contains the other and the shorter is at
+    least half the longer (a section label that a title happens to contain is no match)."""
+    x, y = _norm(a), _norm(b)
+    return bool(x and y) and (x in y or y in x) and 2 * min(len(x), len(y)) >= max(len(x), len(y))
 
-    Matching: one contains the other and the shorter is at least half the longer, so a
-    section label ("Reviews") that the title happens to contain is not taken.
-    """
-    wanted = _norm(title_tag)
+
+def _headline_h1(tree: HtmlElement, title: str) -> str | None:
+    """The first <h1> outside banners that matches the <title>; without a <title>, the first."""
     for h1 in tree.iter("h1"):
         text = collapse(h1.text_content())
         if not text or _in_banner(h1):
             continue
-        found = _norm(text)
-        if not wanted or (
-            (found in wanted or wanted in found)
-            and 2 * min(len(found), len(wanted)) >= max(len(found), len(wanted))
-        ):
+        if not _norm(title) or _agree(text, title):
             return text
     return None
+
+
+def _heading_in_title(tree: HtmlElement, title: str) -> str | None:
+    """The longest text of the page's body, of three words or more and outside banners, that
+    the <title> contains whole: a heading (its whole text) or any element's own text. That is
+    the headline of a <title> that wraps it in site and section names no suffix rule knows."""
+    wanted = _norm(title)
+    body = tree.find(".//body")
+    if not wanted or body is None:
+        return None
+    best: str | None = None
+    for el in body.iter():
+        if not isinstance(el.tag, str):
+            continue
+        own = el.text_content() if el.tag in ("h1", "h2", "h3") else el.text
+        if not own or len(own) < 10 or (best and len(own.strip()) <= len(best)):
+            continue
+        text = collapse(own)
+        if len(text.split()) >= 3 and _norm(text) in wanted and not _in_banner(el):
+            best = text
+    return best
+
+
+def first_h1(tree: HtmlElement) -> str | None:
+    """The first non-empty <h1> outside banners, whatever it says."""
+    for h1 in tree.iter("h1"):
+        if (text := collapse(h1.text_content())) and not _in_banner(h1):
+            return text
+    return None
+
+
+def title_tag(tree: HtmlElement) -> str:
+    """The document's <title>, whitespace collapsed."""
+    el = tree.find(".//title")
+    return collapse(el.text_content()) if el is not None else ""
 
 
 def _article_time(tree: HtmlElement) -> str | None:
@@ -341,19 +455,34 @@ def page_metadata(
     sites = site_names(metas, jsonld, base_url or meta.url)
 
     headline = jsonld.get("headline") if isinstance(jsonld.get("headline"), str) else None
-    title_el = tree.find(".//title")
-    title_tag = collapse(title_el.text_content()) if title_el is not None else ""
-    for candidate in (
-        _meta(metas, "og:title"),
-        headline,
-        _meta(metas, "twitter:title"),
-        _headline_h1(tree, strip_site_name(title_tag, sites)),
-        title_tag,
+    tag = title_tag(tree)
+    bare_tag = strip_site_name(tag, sites)
+    h1 = _headline_h1(tree, bare_tag)
+    for source, candidate in (
+        ("og:title", _meta(metas, "og:title")),
+        ("jsonld", headline),
+        ("twitter:title", _meta(metas, "twitter:title")),
+        ("h1", h1),
+        ("title", tag),
     ):
         text = strip_site_name(collapse(candidate), sites)
         if text and _norm(text) not in sites:  # the site's own name is no headline
-            meta.title = text
+            meta.title, meta.title_source = text, source
             break
+    if meta.title_source == "title" and (inner := _heading_in_title(tree, tag)):
+        meta.title, meta.title_source = inner, "h1" if inner == h1 else "heading"
+    # The <title> and an <h1> that agree outvote a stated headline that matches neither
+    # (a JSON-LD or og:title left from a template, or naming another article).
+    if (
+        meta.title
+        and meta.title_source in ("og:title", "jsonld", "twitter:title")
+        and h1
+        and bare_tag
+        and _norm(h1) not in sites
+        and not _agree(meta.title, h1)
+        and not _agree(meta.title, bare_tag)
+    ):
+        meta.title, meta.title_source = h1, "h1"
 
     for source, value in (
         ("jsonld", jsonld.get("datePublished")),
@@ -364,10 +493,13 @@ def page_metadata(
         if not isinstance(value, str) or (parsed := parse_iso(value)) is None:
             continue
         if is_plausible(parsed, run_start):
-            meta.published, meta.published_source = parsed, source
-            break
+            meta.dates.append((source, parsed))
+            continue
         if meta.implausible is None:
             meta.implausible, meta.implausible_at = source, parsed
+
+    if meta.dates:
+        meta.published_source, meta.published = meta.dates[0]
 
     images = (
         _meta(metas, "og:image", "og:image:url", "og:image:secure_url"),

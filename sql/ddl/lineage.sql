@@ -9,3 +9,5 @@ CREATE TABLE IF NOT EXISTS lineage (
 );
 -- When a web archive's record was crawled (its WARC-Date); added to warehouses made before.
 ALTER TABLE lineage ADD COLUMN IF NOT EXISTS crawled_at TIMESTAMPTZ;
+-- Where the title came from (the page's headline or a fallback); added to warehouses made before.
+ALTER TABLE lineage ADD COLUMN IF NOT EXISTS title_source VARCHAR;

@@ -8,5 +8,6 @@ CREATE OR REPLACE TEMP TABLE stage_articles (
     timestamp_source VARCHAR,
     seq BIGINT NOT NULL,
     fingerprint VARCHAR,
-    crawled_at TIMESTAMPTZ
+    crawled_at TIMESTAMPTZ,
+    title_source VARCHAR
 );
