@@ -56,7 +56,7 @@ _CHROME = {"nav", "header", "footer", "aside", "noscript", "form"}
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 # In a whole document: what XML forbids (trafilatura's tree conversion drops a page holding
 # any), keeping tab, newline and carriage return; vertical tab and form feed become spaces.
-_DOC_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1f\x7f]")
+_DOC_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _DOC_SPACE = re.compile(r"[\x0b\x0c]")
 
 
