@@ -7,17 +7,27 @@ that cannot be read are one input's reject, parameters are bounded above as belo
 
 from __future__ import annotations
 
+import json
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from flows import __version__
+from flows.extract.files import fingerprint
 from flows.extract.warc import crawled_at, index_warc
+from flows.resume import RESUME_ARTICLES, RESUME_DIRNAME, Resume, note_batch, resume_key
+from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
-from flows.units import Rejection, WorkUnit
+from flows.units import BatchResult, Rejection, WorkUnit
+from flows.warehouse import connect
 
 from .conftest import REPO
-from .test_crash import article_etl
+from .items import write_item
+from .test_crash import article_etl, cli_env
 from .warcs import page, record, response, write_warc
 
 T0 = 1690933501000
@@ -118,3 +128,157 @@ def test_urls_and_images_with_a_control_character_are_refused(control: str) -> N
 def test_canonical_form_of_an_odd_netloc_is_stable() -> None:
     canonical = canonical_url("http://&[::1]/a")
     assert canonical == "http://[::1]/a" and canonical_url(canonical) == canonical
+
+
+# --- staging notes and parts are input: forged ones change nothing -----------------------
+
+
+def _articles(warehouse: Path) -> list[tuple[object, ...]]:
+    con = connect(warehouse, read_only=True, wait_s=5)
+    try:
+        return con.execute(
+            "SELECT url, title, body, timestamp FROM articles ORDER BY url"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def _forged_part(path: Path, rows: list[dict[str, object]]) -> Path:
+    pq.write_table(pa.Table.from_pylist(rows, schema=STAGING_SCHEMA), path)
+    return path
+
+
+def _evil_row(source: str, fp: str, **change: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "url": "https://evil.example/owned",
+        "timestamp": datetime(2024, 1, 1, tzinfo=UTC),
+        "title": "Forged",
+        "body": "A forged article that no input holds.",
+        "image": None,
+        "source": source,
+        "content_hash": "x",
+        "timestamp_source": "header",
+        "seq": 0,
+        "fingerprint": fp,
+        "crawled_at": None,
+    }
+    row.update(change)
+    return row
+
+
+def _note(folder: Path, batch: str, inputs: dict[str, str], articles: object = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    note = {"version": __version__, "articles": articles, "rejects": None, "inputs": inputs}
+    (folder / f"done-{batch}.json").write_text(json.dumps(note), encoding="utf-8")
+
+
+def test_forged_staging_changes_nothing_and_deletes_nothing_outside(
+    tmp_path: Path, prefect_api: None
+) -> None:
+    """A staging folder seeded with forged notes (names with `..`, absolute names, symlinked
+    parts, rows that no check would pass), symlinks out of it and foreign Parquet files: two
+    real runs load exactly what the inputs hold, the database stays where it is, and nothing
+    outside the staging folder is removed or moved."""
+    src, warehouse, outside = tmp_path / "in", tmp_path / "wh", tmp_path / "outside"
+    write_item(src, "a.txt", T0, "First story", "https://n.example/a")
+    env = cli_env()
+    first = cli("ingest", src, "--warehouse", warehouse, "--json", env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = _articles(warehouse)
+
+    # New inputs for the second run; the forged notes claim their outcomes.
+    b = write_item(src, "b.txt", T0 + 1, "Second story", "https://n.example/b")
+    c = write_item(src, "c.txt", T0 + 2, "Third story", "https://n.example/c")
+    ids = {str(p): fingerprint(p.stat()) for p in (b, c)}
+    outside.mkdir()
+    precious = outside / "precious.parquet"
+    _forged_part(precious, [_evil_row(str(b), ids[str(b)])])
+    (outside / "keepsake.txt").write_text("not staging", encoding="utf-8")
+    staging = warehouse / "staging"
+    dead = staging / "20260101T000000-deadbeef"
+    _note(dead, "000001", ids, "../../articles.duckdb")
+    _note(dead, "000002", ids, str(precious))
+    _note(dead, "000003", ids, "articles-000003.parquet")
+    (dead / "articles-000003.parquet").symlink_to(precious)
+    for batch, change in (
+        ("000004", {"url": "javascript:alert(1)"}),
+        ("000005", {"timestamp": datetime(1800, 1, 1, tzinfo=UTC)}),
+        ("000006", {"body": ""}),
+        ("000007", {"title": "Bell\x07\x1b[31m"}),
+        ("000008", {"url": "https://evil.example/\x1b[31m"}),
+    ):
+        _forged_part(dead / f"articles-{batch}.parquet", [_evil_row(str(b), ids[str(b)], **change)])
+        _note(dead, batch, ids, f"articles-{batch}.parquet")
+    foreign = pa.table({"source": [str(c)], "anything": [1]})
+    pq.write_table(foreign, dead / "articles-000009.parquet")
+    _note(dead, "000009", ids, "articles-000009.parquet")
+    (dead / "downloads").symlink_to(outside, target_is_directory=True)
+    (staging / "20260101T000001-linked").symlink_to(outside, target_is_directory=True)
+    (staging / ".resume").mkdir(parents=True, exist_ok=True)
+    (staging / ".resume" / "20260101T000002-linked").symlink_to(outside)
+    resumed = staging / ".resume" / "20260101T000003-forged"
+    resumed.mkdir(parents=True)
+    _forged_part(resumed / "articles-000001.parquet", [_evil_row(str(c), ids[str(c)])])
+    _note(resumed, "000001", ids, "articles-000001.parquet")
+    victim = outside / "20260101T000004-victim"
+    victim.mkdir()
+    (victim / "data").write_text("someone else's", encoding="utf-8")
+    (staging / "20260101T000004-victim.elsewhere").write_text(str(victim), encoding="utf-8")
+
+    second = cli("ingest", src, "--warehouse", warehouse, "--json", env=env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    summary = json.loads(second.stdout)
+    assert (summary["new"], summary["skipped_unchanged"], summary["resumed"]) == (2, 1, 0)
+
+    # What a clean warehouse makes of the same inputs, and nothing else.
+    clean = cli("ingest", src, "--warehouse", tmp_path / "clean", "--json", env=env)
+    assert clean.returncode == 0, clean.stderr[-2000:]
+    assert _articles(warehouse) == _articles(tmp_path / "clean")
+    assert set(before) < set(_articles(warehouse))
+    assert sorted(p.name for p in outside.iterdir()) == [
+        victim.name,
+        "keepsake.txt",
+        "precious.parquet",
+    ]
+    assert (victim / "data").exists() and pq.read_table(precious).num_rows == 1
+    assert (warehouse / "articles.duckdb").is_file()
+
+
+def test_a_signed_note_is_still_ignored_when_a_row_fails_the_checks(tmp_path: Path) -> None:
+    """The signature says which warehouse wrote a note, the checks what a row may hold: a
+    part with a row no transform would write (say, from a buggy version) is not resumed,
+    nor is an internal_error (the next run tries it itself)."""
+    key = resume_key(tmp_path)
+    src = tmp_path / "in"
+    paths = [
+        write_item(src, f"{i}.txt", T0 + i, f"Story {i}", f"https://r.example/{i}")
+        for i in range(2)
+    ]
+    units = [WorkUnit(str(p), path=str(p), fingerprint=fingerprint(p.stat())) for p in paths]
+    folder = tmp_path / "staging" / RESUME_DIRNAME / "20260101T000000-run"
+    folder.mkdir(parents=True)
+    bad = {"url": "https://r.example/0", "body": "one line\n\nafter an empty one"}
+    part = _forged_part(
+        folder / "articles-000001.parquet",
+        [_evil_row(units[0].source, units[0].fingerprint or "", **bad)],
+    )
+    rejects = folder / "rejects-000001.parquet"
+    rows = [
+        {
+            "source": units[1].source,
+            "reason": "internal_error",
+            "detail": "x",
+            "seq": 1,
+            "fingerprint": None,
+        }
+    ]
+    pq.write_table(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), rejects)
+    result = BatchResult("000001", articles_path=str(part), rejects_path=str(rejects))
+    note_batch(folder, result, units, key)
+
+    earlier = Resume(tmp_path / "staging", key=key)
+    assert set(earlier.found) == {u.source for u in units}  # the note itself is genuine
+    earlier.mark(units)
+    assert not any(RESUME_ARTICLES in u.meta for u in units)
+    # Signed by another warehouse: not even read.
+    assert Resume(tmp_path / "staging", key=b"\0" * 32).found == {}

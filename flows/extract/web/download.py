@@ -34,7 +34,7 @@ from flows.extract.warc import (
 )
 from flows.extract.web.netguard import BlockedAddressError, make_transport
 from flows.extract.web.options import WebOptions
-from flows.resume import RESUME_DIRNAME
+from flows.resume import RESUME_DIRNAME, real_dir, regular_file
 from flows.settings import WARC_MAX_BYTES
 from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
@@ -196,8 +196,13 @@ def download_name(url: str, fingerprint: str | None) -> str:
 def adopt(kept: Path, dest: Path) -> None:
     """Take over what a killed run downloaded of the same file (flows/resume.py keeps it), as
     the partial download that ``fetch`` resumes with a Range request."""
+    if not real_dir(kept):
+        return
     for found in sorted(kept.glob(f"*/downloads/{dest.name}*")):
-        if found.name in (dest.name, dest.name + ".part"):
+        # The file itself inside its own folders: appending through a symlink would write
+        # wherever it points.
+        inside = real_dir(found.parent) and real_dir(found.parent.parent)
+        if found.name in (dest.name, dest.name + ".part") and inside and regular_file(found):
             with contextlib.suppress(OSError):
                 os.replace(found, dest.with_name(dest.name + ".part"))
                 return
