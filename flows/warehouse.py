@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 
+from flows import __version__
 from flows.atomic import write_atomic
 from flows.resume import RESUME_DIRNAME, keep, real_dir, regular_file, remove, resume_key
 from flows.settings import (
@@ -36,6 +37,9 @@ from flows.settings import (
 from flows.sqlfiles import sql
 
 CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
+# An input that failed with internal_error is processed again until it failed so this many
+# runs in a row under one version (then it waits for a change of file or of version).
+INTERNAL_ERROR_ATTEMPTS = 3
 COMPACTION_LOG = ".compaction.log"  # in parquet/: a compaction between its rename and deletes
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
@@ -202,7 +206,8 @@ def prepare_run(
         committed = [
             row[0] for row in con.execute(sql("warehouse/committed_parquet_files.sql")).fetchall()
         ]
-        known = dict(con.execute(sql("warehouse/known_fingerprints.sql")).fetchall())
+        remembered = {"max_attempts": INTERNAL_ERROR_ATTEMPTS, "version": __version__}
+        known = dict(con.execute(sql("warehouse/known_fingerprints.sql"), remembered).fetchall())
         validators = con.execute(sql("warehouse/known_validators.sql")).fetchall()
     finally:
         con.close()

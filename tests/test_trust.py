@@ -16,14 +16,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import flows.load as load_module
+import flows.transform.batch as batch_module
+import flows.warehouse as warehouse_module
 from flows import __version__
-from flows.extract.files import fingerprint
+from flows.extract.files import discover_files, fingerprint
 from flows.extract.warc import crawled_at, index_warc
+from flows.load import RunRecord, load_run
 from flows.resume import RESUME_ARTICLES, RESUME_DIRNAME, Resume, note_batch, resume_key
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
+from flows.transform.batch import process_batch
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import BatchResult, Rejection, WorkUnit
-from flows.warehouse import connect
+from flows.warehouse import connect, prepare_run, staging_dir
 
 from .conftest import REPO
 from .items import write_item
@@ -282,3 +287,59 @@ def test_a_signed_note_is_still_ignored_when_a_row_fails_the_checks(tmp_path: Pa
     assert not any(RESUME_ARTICLES in u.meta for u in units)
     # Signed by another warehouse: not even read.
     assert Resume(tmp_path / "staging", key=b"\0" * 32).found == {}
+
+
+# --- internal_error never strands an input ------------------------------------------------
+
+
+def _one_run(warehouse: Path, src: Path, run_no: int) -> tuple[int, dict[str, int]]:
+    """A run as the flow makes it, on a real DuckDB file: what discovery skips as known,
+    the transform of the rest, the load. Returns (inputs processed, reasons)."""
+    known = prepare_run(warehouse)[0]
+    run_id = f"20260101T00000{run_no}-run"
+    stage = staging_dir(warehouse, run_id)
+    stage.mkdir(parents=True)
+    units = [u for u in discover_files([str(src)]) if isinstance(u, WorkUnit)]
+    fresh = [u for u in units if known.get(u.source) != u.fingerprint]
+    result = process_batch(fresh, str(stage), "000001")
+    record = RunRecord(run_id, None, datetime.now(UTC), str(src), len(units), 0, 1)
+    load_run(
+        warehouse,
+        record,
+        [result.articles_path] if result.articles_path else [],
+        [result.rejects_path] if result.rejects_path else [],
+    )
+    return len(fresh), result.reasons
+
+
+def test_an_internal_error_is_tried_again_by_the_next_runs_and_on_a_new_version(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "in"
+    write_item(src, "fine.txt", T0, "Fine", "https://i.example/fine")
+    buggy = write_item(src, "buggy.txt", T0 + 1, "Buggy", "https://i.example/buggy")
+    real = batch_module.transform_with_budget
+
+    def bug(unit: WorkUnit, budget_s: float) -> object:  # a library's bug on this one input
+        if unit.source == str(buggy):
+            return Rejection(
+                unit.source, "internal_error", "KeyError: a bug", unit.seq, unit.fingerprint
+            )
+        return real(unit, budget_s)
+
+    monkeypatch.setattr(batch_module, "transform_with_budget", bug)
+    runs = [_one_run(warehouse, src, n) for n in range(1, 5)]
+    # The first run does both; the next two try the buggy input again; then it waits.
+    assert [n for n, _ in runs] == [2, 1, 1, 0]
+    assert runs[1][1] == {"internal_error": 1}
+
+    # A new version (a fix shipped): processed again, and loaded now that it passes.
+    monkeypatch.setattr(batch_module, "transform_with_budget", real)
+    monkeypatch.setattr(load_module, "__version__", "99.0")
+    monkeypatch.setattr(warehouse_module, "__version__", "99.0")
+    assert _one_run(warehouse, src, 5) == (1, {})
+    assert _one_run(warehouse, src, 6)[0] == 0
+    assert [r[0] for r in _articles(warehouse)] == [
+        "https://i.example/buggy",
+        "https://i.example/fine",
+    ]
