@@ -8,7 +8,10 @@ that cannot be read are one input's reject, parameters are bounded above as belo
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import flows.load as load_module
 import flows.transform.batch as batch_module
 import flows.warehouse as warehouse_module
 from flows import __version__
-from flows.extract.files import discover_files, fingerprint
+from flows.extract.files import count_files, discover_files, fingerprint
 from flows.extract.warc import crawled_at, index_warc
 from flows.load import RunRecord, load_run
 from flows.resume import RESUME_ARTICLES, RESUME_DIRNAME, Resume, note_batch, resume_key
@@ -343,3 +346,68 @@ def test_an_internal_error_is_tried_again_by_the_next_runs_and_on_a_new_version(
         "https://i.example/buggy",
         "https://i.example/fine",
     ]
+
+
+# --- folders: unreadable ones are counted, any depth is walked ----------------------------
+
+
+def _without_root_override() -> list[str]:
+    """A prefix that runs a command without the power to read any folder: root keeps its
+    uid but loses CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so a chmod 000 folder is
+    unreadable to it as to anyone."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is needed to drop root's read override")
+    return [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+
+
+def test_an_unreadable_folder_is_a_counted_read_error(tmp_path: Path, prefect_api: None) -> None:
+    src = tmp_path / "in"
+    write_item(src, "ok.txt", T0, "Readable", "https://u.example/ok")
+    locked_inside = src / "locked"
+    write_item(locked_inside, "hidden.txt", T0 + 1, "Inside", "https://u.example/in")
+    locked_source = tmp_path / "locked-source"
+    write_item(locked_source, "also.txt", T0 + 2, "Also", "https://u.example/also")
+    for folder in (locked_inside, locked_source):
+        folder.chmod(0)
+    argv = ["ingest", str(src), str(locked_source), "--warehouse", str(tmp_path / "wh"), "--json"]
+    try:
+        done = subprocess.run(
+            [*_without_root_override(), *article_etl(), *argv],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=cli_env(),
+            timeout=300,
+        )
+    finally:
+        for folder in (locked_inside, locked_source):
+            folder.chmod(0o755)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert (summary["inputs"], summary["new"], summary["rejected"]) == (3, 1, 2)
+    assert summary["reasons"] == {"read_error": 2}
+    con = connect(tmp_path / "wh", read_only=True, wait_s=5)
+    try:
+        rejects = con.execute("SELECT source, detail FROM rejects ORDER BY source").fetchall()
+    finally:
+        con.close()
+    assert [r[0] for r in rejects] == [str(locked_inside), str(locked_source)]
+    assert all("folder cannot be read" in r[1] for r in rejects)
+
+
+def test_a_glob_walks_any_depth(tmp_path: Path) -> None:
+    deep = tmp_path / "root"
+    folder = str(deep)
+    os.mkdir(folder)
+    for _ in range(sys.getrecursionlimit() + 100):  # os.makedirs itself would recurse
+        folder += "/d"
+        os.mkdir(folder)
+    write_item(Path(folder), "deep.txt", T0, "Deep", "https://d.example/deep")
+    write_item(deep, "top.txt", T0, "Top", "https://d.example/top")
+    for pattern in (f"{deep}/**/*.txt", f"{deep}/**"):
+        found = [u.source for u in discover_files([pattern])]
+        assert sorted(Path(s).name for s in found) == ["deep.txt", "top.txt"], pattern
+        assert count_files([pattern]) == 2
