@@ -7,17 +7,20 @@ that cannot be read are one input's reject, parameters are bounded above as belo
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pytest_httpserver import HTTPServer
 
 import flows.load as load_module
 import flows.transform.batch as batch_module
@@ -25,6 +28,8 @@ import flows.warehouse as warehouse_module
 from flows import __version__
 from flows.extract.files import count_files, discover_files, fingerprint
 from flows.extract.warc import crawled_at, index_warc
+from flows.extract.web.download import LISTING_MAX_BYTES, Downloader, warc_urls
+from flows.extract.web.options import WebOptions
 from flows.load import RunRecord, load_run
 from flows.resume import RESUME_ARTICLES, RESUME_DIRNAME, Resume, note_batch, resume_key
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
@@ -407,7 +412,69 @@ def test_a_glob_walks_any_depth(tmp_path: Path) -> None:
         os.mkdir(folder)
     write_item(Path(folder), "deep.txt", T0, "Deep", "https://d.example/deep")
     write_item(deep, "top.txt", T0, "Top", "https://d.example/top")
-    for pattern in (f"{deep}/**/*.txt", f"{deep}/**"):
-        found = [u.source for u in discover_files([pattern])]
-        assert sorted(Path(s).name for s in found) == ["deep.txt", "top.txt"], pattern
-        assert count_files([pattern]) == 2
+    try:
+        for pattern in (f"{deep}/**/*.txt", f"{deep}/**"):
+            found = [u.source for u in discover_files([pattern])]
+            assert sorted(Path(s).name for s in found) == ["deep.txt", "top.txt"], pattern
+            assert count_files([pattern]) == 2
+    finally:  # bottom up: shutil.rmtree (and pytest's clean-up) would recurse
+        while True:
+            for entry in os.scandir(folder):
+                if not entry.is_dir(follow_symlinks=False):
+                    os.unlink(entry.path)
+            os.rmdir(folder)
+            if folder == str(deep):
+                break
+            folder = os.path.dirname(folder)
+
+
+# --- warc.paths.gz listings: cut short or a bomb, that listing alone is rejected -----------
+
+
+def _bomb(size: int) -> bytes:
+    """A gzip stream of ``size`` zero bytes, written piece by piece (never held whole)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1 << 20)
+    parts = [compressor.compress(block) for _ in range(size >> 20)]
+    return b"".join(parts) + compressor.flush()
+
+
+def test_a_cut_or_bomb_listing_is_rejected_and_the_warc_beside_it_loads(
+    tmp_path: Path, prefect_api: None
+) -> None:
+    whole = gzip.compress(b"crawl-data/a.warc.gz\ncrawl-data/b.warc.gz\n" * 50)
+    cut = tmp_path / "cut" / "warc.paths.gz"
+    cut.parent.mkdir()
+    cut.write_bytes(whole[: len(whole) // 2])
+    bomb = tmp_path / "bomb" / "warc.paths.gz"
+    bomb.parent.mkdir()
+    bomb.write_bytes(_bomb(LISTING_MAX_BYTES + (4 << 20)))
+    warc = write_warc(
+        tmp_path / "good.warc.gz",
+        [response(f"https://g.example/{i}", page(f"Good {i}")) for i in range(2)],
+    )
+    done = cli("ingest", cut, bomb, warc, "--warehouse", tmp_path / "wh", "--json", env=cli_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert (summary["inputs"], summary["new"]) == (4, 2)
+    assert summary["reasons"] == {"read_error": 1, "too_large": 1}
+
+
+def test_a_remote_listing_is_bounded_on_its_decompressed_size(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    bomb = _bomb(LISTING_MAX_BYTES + (4 << 20))  # small on the wire, 68 MiB inflated
+    httpserver.expect_request("/bomb/warc.paths.gz").respond_with_data(bomb)
+    listing = gzip.compress(b"crawl-data/a.warc.gz\n" * 100)
+    httpserver.expect_request("/cut/warc.paths.gz").respond_with_data(listing[: len(listing) // 2])
+    options = WebOptions(allow_private_network=True, min_delay_s=0, retries=0)
+    found = {
+        name: list(
+            warc_urls(
+                httpserver.url_for(f"/{name}/warc.paths.gz"), "http://b/", Downloader(options)
+            )
+        )
+        for name in ("bomb", "cut")
+    }
+    assert [(r.reason, "too large" in r.detail) for r in found["bomb"]] == [("too_large", True)]  # type: ignore[union-attr]
+    assert [r.reason for r in found["cut"]] == ["read_error"]  # type: ignore[union-attr]
