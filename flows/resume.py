@@ -253,8 +253,8 @@ class Resume:
                 note = read_note(path, key)
                 if note is None:
                     continue  # a note that cannot be trusted: its inputs are transformed again
-                for source, key in note.inputs.items():
-                    self.found[source] = (key, note)
+                for source, earlier in note.inputs.items():
+                    self.found[source] = (earlier, note)
 
     def mark(self, units: Iterable[WorkUnit]) -> None:
         if not self.found:

@@ -478,3 +478,16 @@ def test_a_remote_listing_is_bounded_on_its_decompressed_size(
     }
     assert [(r.reason, "too large" in r.detail) for r in found["bomb"]] == [("too_large", True)]  # type: ignore[union-attr]
     assert [r.reason for r in found["cut"]] == ["read_error"]  # type: ignore[union-attr]
+
+
+def test_every_signed_note_of_several_is_read(tmp_path: Path) -> None:
+    key = resume_key(tmp_path)
+    src = tmp_path / "in"
+    for n in range(3):
+        path = write_item(src, f"{n}.txt", T0 + n, f"Story {n}", f"https://s.example/{n}")
+        unit = WorkUnit(str(path), path=str(path), fingerprint=fingerprint(path.stat()))
+        folder = tmp_path / "staging" / RESUME_DIRNAME / f"20260101T00000{n}-run"
+        folder.mkdir(parents=True)
+        result = process_batch([unit], str(folder), "000001")
+        note_batch(folder, result, [unit], key)
+    assert len(Resume(tmp_path / "staging", key=key).found) == 3
