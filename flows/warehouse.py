@@ -139,7 +139,8 @@ def connect(
             con = duckdb.connect(
                 str(path),
                 read_only=read_only,
-                config={"enable_external_access": False}
+                config=_SANDBOX
+                | {"home_directory": str(warehouse), "secret_directory": str(warehouse)}
                 if sandboxed
                 else _config(warehouse, read_only, memory_mb),
             )
@@ -164,6 +165,11 @@ def connect(
     if sandboxed:
         con.execute("SET lock_configuration = true")
     return con
+
+
+# A sandboxed connection reaches no file but the database's own; its home and secret folders
+# point at the warehouse, so that `duckdb_settings()` shows no path of the user's home.
+_SANDBOX: dict[str, object] = {"enable_external_access": False}
 
 
 def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:

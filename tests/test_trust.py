@@ -491,3 +491,19 @@ def test_every_signed_note_of_several_is_read(tmp_path: Path) -> None:
         result = process_batch([unit], str(folder), "000001")
         note_batch(folder, result, [unit], key)
     assert len(Resume(tmp_path / "staging", key=key).found) == 3
+
+
+def test_query_shows_no_path_of_the_users_home(tmp_path: Path) -> None:
+    warehouse = tmp_path / "wh"
+    prepare_run(warehouse)
+    done = cli(
+        "query",
+        "SELECT name, value FROM duckdb_settings()",
+        "--warehouse",
+        warehouse,
+        "--format",
+        "csv",
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(Path.home()) not in done.stdout
+    assert "secret_directory" in done.stdout
