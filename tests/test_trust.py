@@ -32,7 +32,7 @@ from flows.extract.web.download import LISTING_MAX_BYTES, Downloader, warc_urls
 from flows.extract.web.options import WebOptions
 from flows.load import RunRecord, load_run
 from flows.resume import RESUME_ARTICLES, RESUME_DIRNAME, Resume, note_batch, resume_key
-from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
+from flows.schema import REJECT_SCHEMA, SOURCE_STATE_SCHEMA, STAGING_SCHEMA
 from flows.transform.batch import process_batch
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import BatchResult, Rejection, WorkUnit
@@ -507,3 +507,41 @@ def test_query_shows_no_path_of_the_users_home(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert str(Path.home()) not in done.stdout
     assert "secret_directory" in done.stdout
+
+
+def test_a_warc_file_with_an_internal_error_record_is_read_again(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """A WARC file is remembered whole (its fingerprint and record count): one record's
+    internal_error keeps the whole file from being skipped for the next runs, as for a
+    file input."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    sources = parts / "sources.parquet"
+    state = "warc:100:7:2"
+    pq.write_table(
+        pa.Table.from_pylist(
+            [{"source": "c.warc", "fingerprint": state}], schema=SOURCE_STATE_SCHEMA
+        ),
+        sources,
+    )
+    rejects = parts / "rejects.parquet"
+    rows = [
+        {
+            "source": "c.warc#0",
+            "reason": "internal_error",
+            "detail": "bug",
+            "seq": 0,
+            "fingerprint": None,
+        }
+    ]
+    pq.write_table(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), rejects)
+    remembered = []
+    for run_no in range(1, 5):
+        prepare_run(warehouse)
+        record = RunRecord(
+            f"20260101T00000{run_no}-warc", None, datetime.now(UTC), "c.warc", 2, 0, 1
+        )
+        load_run(warehouse, record, [], [str(rejects)], [], [str(sources)])
+        remembered.append(prepare_run(warehouse)[0].get("c.warc") == state)
+    assert remembered == [False, False, True, True]
