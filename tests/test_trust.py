@@ -17,6 +17,7 @@ import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -545,3 +546,31 @@ def test_a_warc_file_with_an_internal_error_record_is_read_again(
         load_run(warehouse, record, [], [str(rejects)], [], [str(sources)])
         remembered.append(prepare_run(warehouse)[0].get("c.warc") == state)
     assert remembered == [False, False, True, True]
+
+
+def test_an_input_stranded_by_an_older_version_is_loaded_by_a_real_run(
+    tmp_path: Path, prefect_api: None
+) -> None:
+    """A warehouse of a version before attempts were counted, where an input's last outcome
+    was internal_error: the upgraded command processes it again (and loads it), instead of
+    skipping it as unchanged for ever."""
+    src, warehouse, env = tmp_path / "in", tmp_path / "wh", cli_env()
+    write_item(src, "a.txt", T0, "Stranded", "https://s.example/a")
+    write_item(src, "b.txt", T0 + 1, "Fine", "https://s.example/b")
+    assert cli("ingest", src, "--warehouse", warehouse, env=env).returncode == 0
+    con = duckdb.connect(str(warehouse / "articles.duckdb"))
+    try:  # as the older version left it: no attempts, no version, a.txt an internal_error
+        con.execute("ALTER TABLE source_state DROP COLUMN attempts")
+        con.execute("ALTER TABLE source_state DROP COLUMN version")
+        con.execute("UPDATE source_state SET outcome = 'internal_error' WHERE source LIKE '%a.txt'")
+        con.execute("DELETE FROM articles WHERE url = 'https://s.example/a'")
+        con.execute("DELETE FROM lineage WHERE url = 'https://s.example/a'")
+    finally:
+        con.close()
+    again = cli("ingest", src, "--warehouse", warehouse, "--json", env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = json.loads(again.stdout)
+    assert (summary["new"], summary["skipped_unchanged"]) == (1, 1)
+    assert [r[0] for r in _articles(warehouse)] == ["https://s.example/a", "https://s.example/b"]
+    third = json.loads(cli("ingest", src, "--warehouse", warehouse, "--json", env=env).stdout)
+    assert third["skipped_unchanged"] == 2
