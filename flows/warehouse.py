@@ -139,8 +139,7 @@ def connect(
             con = duckdb.connect(
                 str(path),
                 read_only=read_only,
-                config=_SANDBOX
-                | {"home_directory": str(warehouse), "secret_directory": str(warehouse)}
+                config=_sandbox(warehouse)
                 if sandboxed
                 else _config(warehouse, read_only, memory_mb),
             )
@@ -167,9 +166,11 @@ def connect(
     return con
 
 
-# A sandboxed connection reaches no file but the database's own; its home and secret folders
-# point at the warehouse, so that `duckdb_settings()` shows no path of the user's home.
-_SANDBOX: dict[str, object] = {"enable_external_access": False}
+def _sandbox(warehouse: Path) -> dict[str, object]:
+    """No file but the database's own; DuckDB's home and secret folders pointed at the
+    warehouse, so that ``duckdb_settings()`` shows no path of the user's home."""
+    folder = str(warehouse.absolute())
+    return {"enable_external_access": False, "home_directory": folder, "secret_directory": folder}
 
 
 def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:
