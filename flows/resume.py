@@ -11,7 +11,8 @@ after a week unused. Web pages are fetched again (their bytes are not kept), so
 they are transformed again too.
 
 What is read back here is input, not our own memory: a staging folder may be shared (a
-cluster's ``--staging``) or tampered with. A note names its parts by plain file names inside
+cluster's ``--staging``) or tampered with. A note is signed with a key kept in the warehouse
+folder, over its inputs and its parts' digests; it names its parts by plain file names inside
 its own folder, a part must be a regular file (never a symlink) with exactly its schema, and
 every row must pass the checks a fresh article passes. A note that fails any check is
 ignored (its inputs are simply processed again), never acted on.
