@@ -574,3 +574,29 @@ def test_an_input_stranded_by_an_older_version_is_loaded_by_a_real_run(
     assert [r[0] for r in _articles(warehouse)] == ["https://s.example/a", "https://s.example/b"]
     third = json.loads(cli("ingest", src, "--warehouse", warehouse, "--json", env=env).stdout)
     assert third["skipped_unchanged"] == 2
+
+
+def test_a_shared_staging_folder_cannot_feed_a_run(tmp_path: Path, prefect_api: None) -> None:
+    """A cluster's `--staging` folder, writable by others: a forged note there (well-formed,
+    plausible rows, right identities, but not signed by this warehouse) and symlinks in its
+    `.resume/` are ignored; the run loads what its inputs hold and removes nothing outside."""
+    src, warehouse, shared, outside = (tmp_path / n for n in ("in", "wh", "shared", "outside"))
+    a = write_item(src, "a.txt", T0, "Real story", "https://c.example/a")
+    ids = {str(a): fingerprint(a.stat())}
+    forged = shared / RESUME_DIRNAME / "20260101T000000-forged"
+    forged.mkdir(parents=True)
+    _forged_part(forged / "articles-000001.parquet", [_evil_row(str(a), ids[str(a)])])
+    _note(forged, "000001", ids, "articles-000001.parquet")
+    outside.mkdir()
+    (outside / "keepsake.txt").write_text("not staging", encoding="utf-8")
+    (shared / RESUME_DIRNAME / "20260101T000001-linked").symlink_to(outside)
+    old = 0  # older than a week: discarded as stale, if it were followed
+    os.utime(shared / RESUME_DIRNAME / "20260101T000001-linked", (old, old), follow_symlinks=False)
+
+    argv = ["ingest", src, "--warehouse", warehouse, "--staging", shared, "--json"]
+    done = cli(*argv, env=cli_env())
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert (summary["new"], summary["resumed"]) == (1, 0)
+    assert [r[:2] for r in _articles(warehouse)] == [("https://c.example/a", "Real story")]
+    assert (outside / "keepsake.txt").exists()
