@@ -376,9 +376,15 @@ def test_an_unreadable_folder_is_a_counted_read_error(tmp_path: Path, prefect_ap
     write_item(locked_inside, "hidden.txt", T0 + 1, "Inside", "https://u.example/in")
     locked_source = tmp_path / "locked-source"
     write_item(locked_source, "also.txt", T0 + 2, "Also", "https://u.example/also")
-    for folder in (locked_inside, locked_source):
+    globbed = tmp_path / "globbed"
+    write_item(globbed / "open", "g.txt", T0 + 3, "Globbed", "https://u.example/g")
+    locked_globbed = globbed / "shut"
+    write_item(locked_globbed, "no.txt", T0 + 4, "Not seen", "https://u.example/no")
+    locked = (locked_inside, locked_source, locked_globbed)
+    for folder in locked:
         folder.chmod(0)
-    argv = ["ingest", str(src), str(locked_source), "--warehouse", str(tmp_path / "wh"), "--json"]
+    argv = ["ingest", str(src), str(locked_source), f"{globbed}/**/*.txt"]
+    argv += ["--warehouse", str(tmp_path / "wh"), "--json"]
     try:
         done = subprocess.run(
             [*_without_root_override(), *article_etl(), *argv],
@@ -389,18 +395,18 @@ def test_an_unreadable_folder_is_a_counted_read_error(tmp_path: Path, prefect_ap
             timeout=300,
         )
     finally:
-        for folder in (locked_inside, locked_source):
+        for folder in locked:
             folder.chmod(0o755)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
-    assert (summary["inputs"], summary["new"], summary["rejected"]) == (3, 1, 2)
-    assert summary["reasons"] == {"read_error": 2}
+    assert (summary["inputs"], summary["new"], summary["rejected"]) == (5, 2, 3)
+    assert summary["reasons"] == {"read_error": 3}
     con = connect(tmp_path / "wh", read_only=True, wait_s=5)
     try:
         rejects = con.execute("SELECT source, detail FROM rejects ORDER BY source").fetchall()
     finally:
         con.close()
-    assert [r[0] for r in rejects] == [str(locked_inside), str(locked_source)]
+    assert [r[0] for r in rejects] == sorted(map(str, locked))
     assert all("folder cannot be read" in r[1] for r in rejects)
 
 

@@ -63,7 +63,7 @@ def _name(entry: os.DirEntry[str]) -> str:
     return entry.name
 
 
-def _iglob(pattern: str) -> Iterator[Path]:
+def _iglob(pattern: str, unreadable: list[Unreadable] | None = None) -> Iterator[Path]:
     """The matches ``glob.iglob(pattern, recursive=True)`` gives, except that ``**`` never
     descends into a symlinked folder (glob does, so one symlink loop repeats every file ~40
     times and two loops in a folder make the expansion run practically for ever), and that
@@ -72,7 +72,8 @@ def _iglob(pattern: str) -> Iterator[Path]:
 
     A ``**`` part matches zero or more folders; a trailing ``**`` matches the folder itself
     (discovery walks it). As with glob, a name starting with a dot is matched only by a
-    pattern part starting with one.
+    pattern part starting with one. A folder that cannot be listed is added to
+    ``unreadable``, when given.
     """
     parts = Path(pattern).parts
     fixed = next(i for i, part in enumerate(parts) if glob.has_magic(part))
@@ -92,27 +93,31 @@ def _iglob(pattern: str) -> Iterator[Path]:
         part = rest[i]
         if part == "**":
             stack.append((folder, i + 1))  # zero folders
-            stack.extend((sub, i) for sub in _subfolders(folder))
+            stack.extend((sub, i) for sub in _subfolders(folder, unreadable))
             continue
         last = i == len(rest) - 1
-        for entry in _entries(folder):
+        for entry in _entries(folder, unreadable):
             if _part_matches(entry.name, part) and (last or _is_dir(entry)):
                 stack.append((os.path.join(folder, entry.name), i + 1))
 
 
-def _entries(folder: str) -> list[os.DirEntry[str]]:
+def _entries(folder: str, unreadable: list[Unreadable] | None) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(folder or os.curdir) as it:
             return list(it)
-    except OSError:
+    except FileNotFoundError:
+        return []  # a literal part of the pattern that is not there: no match
+    except OSError as exc:
+        if unreadable is not None and not isinstance(exc, NotADirectoryError):
+            unreadable.append(Unreadable(folder or os.curdir, exc))
         return []
 
 
-def _subfolders(folder: str) -> list[str]:
+def _subfolders(folder: str, unreadable: list[Unreadable] | None) -> list[str]:
     """The folders ``**`` descends into: never a symlinked one, never a hidden one."""
     return [
         os.path.join(folder, e.name)
-        for e in _entries(folder)
+        for e in _entries(folder, unreadable)
         if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
     ]
 
@@ -137,18 +142,28 @@ def _expand(source: str) -> Iterator[Path | os.DirEntry[str] | Unreadable]:
     elif path.exists() or path.is_symlink():
         yield path
     elif glob.has_magic(source):
-        matches = sorted(_iglob(source))
-        if not matches:
+        unreadable: list[Unreadable] = []
+        matches = sorted(_iglob(source, unreadable))
+        if not matches and not unreadable:
             raise SourceNotFound(f"no file matches {source!r}")
-        walked: Path | None = None
+        walked: list[Path] = []
         for match in matches:
-            if walked is not None and match.is_relative_to(walked):
+            if walked and match.is_relative_to(walked[-1]):
                 continue  # `dir/**` matches dir and all below it: walk it once (sorted order)
             if match.is_dir() and not match.is_symlink():
-                walked = match
+                walked.append(match)
                 yield from _walk(str(match))
             else:  # a symlinked folder is yielded as itself: discovery rejects it
                 yield match
+        # Folders the pattern could not look into: counted, not skipped (once: a walk that
+        # met one has already given it).
+        told: set[str] = set()
+        for folder in unreadable:
+            if folder.path not in told and not any(
+                Path(folder.path).is_relative_to(w) for w in walked
+            ):
+                told.add(folder.path)
+                yield folder
     else:
         raise SourceNotFound(f"no such file or directory: {source!r}")
 
