@@ -282,10 +282,17 @@ def finish_compaction(parquet: Path) -> None:
     if not log.exists():
         return
     new, *replaced = log.read_text(encoding="utf-8").split() or [""]
-    if new and (parquet / new).exists():
+    if _plain_parquet(new) and regular_file(parquet / new):
         for name in replaced:
-            (parquet / name).unlink(missing_ok=True)
+            # Read back, so checked: a name that would leave parquet/ removes nothing.
+            if _plain_parquet(name) and name != new:
+                (parquet / name).unlink(missing_ok=True)
     log.unlink()
+
+
+def _plain_parquet(name: str) -> bool:
+    """A Parquet file's plain name inside its folder: no separator, no `..`, not hidden."""
+    return name.endswith(".parquet") and "/" not in name and not name.startswith(".")
 
 
 @contextmanager

@@ -37,7 +37,7 @@ from flows.schema import REJECT_SCHEMA, SOURCE_STATE_SCHEMA, STAGING_SCHEMA
 from flows.transform.batch import process_batch
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import BatchResult, Rejection, WorkUnit
-from flows.warehouse import connect, prepare_run, staging_dir
+from flows.warehouse import connect, finish_compaction, prepare_run, staging_dir
 
 from .conftest import REPO
 from .items import write_item
@@ -606,3 +606,22 @@ def test_a_shared_staging_folder_cannot_feed_a_run(tmp_path: Path, prefect_api: 
     assert (summary["new"], summary["resumed"]) == (1, 0)
     assert [r[:2] for r in _articles(warehouse)] == [("https://c.example/a", "Real story")]
     assert (outside / "keepsake.txt").exists()
+
+
+def test_a_forged_compaction_log_removes_nothing_outside_the_dataset(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    parquet = warehouse / "parquet"
+    parquet.mkdir(parents=True)
+    (parquet / "new.parquet").write_bytes(b"PAR1")
+    (parquet / "old.parquet").write_bytes(b"PAR1")
+    precious = warehouse / "articles.duckdb"
+    precious.write_bytes(b"the database")
+    elsewhere = tmp_path / "elsewhere.parquet"
+    elsewhere.write_bytes(b"PAR1")
+    (parquet / ".compaction.log").write_text(
+        f"new.parquet\nold.parquet\n../articles.duckdb\n{elsewhere}\n", encoding="utf-8"
+    )
+    finish_compaction(parquet)
+    assert sorted(p.name for p in parquet.iterdir()) == ["new.parquet"]
+    assert precious.read_bytes() == b"the database" and elsewhere.exists()
