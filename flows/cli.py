@@ -320,6 +320,11 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_maintenance(args: argparse.Namespace) -> int:
+    from flows.params import validate_params
+
+    validate_params(
+        {"lineage_retention_days": args.lineage_retention_days, "lock_wait_s": args.lock_wait}
+    )
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if sys.stderr.isatty() else "INFO")
     from prefect import tags
 

@@ -28,7 +28,7 @@ from flows.extract.web.options import Validator, WebOptions
 from flows.load import RunRecord, load_run
 from flows.params import validate_params
 from flows.plan import Router, plan
-from flows.resume import Resume, note_batch
+from flows.resume import Resume, note_batch, resume_key
 from flows.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
@@ -311,7 +311,8 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     if params["staging"]:
         pointer = point_to_staging(Path(warehouse), run_id, stage)
         roots.append(stage.parent)
-    earlier = Resume(*roots)
+    key = resume_key(Path(warehouse))
+    earlier = Resume(*roots, key=key)
     router, total, chunks = plan(
         sources,
         stage,
@@ -338,7 +339,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         future = finished.get()
         _, chunk = in_flight.pop(id(future))
         results.append(future.result())
-        note_batch(stage, results[-1], chunk)
+        note_batch(stage, results[-1], chunk, key)
         downloads.done(chunk)
         seen = sum(r.items for r in results) + router.skipped + router.rejects.count
         bar.update(seen, max(total, router.inputs))

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from flows import __version__
 from flows.atomic import write_atomic
 from flows.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
 from flows.sqlfiles import sql
@@ -156,6 +157,7 @@ def _merge(
                 continue
             params = {
                 "run_id": run.run_id,
+                "version": __version__,
                 "now": now,
                 "started_at": run.started_at,
                 "parts": list(parts[kind or "articles"]),

@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.params import validate_params
 from flows.schema import ARTICLE_SCHEMA
 from flows.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME
 from flows.sqlfiles import sql
@@ -118,6 +119,7 @@ def maintenance(
         lock_wait_s: How long to wait for a running ingest of the same warehouse to finish.
     """
     logger = get_run_logger()
+    validate_params({"lineage_retention_days": lineage_retention_days, "lock_wait_s": lock_wait_s})
     with run_lock(Path(warehouse), lock_wait_s):  # nothing else writes meanwhile
         prepare_task(warehouse)
         before, after, rows = compact_task(warehouse)

@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import os
 import re
-import shutil
 import signal
 import sys
 import time
@@ -26,8 +25,9 @@ from pathlib import Path
 
 import duckdb
 
+from flows import __version__
 from flows.atomic import write_atomic
-from flows.resume import RESUME_DIRNAME, keep
+from flows.resume import RESUME_DIRNAME, keep, real_dir, regular_file, remove, resume_key
 from flows.settings import (
     DB_FILENAME,
     LOAD_MEMORY_MB,
@@ -37,6 +37,9 @@ from flows.settings import (
 from flows.sqlfiles import sql
 
 CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
+# An input that failed with internal_error is processed again until it failed so this many
+# runs in a row under one version (then it waits for a change of file or of version).
+INTERNAL_ERROR_ATTEMPTS = 3
 COMPACTION_LOG = ".compaction.log"  # in parquet/: a compaction between its rename and deletes
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
@@ -85,6 +88,7 @@ def db_path(warehouse: Path) -> Path:
 
 
 STAGING_POINTER = ".elsewhere"  # RUN_ID.elsewhere: where that run's --staging folder is
+RUN_MARKER = ".article-etl-run"  # in a --staging run folder: the run id it belongs to
 
 
 def staging_dir(warehouse: Path, run_id: str) -> Path:
@@ -97,6 +101,10 @@ def point_to_staging(warehouse: Path, run_id: str, folder: Path) -> Path:
     pointer = warehouse / STAGING_DIRNAME / f"{run_id}{STAGING_POINTER}"
     pointer.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(pointer, lambda tmp: tmp.write_text(str(folder.absolute()), encoding="utf-8"))
+    # The folder says whose it is: recovery acts on a pointed-to folder only when it does, so
+    # a forged pointer cannot make it remove or move anything of someone else's.
+    marker = folder / RUN_MARKER
+    write_atomic(marker, lambda tmp: tmp.write_text(run_id, encoding="utf-8"))
     return pointer
 
 
@@ -131,7 +139,7 @@ def connect(
             con = duckdb.connect(
                 str(path),
                 read_only=read_only,
-                config={"enable_external_access": False}
+                config=_sandbox(warehouse)
                 if sandboxed
                 else _config(warehouse, read_only, memory_mb),
             )
@@ -156,6 +164,13 @@ def connect(
     if sandboxed:
         con.execute("SET lock_configuration = true")
     return con
+
+
+def _sandbox(warehouse: Path) -> dict[str, object]:
+    """No file but the database's own; DuckDB's home and secret folders pointed at the
+    warehouse, so that ``duckdb_settings()`` shows no path of the user's home."""
+    folder = str(warehouse.absolute())
+    return {"enable_external_access": False, "home_directory": folder, "secret_directory": folder}
 
 
 def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:
@@ -198,7 +213,8 @@ def prepare_run(
         committed = [
             row[0] for row in con.execute(sql("warehouse/committed_parquet_files.sql")).fetchall()
         ]
-        known = dict(con.execute(sql("warehouse/known_fingerprints.sql")).fetchall())
+        remembered = {"max_attempts": INTERNAL_ERROR_ATTEMPTS, "version": __version__}
+        known = dict(con.execute(sql("warehouse/known_fingerprints.sql"), remembered).fetchall())
         validators = con.execute(sql("warehouse/known_validators.sql")).fetchall()
     finally:
         con.close()
@@ -213,42 +229,49 @@ def recover(warehouse: Path, committed: Sequence[str]) -> None:
     Called under the run lock: no other run's staging folder is in use."""
     parquet = warehouse / PARQUET_DIRNAME
     staging = warehouse / STAGING_DIRNAME
+    key = resume_key(warehouse)
     for name in set(committed):
         run_id = name.removesuffix(".parquet")
         pending = staging / run_id / name
-        if pending.exists() and not (parquet / name).exists():
+        # Only the file itself: a symlink in its place would publish whatever it points to.
+        if real_dir(pending.parent) and regular_file(pending) and not (parquet / name).exists():
             parquet.mkdir(parents=True, exist_ok=True)
             os.replace(pending, parquet / name)
     done = {name.removesuffix(".parquet") for name in committed}
-    if staging.is_dir():
+    if real_dir(staging):
         for run_dir in staging.iterdir():
-            if run_dir.name == RESUME_DIRNAME:
+            if run_dir.name == RESUME_DIRNAME and real_dir(run_dir):
                 continue
-            if run_dir.suffix == STAGING_POINTER and run_dir.is_file():
-                _recover_elsewhere(run_dir, done)
-            elif not run_dir.is_dir():
-                run_dir.unlink(missing_ok=True)
-            elif run_dir.name in done:
-                shutil.rmtree(run_dir, ignore_errors=True)
+            if run_dir.suffix == STAGING_POINTER and regular_file(run_dir):
+                _recover_elsewhere(run_dir, done, key)
+            elif not real_dir(run_dir) or run_dir.name in done:
+                remove(run_dir)  # a file or symlink as itself; a committed run's folder
             else:  # a run that never committed: what its finished batches did is kept
-                keep(staging, run_dir)
+                keep(staging, run_dir, key)
     if parquet.is_dir():
         finish_compaction(parquet)
         for leftover in parquet.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
 
 
-def _recover_elsewhere(pointer: Path, done: set[str]) -> None:
+def _recover_elsewhere(pointer: Path, done: set[str], key: bytes) -> None:
     """A run's staging folder outside the warehouse: dropped if the run committed, else what
     its finished batches did is kept beside it (where the cluster's workers can read it)."""
     with contextlib.suppress(OSError, ValueError):
         folder = Path(pointer.read_text(encoding="utf-8").strip())
-        # Only the run's own folder, named for it: a damaged pointer removes nothing else.
-        if folder.is_absolute() and folder.name == pointer.stem and folder.is_dir():
+        # Only the run's own folder, named for it and saying so (its marker), never through a
+        # symlink: a damaged or forged pointer removes nothing else.
+        if (
+            folder.is_absolute()
+            and folder.name == pointer.stem
+            and real_dir(folder)
+            and regular_file(folder / RUN_MARKER)
+            and (folder / RUN_MARKER).read_text(encoding="utf-8") == pointer.stem
+        ):
             if pointer.stem in done:
-                shutil.rmtree(folder, ignore_errors=True)
+                remove(folder)
             else:
-                keep(folder.parent, folder)
+                keep(folder.parent, folder, key)
     pointer.unlink(missing_ok=True)
 
 
@@ -259,10 +282,17 @@ def finish_compaction(parquet: Path) -> None:
     if not log.exists():
         return
     new, *replaced = log.read_text(encoding="utf-8").split() or [""]
-    if new and (parquet / new).exists():
+    if _plain_parquet(new) and regular_file(parquet / new):
         for name in replaced:
-            (parquet / name).unlink(missing_ok=True)
+            # Read back, so checked: a name that would leave parquet/ removes nothing.
+            if _plain_parquet(name) and name != new:
+                (parquet / name).unlink(missing_ok=True)
     log.unlink()
+
+
+def _plain_parquet(name: str) -> bool:
+    """A Parquet file's plain name inside its folder: no separator, no `..`, not hidden."""
+    return name.endswith(".parquet") and "/" not in name and not name.startswith(".")
 
 
 @contextmanager

@@ -12,7 +12,7 @@ import pytest
 
 from flows.extract.files import fingerprint
 from flows.extract.warc import index_warc
-from flows.resume import RESUME_DIRNAME, UNUSED_FOR_S, Resume, identity, note_batch
+from flows.resume import RESUME_DIRNAME, UNUSED_FOR_S, Resume, identity, note_batch, resume_key
 from flows.transform import batch
 from flows.transform.batch import process_batch
 from flows.units import Rejection, WorkUnit
@@ -29,12 +29,15 @@ def _units(paths: list[Path]) -> list[WorkUnit]:
     ]
 
 
-def _dead_run(staging: Path, units: list[WorkUnit], batch_id: str = "000001") -> Path:
-    """A run folder as a killed run leaves it: one finished batch, its parts and its note."""
+def _dead_run(
+    staging: Path, units: list[WorkUnit], batch_id: str = "000001", warehouse: Path | None = None
+) -> Path:
+    """A run folder as a killed run leaves it: one finished batch, its parts and its note
+    (signed with the key of ``warehouse``, by default the staging folder's parent)."""
     run_dir = staging / f"20260101T000000-{batch_id}"
     run_dir.mkdir(parents=True)
     result = process_batch(units, str(run_dir), batch_id)
-    note_batch(run_dir, result, units)
+    note_batch(run_dir, result, units, resume_key(warehouse or staging.parent))
     return run_dir
 
 
@@ -70,7 +73,7 @@ def test_a_killed_runs_outcomes_are_taken_not_parsed_again(
     units = _units([*paths, empty])
     for u in units:
         u.seq += 100
-    earlier = Resume(staging)
+    earlier = Resume(staging, key=resume_key(tmp_path))
     earlier.mark(units)
     called = _no_transform(monkeypatch)
     out = tmp_path / "next"
@@ -106,7 +109,7 @@ def test_warc_records_are_resumed_by_file_and_record_id(
     recover(tmp_path, committed=[])
 
     again = [u for u in index_warc(str(warc), "crawl", fp) if isinstance(u, WorkUnit)]
-    Resume(staging).mark(again)
+    Resume(staging, key=resume_key(tmp_path)).mark(again)
     called = _no_transform(monkeypatch)
     out = tmp_path / "next"
     out.mkdir()
@@ -118,7 +121,7 @@ def test_warc_records_are_resumed_by_file_and_record_id(
 
     # The same file name with other bytes: no record's outcome is taken.
     other = [u for u in index_warc(str(warc), "crawl", "another-fingerprint")]
-    Resume(staging).mark(other)  # type: ignore[arg-type]
+    Resume(staging, key=resume_key(tmp_path)).mark(other)  # type: ignore[arg-type]
     assert not any("resume_articles" in u.meta for u in other if isinstance(u, WorkUnit))
 
 
@@ -131,11 +134,11 @@ def test_transient_rejects_are_tried_again(tmp_path: Path, monkeypatch: pytest.M
     # The killed run's worker timed the page out: a reject that may pass next time.
     preset = {0: Rejection(units[0].source, "timeout", "killed after 15 s", 0)}
     result = process_batch(units, str(run_dir), "000001", preset=preset)
-    note_batch(run_dir, result, units)
+    note_batch(run_dir, result, units, resume_key(tmp_path))
     recover(tmp_path, committed=[])
 
     again = _units([path])
-    Resume(staging).mark(again)
+    Resume(staging, key=resume_key(tmp_path)).mark(again)
     out = tmp_path / "next"
     out.mkdir()
     result = process_batch(again, str(out), "000001")
@@ -168,7 +171,7 @@ def test_recovery_keeps_only_what_can_be_resumed(tmp_path: Path) -> None:
     # Unused for a week: dropped by the next run that loads.
     old = time.time() - UNUSED_FOR_S - 60
     os.utime(kept, (old, old))
-    Resume(staging).discard()
+    Resume(staging, key=resume_key(tmp_path)).discard()
     assert not (staging / RESUME_DIRNAME).exists()
     shutil.rmtree(staging, ignore_errors=True)
 
@@ -184,7 +187,7 @@ def test_a_killed_run_with_its_staging_elsewhere_is_resumed_from_there(
         write_item(tmp_path / "in", f"{i}.txt", 1690933501000 + i, f"S {i}", f"https://e.x/{i}")
         for i in range(2)
     ]
-    dead = _dead_run(shared, _units(paths))
+    dead = _dead_run(shared, _units(paths), warehouse=warehouse)
     point_to_staging(warehouse, dead.name, dead)
     committed = shared / "20260101T000002-commit"
     committed.mkdir()
@@ -198,7 +201,7 @@ def test_a_killed_run_with_its_staging_elsewhere_is_resumed_from_there(
     assert sorted(p.name for p in shared.iterdir()) == [RESUME_DIRNAME, stray.name]
     assert [p.name for p in (shared / RESUME_DIRNAME).iterdir()] == [dead.name]
 
-    earlier = Resume(warehouse / "staging", shared)
+    earlier = Resume(warehouse / "staging", shared, key=resume_key(warehouse))
     units = _units(paths)
     earlier.mark(units)
     called = _no_transform(monkeypatch)

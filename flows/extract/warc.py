@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from flows.settings import MAX_INPUT_BYTES
+from flows.transform.dates import is_plausible, parse_iso
 from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -159,7 +160,8 @@ def _classify(
             return Rejection(name, RejectReason.NOT_HTML, f"not an HTTP response: {url}")
         status = record.http_headers.status_code
         if status is None:
-            line = record.http_headers.status_line[:80]
+            # An empty or blank HTTP block has no status line at all (None, not '').
+            line = (record.http_headers.status_line or "")[:80]
             detail = f"no HTTP status in {line!r} at offset {offset}: {url}"
             return Rejection(name, RejectReason.CORRUPT_RECORD, detail)
         if not 200 <= status < 300:
@@ -785,13 +787,10 @@ def _content_encoding(block: bytes) -> str:
 
 def crawled_at(unit: WorkUnit) -> datetime | None:
     """The record's WARC-Date: when it was crawled (lineage, never the article's timestamp)."""
-    raw = unit.meta.get("crawled_at")
-    if not raw:
-        return None
-    try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+    # The same parser and plausibility window as every other date: a WARC-Date in year 9999
+    # (or one without an offset) is no crawl time.
+    value = parse_iso(unit.meta.get("crawled_at"), naive_is_utc=True)
+    return value if value is not None and is_plausible(value) else None
 
 
 class DownloadedFiles:

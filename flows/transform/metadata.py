@@ -55,8 +55,9 @@ _CHROME = {"nav", "header", "footer", "aside", "noscript", "form"}
 # An ANSI escape sequence whole, or a single C0/C1 control character other than whitespace.
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 # In a whole document: what XML forbids (trafilatura's tree conversion drops a page holding
-# any), keeping tab, newline and carriage return; vertical tab and form feed become spaces.
-_DOC_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1f\x7f]")
+# any) and the C1 controls but NEL, keeping tab, newline and carriage return; vertical tab and
+# form feed become spaces.
+_DOC_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _DOC_SPACE = re.compile(r"[\x0b\x0c]")
 # What wraps JSON-LD in pages written for old XHTML parsers: <![CDATA[ ... ]]>, bare or
 # inside /* */ or // comments, and <!-- ... -->.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 from flows.settings import TRACKING_PARAMS, TRACKING_PREFIXES
@@ -16,10 +17,15 @@ def _is_tracking(param: str) -> bool:
     return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
 
 
+# Space and every control character, C0, DEL and C1: no valid URL holds one (RFC 3986), and
+# one in a key would reach a terminal through `query`, or be stripped by a later parse.
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
+
+
 def url_problem(text: str) -> str | None:
     """Why ``text`` is not an absolute http(s) URL with a host, or None: the one URL check
     (article keys, images, fetched pages and redirects, lists of URLs)."""
-    if not text or any(c in text for c in "\r\n\t "):
+    if not text or _NOT_IN_URL.search(text):
         return f"not a URL: {text[:200]!r}"
     try:
         parts = urlsplit(text)
@@ -52,11 +58,17 @@ def canonical_url(raw: str) -> str:
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
-    # Credentials never belong in a key; an IPv6 literal keeps its brackets.
-    shown = f"[{host}]" if parts.netloc.rsplit("@", 1)[-1].startswith("[") else host
+    # Credentials never belong in a key; an IPv6 literal keeps its brackets (a host with a
+    # colon is one, however the netloc around it was written).
+    shown = f"[{host}]" if ":" in host else host
     netloc = shown if parts.port is None else f"{shown}:{parts.port}"
     query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
-    return urlunsplit((scheme, netloc, parts.path, query, ""))
+    canonical = urlunsplit((scheme, netloc, parts.path, query, ""))
+    # The key must pass the same check and be its own canonical form (idempotent).
+    problem = url_problem(canonical)
+    if problem is not None:
+        raise BadURL(problem)
+    return canonical
 
 
 def absolute_http_url(ref: str | None, base: str | None) -> str | None:

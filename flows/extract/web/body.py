@@ -90,3 +90,43 @@ def gunzip(data: bytes, limit: int) -> bytes:
     """Decompress a gzip file (a ``sitemap.xml.gz``) up to ``limit`` bytes."""
     decoder = BoundedDecoder("gzip", limit)
     return decoder.decode(data) + decoder.flush()
+
+
+class SniffingDecoder:
+    """A stream that may be a gzip file (a ``warc.paths.gz`` listing, a ``sitemap.xml.gz``
+    served without Content-Encoding): decompressed when its first bytes are gzip's, else
+    passed through; either way never more than ``limit`` bytes out, chunk by chunk, so a
+    bomb stops at the limit instead of filling memory."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._head = b""
+        self._decoder: BoundedDecoder | None = None
+
+    def decode(self, chunk: bytes) -> bytes:
+        if self._decoder is None:
+            self._head += chunk
+            if len(self._head) < 2:
+                return b""
+            gzipped = self._head[:2] == b"\x1f\x8b"
+            self._decoder = BoundedDecoder("gzip" if gzipped else "", self._limit)
+            chunk, self._head = self._head, b""
+        return self._decoder.decode(chunk)
+
+    def flush(self) -> bytes:
+        if self._decoder is None:  # fewer than two bytes in all
+            self._decoder = BoundedDecoder("", self._limit)
+            return self._decoder.decode(self._head)
+        return self._decoder.flush()
+
+
+def read_bounded(path: str, limit: int, chunk: int = 1 << 16) -> bytes:
+    """A local file's bytes, gunzipped when it is gzip, streamed: at most ``limit`` bytes
+    decompressed (TooLarge past it), Truncated when a gzip stream is cut short."""
+    decoder = SniffingDecoder(limit)
+    out: list[bytes] = []
+    with open(path, "rb") as fh:
+        while data := fh.read(chunk):
+            out.append(decoder.decode(data))
+    out.append(decoder.flush())
+    return b"".join(out)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gzip
 import hashlib
 import os
 import random
@@ -32,9 +31,16 @@ from flows.extract.warc import (
     discover_warc,
     unchanged_records,
 )
+from flows.extract.web.body import (
+    BadEncoding,
+    BoundedDecoder,
+    SniffingDecoder,
+    TooLarge,
+    read_bounded,
+)
 from flows.extract.web.netguard import BlockedAddressError, make_transport
 from flows.extract.web.options import WebOptions
-from flows.resume import RESUME_DIRNAME
+from flows.resume import RESUME_DIRNAME, real_dir, regular_file
 from flows.settings import WARC_MAX_BYTES
 from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
@@ -117,15 +123,16 @@ class Downloader:
         return _guarded(lambda: _in_thread(run()))
 
     def listing(self, url: str) -> list[str]:
+        """A remote listing's lines, streamed: its Content-Encoding and its own gzip are
+        decompressed chunk by chunk, the size limit applied to the decompressed bytes."""
+
         async def run() -> bytes:
             async with _client(self.options) as client:
 
                 async def attempt() -> bytes:
-                    response = await client.get(url)
-                    _check_status(response)
-                    if len(response.content) > LISTING_MAX_BYTES:
-                        raise DownloadError(RejectReason.TOO_LARGE, "paths listing too large")
-                    return response.content
+                    async with client.stream("GET", url) as response:
+                        _check_status(response)
+                        return await _bounded_body(response, LISTING_MAX_BYTES)
 
                 return await self._retrying(attempt)
 
@@ -196,8 +203,13 @@ def download_name(url: str, fingerprint: str | None) -> str:
 def adopt(kept: Path, dest: Path) -> None:
     """Take over what a killed run downloaded of the same file (flows/resume.py keeps it), as
     the partial download that ``fetch`` resumes with a Range request."""
+    if not real_dir(kept):
+        return
     for found in sorted(kept.glob(f"*/downloads/{dest.name}*")):
-        if found.name in (dest.name, dest.name + ".part"):
+        # The file itself inside its own folders: appending through a symlink would write
+        # wherever it points.
+        inside = real_dir(found.parent) and real_dir(found.parent.parent)
+        if found.name in (dest.name, dest.name + ".part") and inside and regular_file(found):
             with contextlib.suppress(OSError):
                 os.replace(found, dest.with_name(dest.name + ".part"))
                 return
@@ -221,9 +233,31 @@ def _guarded(call: Any) -> Any:
         raise DownloadError(RejectReason.READ_ERROR, f"{type(exc).__name__}: {exc}") from exc
 
 
+async def _bounded_body(response: httpx.Response, limit: int) -> bytes:
+    try:
+        transfer = BoundedDecoder(response.headers.get("content-encoding", ""), limit)
+        listing = SniffingDecoder(limit)
+        out: list[bytes] = []
+        async for chunk in response.aiter_raw(_CHUNK):
+            out.append(listing.decode(transfer.decode(chunk)))
+        out.append(listing.decode(transfer.flush()) + listing.flush())
+    except TooLarge as exc:
+        raise DownloadError(RejectReason.TOO_LARGE, f"paths listing too large: {exc}") from exc
+    except BadEncoding as exc:
+        raise DownloadError(RejectReason.READ_ERROR, f"paths listing: {exc}") from exc
+    return b"".join(out)
+
+
+def _local_listing(path: str) -> bytes:
+    try:
+        return read_bounded(path, LISTING_MAX_BYTES)
+    except TooLarge as exc:
+        raise DownloadError(RejectReason.TOO_LARGE, f"paths listing too large: {exc}") from exc
+    except BadEncoding as exc:  # a gzip listing cut short, or not gzip after all
+        raise DownloadError(RejectReason.READ_ERROR, f"paths listing: {exc}") from exc
+
+
 def _listing_lines(data: bytes) -> list[str]:
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
     lines = (line.strip() for line in data.decode("utf-8", errors="replace").splitlines())
     return [line for line in lines if line and not line.startswith("#")]
 
@@ -238,10 +272,13 @@ def warc_urls(source: str, base_url: str, downloader: Downloader) -> Iterator[st
         if "://" in source:
             lines = downloader.listing(source)
         else:
-            lines = _listing_lines(Path(source).read_bytes())
+            lines = _listing_lines(_local_listing(source))
     except (DownloadError, OSError) as exc:
         reason = getattr(exc, "reason", RejectReason.READ_ERROR)
         yield Rejection(source, reason, str(exc)[:500])
+        return
+    except Exception as exc:  # isolation: the run's other sources are still read
+        yield internal_error(source, exc)
         return
     base = base_url if base_url.endswith("/") else base_url + "/"
     for line in lines:
