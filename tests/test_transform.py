@@ -267,3 +267,14 @@ def test_the_fallback_extractors_recover_what_fast_mode_loses() -> None:
     path = DATA / "fidelity_fallback_extractor.html"
     outcome = transform_unit(WorkUnit(source=str(path), path=str(path)))
     assert isinstance(outcome, Article) and "Basque team" in outcome.body
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_utf16_page_is_html(encoding: str) -> None:
+    html = (
+        "<html><head><title>Pier vote</title><link rel=canonical href='https://h.example/p'>"
+        "</head><body><p>" + "The harbour board voted to rebuild the old north pier. " * 4
+    ) + "</p></body></html>"
+    data = html.encode(encoding) if encoding == "utf-16" else b"\xfe\xff" + html.encode(encoding)
+    outcome = transform_unit(WorkUnit(source="u16", data=data))
+    assert isinstance(outcome, Article) and outcome.title == "Pier vote", outcome

@@ -40,9 +40,9 @@ from flows.units import Article, Rejection, RejectReason, WorkUnit
 # An HTML page, or a fragment of one (saved without <html> or <body>): any element of HTML's
 # own in its first 8 KB. JSON, CSV and plain text have none.
 _HTML_HINT = re.compile(
-    rb"<(!doctype\s+html|html|head|body|p|div|span|article|section|main|header|nav|meta|"
-    rb"title|link|script|style|noscript|table|tr|td|center|font|b|i|u|em|strong|a|br|hr|img|"
-    rb"h[1-6]|ul|ol|li|dl|dt|dd|form|iframe|blockquote|pre|frameset|frame)[\s>/]",
+    r"<(!doctype\s+html|html|head|body|p|div|span|article|section|main|header|nav|meta|"
+    r"title|link|script|style|noscript|table|tr|td|center|font|b|i|u|em|strong|a|br|hr|img|"
+    r"h[1-6]|ul|ol|li|dl|dt|dd|form|iframe|blockquote|pre|frameset|frame)[\s>/]",
     re.I,
 )
 # An XML declaration names an encoding that lxml refuses in text already decoded.
@@ -281,7 +281,8 @@ def _transform(unit: WorkUnit) -> Article:
         html_text = item.body_html
     else:
         is_html_type = (unit.content_type or "").lower().find("html") >= 0
-        if not (is_html_type or _HTML_HINT.search(raw[:8192]) or unit.title):
+        # Looked for in the decoded text, so a UTF-16 page is recognised as well.
+        if not (is_html_type or _HTML_HINT.search(text[:8192]) or unit.title):
             raise Reject(RejectReason.NOT_HTML, "neither an archived item nor an HTML page")
         html_text = text
     if not html_text.strip():
