@@ -47,6 +47,7 @@ UNUSED_FOR_S = 7 * 86400  # a dead run's outcomes no run has asked for are dropp
 # What a worker reads back: the parts of the batch that held the input (meta keys of a unit).
 RESUME_ARTICLES = "resume_articles"
 RESUME_REJECTS = "resume_rejects"
+RESUME_DIGEST = "sha256:"  # prefix of the meta key holding a part's digest
 # The only names a note may give its parts (flows/transform/batch.py writes them): a plain
 # file name, no separator, no `..`, nothing absolute.
 _PART_NAME = {
@@ -139,11 +140,14 @@ def note_batch(stage: Path, result: BatchResult, units: Iterable[WorkUnit], key:
 
 @dataclass(slots=True, frozen=True)
 class Note:
-    """A note that passed its checks: its parts' paths ('' for none) and its inputs."""
+    """A note that passed its checks: its parts' paths ('' for none), their SHA-256 digests
+    and its inputs."""
 
     articles: str
     rejects: str
     inputs: dict[str, str]
+    articles_sha256: str = ""
+    rejects_sha256: str = ""
 
 
 def read_note(path: Path, key: bytes) -> Note | None:
@@ -167,10 +171,12 @@ def read_note(path: Path, key: bytes) -> Note | None:
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in inputs.items()):
         return None
     parts: list[str] = []
+    digests: list[str] = []
     for kind, pattern in _PART_NAME.items():
         name = note.get(kind)
         if name is None:
             parts.append("")
+            digests.append("")
             continue
         if not isinstance(name, str) or not pattern.fullmatch(name):
             return None
@@ -182,9 +188,10 @@ def read_note(path: Path, key: bytes) -> Note | None:
         except OSError:
             return None
         parts.append(str(path.parent / name))
+        digests.append(str(note[f"{kind}_sha256"]))
     if not any(parts):
         return None
-    return Note(parts[0], parts[1], inputs)
+    return Note(parts[0], parts[1], inputs, digests[0], digests[1])
 
 
 def keep(staging: Path, run_dir: Path, key: bytes) -> None:
@@ -272,6 +279,9 @@ class Resume:
             if outcome is None or outcome in _NOT_RESUMED:
                 continue  # not vouched for, or worth trying again: transformed again
             unit.meta[RESUME_ARTICLES], unit.meta[RESUME_REJECTS] = note.articles, note.rejects
+            # The worker reads the parts again: it takes them only with the bytes checked here.
+            unit.meta[RESUME_DIGEST + RESUME_ARTICLES] = note.articles_sha256
+            unit.meta[RESUME_DIGEST + RESUME_REJECTS] = note.rejects_sha256
             self.used.add(Path(note.articles or note.rejects).parent)
 
     def discard(self) -> None:

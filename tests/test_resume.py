@@ -219,3 +219,30 @@ def test_a_damaged_pointer_removes_nothing_but_itself(tmp_path: Path) -> None:
     pointer = point_to_staging(warehouse, "20260101T000000-run", keepsake)  # not the run's name
     recover(warehouse, committed=["20260101T000000-run.parquet"])
     assert not pointer.exists() and (keepsake / "data").exists()
+
+
+def test_a_part_swapped_after_its_check_is_not_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The flow process checks a note's parts; the worker reads them later. A part replaced
+    in between (a shared --staging folder) is not taken: its inputs are transformed again."""
+    src = tmp_path / "in"
+    paths = [
+        write_item(src, f"{i}.txt", 1690933501000 + i, f"Story {i}", f"https://r.example/{i}")
+        for i in range(2)
+    ]
+    staging = tmp_path / "staging"
+    _dead_run(staging, _units(paths))
+    recover(tmp_path, committed=[])
+    units = _units(paths)
+    Resume(staging, key=resume_key(tmp_path)).mark(units)
+    part = Path(units[0].meta["resume_articles"])
+    forged = pq.read_table(part).to_pylist()
+    forged[0]["title"] = "Forged after the check"
+    pq.write_table(pq.read_table(part).from_pylist(forged, schema=pq.read_schema(part)), part)
+
+    called = _no_transform(monkeypatch)
+    out = tmp_path / "next"
+    out.mkdir()
+    result = process_batch(units, str(out), "000001")
+    assert result.resumed == 0 and called == [str(p) for p in paths]

@@ -7,6 +7,7 @@ Runs wherever the batch is sent: a local worker process, or a Dask worker on ano
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 
 from flows.atomic import write_parquet
 from flows.extract.warc import crawled_at
-from flows.resume import RESUME_ARTICLES, RESUME_REJECTS
+from flows.resume import RESUME_ARTICLES, RESUME_DIGEST, RESUME_REJECTS
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
 from flows.units import (
@@ -143,20 +144,27 @@ class _Earlier:
     def __init__(self) -> None:
         self.parts: dict[str, dict[str, dict[str, object]]] = {}
 
-    def _rows(self, path: str) -> dict[str, dict[str, object]]:
+    def _rows(self, path: str, digest: str) -> dict[str, dict[str, object]]:
+        """The part's rows by source, read once, and only when its bytes are the ones the
+        flow process checked (``digest``): a part swapped since is not taken."""
         if path not in self.parts:
+            self.parts[path] = {}
             try:
-                table = pq.read_table(path)
-                self.parts[path] = {str(r["source"]): r for r in table.to_pylist()}
+                with open(path, "rb") as fh:
+                    data = fh.read()
+                if digest and hashlib.sha256(data).hexdigest() == digest:
+                    table = pq.read_table(pa.BufferReader(data))
+                    self.parts[path] = {str(r["source"]): r for r in table.to_pylist()}
             except (OSError, pa.ArrowException):  # gone or damaged: transform the inputs
-                self.parts[path] = {}
+                pass
         return self.parts[path]
 
     def outcome(self, unit: WorkUnit) -> dict[str, object] | Rejection | None:
         """The unit's earlier article row or (lasting) reject, with this run's ``seq``."""
         for key in (RESUME_ARTICLES, RESUME_REJECTS):
             path = unit.meta.get(key)
-            found = self._rows(path).get(unit.source) if path else None
+            digest = unit.meta.get(RESUME_DIGEST + key, "")
+            found = self._rows(path, digest).get(unit.source) if path else None
             if found is None:
                 continue
             if key == RESUME_ARTICLES:
