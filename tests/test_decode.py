@@ -47,3 +47,21 @@ def test_undecodable_bytes_raise() -> None:
     noise = bytes(range(128, 256)) * 40
     with pytest.raises(DecodeError):
         decode_html(noise)
+
+
+def test_a_utf8_page_with_a_stray_legacy_byte_stays_utf8() -> None:
+    """Declared UTF-8, valid but for one cp1252 apostrophe pasted in: browsers keep UTF-8 and
+    replace the stray byte; a detector would turn every other character into mojibake."""
+    text = "<meta charset='utf-8'><p>“Choose your own adventure” – the café’s menu</p>"
+    data = text.encode("utf-8") + b"<p>it\x92s here</p>"
+    decoded, encoding = decode_html(data)
+    assert encoding == "utf-8" and "“Choose your own adventure” – the café’s" in decoded
+    assert "it\ufffds here" in decoded
+
+
+def test_a_page_mislabelled_utf8_goes_to_the_detector() -> None:
+    """Declared UTF-8 but GBK throughout: most of it is not UTF-8, so it is not taken as such."""
+    sentence = "中国外交部长王毅受邀访问美国。"
+    data = ("<meta charset='utf-8'><p>" + sentence * 20 + "</p>").encode("gbk")
+    decoded, encoding = decode_html(data)
+    assert "中国外交部长王毅受邀访问美国" in decoded and encoding != "utf-8"

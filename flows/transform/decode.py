@@ -1,4 +1,5 @@
-"""Bytes to text: BOM, then HTTP charset, then <meta> charset, then UTF-8, then a detector."""
+"""Bytes to text: BOM, then HTTP charset, then <meta> charset (UTF-8 declared and mostly
+valid is taken with its stray bytes replaced), then UTF-8, then a detector."""
 
 from __future__ import annotations
 
@@ -87,6 +88,16 @@ def binary_kind(data: bytes) -> str:
     return "binary content"
 
 
+def _mostly_utf8(data: bytes) -> str | None:
+    """``data`` as UTF-8 with stray invalid bytes replaced, as browsers decode a page that
+    declares UTF-8, when most of its non-ASCII text is valid UTF-8 (a page pasted together
+    from a cp1252 source); None when most is not (a page in another encoding, mislabelled)."""
+    text = data.decode("utf-8", errors="replace")
+    bad = text.count("\ufffd")
+    good = sum(1 for c in text if c > "\x7f") - bad
+    return text if good > bad else None
+
+
 def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]:
     """Return (text, encoding used). A declared charset that does not decode is not trusted."""
     for bom, encoding in _BOMS:
@@ -108,6 +119,8 @@ def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]
             ):
                 return utf8, "utf-8"
             return text, encoding
+    if "utf-8" in declared and (text := _mostly_utf8(data)) is not None:
+        return text, "utf-8"
     if (text := _strict(data, "utf-8")) is not None:
         return text, "utf-8"
     best = from_bytes(data[:65536] if len(data) > 65536 else data).best()
