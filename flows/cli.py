@@ -323,8 +323,9 @@ def run_maintenance(args: argparse.Namespace) -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if sys.stderr.isatty() else "INFO")
     from prefect import tags
 
-    from flows.maintenance import maintenance
+    from flows.maintenance import maintenance, require_warehouse
 
+    require_warehouse(args.warehouse)  # in a line, before Prefect starts; the flow checks too
     with tags("article-etl", "cli"):
         result = maintenance(
             warehouse=str(args.warehouse),

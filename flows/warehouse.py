@@ -33,6 +33,7 @@ from flows.settings import (
     LOAD_MEMORY_MB,
     PARQUET_DIRNAME,
     STAGING_DIRNAME,
+    STORAGE_VERSION,
 )
 from flows.sqlfiles import sql
 
@@ -164,11 +165,55 @@ def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, objec
         return {}
     (warehouse / STAGING_DIRNAME).mkdir(parents=True, exist_ok=True)
     return {
+        # the format of a new file; an existing one keeps its own (maintenance converts it)
+        "storage_compatibility_version": STORAGE_VERSION,
         "memory_limit": f"{memory_mb}MB",
         "preserve_insertion_order": False,
         "threads": 1,
         "temp_directory": str(warehouse / STAGING_DIRNAME / "duckdb-tmp"),
     }
+
+
+def storage_version(con: duckdb.DuckDBPyConnection) -> str:
+    """The storage format of the open file, as DuckDB tags it (``v1.5.0+``)."""
+    return con.execute(sql("warehouse/storage_version.sql")).fetchone()[0]
+
+
+def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | None:
+    """Rewrite a database written in another storage format in STORAGE_VERSION's; returns the
+    format it had, or None when it already had ours. Call under the run lock.
+
+    The copy is written beside the file and renamed over it: a crash leaves the old file.
+    """
+    path = db_path(warehouse)
+    con = connect(warehouse, memory_mb=memory_mb)
+    try:
+        found = storage_version(con)
+        if found == f"{STORAGE_VERSION}+":
+            return None
+        con.execute("CHECKPOINT")  # everything in the file, nothing left in its WAL
+    finally:
+        con.close()
+    tmp = warehouse / f".{DB_FILENAME}.convert.tmp"
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(
+        config={
+            "memory_limit": f"{memory_mb}MB",
+            "temp_directory": str(warehouse / STAGING_DIRNAME / "duckdb-tmp"),
+        }
+    )
+    try:
+        con.execute(sql("maintenance/attach_source.sql"), {"path": str(path)})
+        con.execute(
+            sql("maintenance/attach_converted.sql"), {"path": str(tmp), "version": STORAGE_VERSION}
+        )
+        con.execute(sql("maintenance/copy_database.sql"))
+    finally:
+        con.close()
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return found
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
