@@ -141,11 +141,11 @@ def connect(
             if "lock" not in str(exc).lower():
                 raise
             m = _HOLDER_PID.search(str(exc))
-            holder = f"process {m.group(1)}" if m else "another process"
+            holder = describe_process(int(m.group(1))) if m else "another process"
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
                     f"{path} is locked by {holder} (waited {wait_s:g} s); "
-                    "try again when the running ingest has finished"
+                    "try again when it has finished"
                 ) from exc
             if not told:  # say so once: a silent wait looks like a hang
                 tell(f"{path} is in use by {holder}; waiting up to {wait_s:g} s")
@@ -157,6 +157,29 @@ def connect(
     if sandboxed:
         con.execute("SET lock_configuration = true")
     return con
+
+
+def describe_process(pid: int) -> str:
+    """What holds a file, in a user's words: which article-etl command (an ingest and a query
+    are told apart), a Prefect flow run, or the program's name."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        argv, name = proc.cmdline(), proc.name()
+    except psutil.Error:
+        return f"process {pid}"
+    words = [Path(a).name for a in argv]
+    if any(w == "article-etl" or w == "flows.cli" for w in words):
+        command = next((w for w in words if w in _COMMANDS), None)
+        label = f"article-etl {command}" if command else "article-etl"
+        return f"`{label}` (process {pid})"
+    if "prefect.engine" in words:
+        return f"a Prefect flow run (process {pid}, an ingest or maintenance)"
+    return f"process {pid} ({name})"
+
+
+_COMMANDS = ("ingest", "query", "export", "maintenance")
 
 
 def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:
@@ -324,15 +347,15 @@ def run_lock(warehouse: Path, wait_s: float) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                pid = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                holder = describe_process(int(pid)) if pid.isdigit() else "another run"
                 if time.monotonic() >= deadline:
                     raise WarehouseLocked(
-                        f"another ingest (pid {holder}) is writing {warehouse}; "
-                        f"waited {wait_s:g} s, try again later"
+                        f"{holder} is writing {warehouse}; waited {wait_s:g} s, try again later"
                     ) from None
                 if not told:
                     tell(
-                        f"another ingest (pid {holder}) is writing {warehouse}; "
+                        f"{holder} is writing {warehouse}; "
                         f"waiting up to {wait_s:g} s for it to finish"
                     )
                     told = True
