@@ -113,7 +113,7 @@ def require_warehouse(warehouse: Path) -> None:
     empty warehouse."""
     if not db_path(warehouse).is_file():
         raise FileNotFoundError(
-            f"no warehouse at {db_path(warehouse)} (parameter warehouse): "
+            f"no warehouse at {db_path(warehouse)} (parameter warehouse, --warehouse): "
             "check the folder, or run `article-etl ingest` first"
         )
 
