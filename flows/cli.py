@@ -480,6 +480,9 @@ def run_ingest(args: argparse.Namespace) -> int:
         "max_internal_error_share": args.max_internal_error_share,
     }
     validate_params(params)
+    from flows.warehouse import require_writable
+
+    require_writable(args.warehouse)
     check_all(args.sources)
     interactive = sys.stderr.isatty() and not args.json
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", _log_level(args, interactive))

@@ -159,6 +159,24 @@ def connect(
     return con
 
 
+class WarehouseUnwritable(OSError):
+    """The warehouse folder cannot be created or written."""
+
+
+def require_writable(warehouse: Path) -> None:
+    """Fail before anything else, in a line that names the parameter, when the warehouse
+    folder cannot be created or written (not Prefect's raw FileNotFoundError later)."""
+    try:
+        warehouse.mkdir(parents=True, exist_ok=True)
+        if not os.access(warehouse, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise WarehouseUnwritable(
+            f"warehouse {str(warehouse)!r} (parameter warehouse, --warehouse) cannot be "
+            f"written: {exc.strerror or exc}"
+        ) from None
+
+
 def describe_process(pid: int) -> str:
     """What holds a file, in a user's words: which article-etl command (an ingest and a query
     are told apart), a Prefect flow run, or the program's name."""
