@@ -27,7 +27,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 import duckdb
 
-from flows.settings import DB_FILENAME
 from flows.warehouse import connect
 
 if TYPE_CHECKING:
@@ -236,8 +235,6 @@ def export(
 
     fmt = export_format(out, fmt)
     target = None if out == "-" else export_target(warehouse, Path(out))
-    if not (warehouse / DB_FILENAME).exists():
-        connect(warehouse, read_only=True)  # raises its one-line "no warehouse at ..."
     con = connect(warehouse, read_only=True, wait_s=wait_s, sandboxed=True)
     try:
         relation = con.table("articles")

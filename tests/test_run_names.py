@@ -4,10 +4,12 @@ total."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from flows.ingest import _short
 from flows.warehouse import WarehouseUnwritable
@@ -66,3 +68,20 @@ def test_batch_lines_carry_the_running_total(tmp_path: Path, prefect_api: None) 
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if "inputs done" in line]
     assert lines and lines[-1].rstrip().endswith("34 of 34 inputs done"), done.stderr[-2000:]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.usefixtures("prefect_api")
+def test_a_feed_run_does_not_log_zero_inputs(
+    httpserver: HTTPServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from .test_web_flow import _ingest, _serve
+
+    _serve(httpserver)
+    url = httpserver.url_for("/feed.xml")
+    with caplog.at_level(logging.INFO):
+        assert _ingest(url, tmp_path / "wh")["inputs"] == 2
+    text = caplog.text
+    assert "0 local inputs" not in text
+    assert f"reading {url} (inputs are counted as they are fetched)" in text
+    assert "2 of 2 inputs done" in text
