@@ -23,6 +23,17 @@ def _key(text: str) -> str:
     return key[:60].rstrip("-") or "ingest"
 
 
+def artifact_key(fallback: str) -> str:
+    """The key prefix of a run's artifacts. In a deployment's run, the flow's and the
+    deployment's names, so that one key's history is that schedule's history whatever its
+    parameters say; elsewhere ``fallback``, named after what the run works on."""
+    from prefect.runtime import deployment, flow_run
+
+    if deployment.name:
+        return _key(f"{flow_run.flow_name}-{deployment.name}")
+    return _key(fallback)
+
+
 # The run's accounting as the CLI prints it; the summary artifact adds batches and task runs.
 SUMMARY_MEASURES = (
     "inputs",
@@ -53,13 +64,13 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def publish_summary(summary: dict[str, Any], name: str) -> None:
     create_table_artifact(
         summary_rows(summary),
-        key=f"{_key(name)}-summary",
+        key=f"{artifact_key(name)}-summary",
         description=f"Ingest summary: {summary['inputs']} inputs = {summary['reconciliation']}",
     )
 
 
 def publish_rejects(rejects: Sequence[tuple[str, str, str]], name: str) -> None:
-    key, description = f"{_key(name)}-rejects", "First rejected inputs with their reasons"
+    key, description = f"{artifact_key(name)}-rejects", "First rejected inputs with their reasons"
     if not rejects:
         create_markdown_artifact("No rejects in this run.", key=key, description=description)
         return
@@ -116,7 +127,7 @@ def per_day_markdown(per_day: Sequence[tuple[date, int]]) -> str:
 def publish_per_day(per_day: Sequence[tuple[date, int]], name: str) -> None:
     create_markdown_artifact(
         per_day_markdown(per_day),
-        key=f"{_key(name)}-per-day",
+        key=f"{artifact_key(name)}-per-day",
         description="Articles by publication date in the warehouse, per day, week or month",
     )
 
@@ -125,7 +136,7 @@ class ProgressArtifact:
     """The run's progress in the UI, updated as batches finish."""
 
     def __init__(self, name: str) -> None:
-        self.key = f"{_key(name)}-progress"
+        self.key = f"{artifact_key(name)}-progress"
         self.id: UUID | None = None  # created by the first update, off the first batch's path
         self._last = 0.0
         self._at = time.monotonic()

@@ -47,6 +47,7 @@ from flows.warehouse import (
     connect,
     point_to_staging,
     prepare_run,
+    require_writable,
     run_lock,
     staging_dir,
 )
@@ -121,16 +122,7 @@ def transform_batch(
     executor: Executor, units: list[WorkUnit], staging: str, batch_no: int
 ) -> BatchResult:
     """Extract articles from one batch on the executor; write its staging Parquet parts."""
-    result = executor.run_batch(units, staging, f"{batch_no:06d}")
-    get_run_logger().info(
-        "batch %d: %d items -> %d articles, %d rejected in %.1f s",
-        batch_no,
-        result.items,
-        result.articles,
-        result.rejected,
-        result.seconds,
-    )
-    return result
+    return executor.run_batch(units, staging, f"{batch_no:06d}")
 
 
 @task(
@@ -171,18 +163,23 @@ def publish_report(warehouse: str, summary: dict[str, Any], name: str) -> None:
     artifacts.publish_per_day(per_day, name)
 
 
+LABEL_CHARS = 48
+
+
 def _short(source: str) -> str:
-    """A readable label: a URL's host and path, or a path's last two parts."""
-    if "://" in source:
-        return source.split("://", 1)[1][:40]
-    return "/".join(Path(source).parts[-2:]) or source
+    """A source as given (a URL without its scheme); a long one keeps its first and last
+    parts, so that two runs' names differ where their sources do."""
+    text = source.split("://", 1)[1] if "://" in source else source
+    if len(text) <= LABEL_CHARS:
+        return text
+    return f"{text[: LABEL_CHARS // 3]}…{text[-(LABEL_CHARS - LABEL_CHARS // 3 - 1) :]}"
 
 
 def _run_name() -> str:
     params = flow_run.parameters or {}
     sources = params.get("sources") or []
     label = ", ".join(_short(str(s)) for s in sources[:2]) + (" …" if len(sources) > 2 else "")
-    return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"[:100]
+    return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"
 
 
 def open_executor(workers: int | None, dask_address: str | None, budget_s: float) -> Executor:
@@ -244,6 +241,7 @@ def ingest(
     started, t0 = datetime.now(UTC), time.perf_counter()
     try:
         validate_params(params)
+        require_writable(Path(warehouse))
         check_all(sources)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
         executor = open_executor(workers, dask_address, time_budget_s)
@@ -328,10 +326,18 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     )
     downloads = DownloadedFiles()
     bar = artifacts.ProgressArtifact(_run_name())
-    logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
+    if total:
+        logger.info("run %s: %d local inputs in %s", run_id, total, ", ".join(sources))
+    else:  # feeds, sitemaps, URL lists: their inputs are known only once fetched
+        logger.info(
+            "run %s: reading %s (inputs are counted as they are fetched)",
+            run_id,
+            ", ".join(sources),
+        )
     results: list[BatchResult] = []
     in_flight: dict[int, tuple[PrefectFuture[BatchResult], list[WorkUnit]]] = {}
     finished: queue.SimpleQueue[PrefectFuture[BatchResult]] = queue.SimpleQueue()
+    chunk_numbers: dict[int, int] = {}
 
     def collect_one() -> None:
         # Whichever batch finishes first: waiting for the oldest would leave a worker idle
@@ -342,14 +348,28 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         note_batch(stage, results[-1], chunk, key)
         downloads.done(chunk)
         seen = sum(r.items for r in results) + router.skipped + router.rejects.count
-        bar.update(seen, max(total, router.inputs))
-        progress.notify(seen, max(total, router.inputs))
+        known = max(total, router.inputs)
+        done = results[-1]
+        # one line a batch, with the running total (Prefect adds its own "Finished" line)
+        logger.info(
+            "batch %d: %d items -> %d articles, %d rejected in %.1f s; %d of %d inputs done",
+            chunk_numbers[id(future)],
+            done.items,
+            done.articles,
+            done.rejected,
+            done.seconds,
+            seen,
+            known,
+        )
+        bar.update(seen, known)
+        progress.notify(seen, known)
 
     for batch_no, chunk in enumerate(chunks, start=1):
         downloads.submitted(chunk)
         earlier.mark(chunk)
         future = transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
         in_flight[id(future)] = (future, chunk)
+        chunk_numbers[id(future)] = batch_no
         future.add_done_callback(finished.put)
         while len(in_flight) > 2 * executor.size:  # bounded memory, all workers busy
             collect_one()

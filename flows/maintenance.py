@@ -1,4 +1,5 @@
-"""The maintenance flow: compact small Parquet files, checkpoint DuckDB, prune old lineage."""
+"""The maintenance flow: convert an older warehouse's storage format, compact small Parquet
+files, checkpoint DuckDB, prune old lineage."""
 
 from __future__ import annotations
 
@@ -9,16 +10,20 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.artifacts import artifact_key
 from flows.params import validate_params
 from flows.schema import ARTICLE_SCHEMA
-from flows.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME
+from flows.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME, STORAGE_VERSION
 from flows.sqlfiles import sql
 from flows.warehouse import (
     COMPACTION_LOG,
     connect,
+    convert_storage,
     crash_point,
+    db_path,
     finish_compaction,
     prepare_run,
     run_lock,
@@ -98,6 +103,22 @@ def prune_task(warehouse: str, retention_days: int) -> int:
     return prune_lineage(Path(warehouse), retention_days)
 
 
+@task(name="convert-storage", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def convert_task(warehouse: str) -> str | None:
+    """Rewrite a warehouse written in a newer DuckDB storage format in the one we write."""
+    return convert_storage(Path(warehouse))
+
+
+def require_warehouse(warehouse: Path) -> None:
+    """Maintenance works on a warehouse that exists: a mistyped folder is an error, not a new
+    empty warehouse."""
+    if not db_path(warehouse).is_file():
+        raise FileNotFoundError(
+            f"no warehouse at {db_path(warehouse)} (parameter warehouse, --warehouse): "
+            "check the folder, or run `article-etl ingest` first"
+        )
+
+
 @task(name="prepare-warehouse", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
 def prepare_task(warehouse: str) -> None:
     """Create what is missing and finish what a crashed run left."""
@@ -109,8 +130,9 @@ def maintenance(
     warehouse: str = str(DEFAULT_WAREHOUSE),
     lineage_retention_days: int = 90,
     lock_wait_s: float = 600.0,
-) -> dict[str, int]:
-    """Compact the Parquet dataset, checkpoint DuckDB and prune old lineage.
+) -> dict[str, int | str]:
+    """Convert an older storage format, compact the Parquet dataset, checkpoint DuckDB and
+    prune old lineage.
 
     Args:
         warehouse: Folder of the warehouse to maintain.
@@ -120,9 +142,27 @@ def maintenance(
     """
     logger = get_run_logger()
     validate_params({"lineage_retention_days": lineage_retention_days, "lock_wait_s": lock_wait_s})
+    require_warehouse(Path(warehouse))
     with run_lock(Path(warehouse), lock_wait_s):  # nothing else writes meanwhile
+        converted = convert_task(warehouse)
         prepare_task(warehouse)
         before, after, rows = compact_task(warehouse)
         pruned = prune_task(warehouse, lineage_retention_days)
+    if converted:
+        logger.info("storage format %s -> %s", converted.rstrip("+"), STORAGE_VERSION)
     logger.info("parquet files %d -> %d (%d rows); lineage pruned %d", before, after, rows, pruned)
-    return {"files_before": before, "files_after": after, "rows": rows, "lineage_pruned": pruned}
+    result: dict[str, int | str] = {
+        "storage_format": f"{converted.rstrip('+')} -> {STORAGE_VERSION}"
+        if converted
+        else f"{STORAGE_VERSION} (unchanged)",
+        "files_before": before,
+        "files_after": after,
+        "rows": rows,
+        "lineage_pruned": pruned,
+    }
+    create_table_artifact(
+        [{"measure": k, "value": v} for k, v in result.items()],
+        key=f"{artifact_key(f'maintenance {warehouse}')}-summary",
+        description="Maintenance: storage format, Parquet compaction, lineage pruned",
+    )
+    return result

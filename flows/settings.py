@@ -9,6 +9,10 @@ from flows import __version__
 
 DEFAULT_WAREHOUSE = Path("warehouse")
 DB_FILENAME = "articles.duckdb"
+# The DuckDB storage format the warehouse is written in: the newest one the DuckDB command line
+# on PyPI (1.5) opens, so that `duckdb warehouse/articles.duckdb` works beside our DuckDB 2.0.
+# "v2.0.0" would let only DuckDB 2.0 open it (bench/README.md measures what the older costs).
+STORAGE_VERSION = "v1.5.0"
 PARQUET_DIRNAME = "parquet"
 STAGING_DIRNAME = "staging"
 

@@ -5,7 +5,10 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_PACKAGE = Path(__file__).resolve().parent
+# A checkout (editable install) reads the repository's sql/; a wheel carries the same files as
+# flows/sql (setup.py maps them there).
+SQL_DIR = _PACKAGE / "sql" if (_PACKAGE / "sql").is_dir() else _PACKAGE.parent / "sql"
 
 
 @cache

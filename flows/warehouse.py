@@ -33,6 +33,7 @@ from flows.settings import (
     LOAD_MEMORY_MB,
     PARQUET_DIRNAME,
     STAGING_DIRNAME,
+    STORAGE_VERSION,
 )
 from flows.sqlfiles import sql
 
@@ -148,11 +149,11 @@ def connect(
             if "lock" not in str(exc).lower():
                 raise
             m = _HOLDER_PID.search(str(exc))
-            holder = f"process {m.group(1)}" if m else "another process"
+            holder = describe_process(int(m.group(1))) if m else "another process"
             if time.monotonic() >= deadline:
                 raise WarehouseBusy(
                     f"{path} is locked by {holder} (waited {wait_s:g} s); "
-                    "try again when the running ingest has finished"
+                    "try again when it has finished"
                 ) from exc
             if not told:  # say so once: a silent wait looks like a hang
                 tell(f"{path} is in use by {holder}; waiting up to {wait_s:g} s")
@@ -173,17 +174,102 @@ def _sandbox(warehouse: Path) -> dict[str, object]:
     return {"enable_external_access": False, "home_directory": folder, "secret_directory": folder}
 
 
+class WarehouseUnwritable(OSError):
+    """The warehouse folder cannot be created or written."""
+
+
+def require_writable(warehouse: Path) -> None:
+    """Fail before anything else, in a line that names the parameter, when the warehouse
+    folder cannot be created or written (not Prefect's raw FileNotFoundError later)."""
+    try:
+        warehouse.mkdir(parents=True, exist_ok=True)
+        if not os.access(warehouse, os.W_OK | os.X_OK):
+            raise PermissionError(13, "Permission denied")
+    except OSError as exc:
+        raise WarehouseUnwritable(
+            f"warehouse {str(warehouse)!r} (parameter warehouse, --warehouse) cannot be "
+            f"written: {exc.strerror or exc}"
+        ) from None
+
+
+def describe_process(pid: int) -> str:
+    """What holds a file, in a user's words: which article-etl command (an ingest and a query
+    are told apart), a Prefect flow run, or the program's name."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        argv, name = proc.cmdline(), proc.name()
+    except psutil.Error:
+        return f"process {pid}"
+    words = [Path(a).name for a in argv]
+    if any(w == "article-etl" or w == "flows.cli" for w in words):
+        command = next((w for w in words if w in _COMMANDS), None)
+        label = f"article-etl {command}" if command else "article-etl"
+        return f"`{label}` (process {pid})"
+    if "prefect.engine" in words:
+        return f"a Prefect flow run (process {pid}, an ingest or maintenance)"
+    return f"process {pid} ({name})"
+
+
+_COMMANDS = ("ingest", "query", "export", "maintenance")
+
+
 def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:
     """The writer's memory is bounded whatever the run's size: DuckDB spills past the limit."""
     if read_only:
         return {}
     (warehouse / STAGING_DIRNAME).mkdir(parents=True, exist_ok=True)
     return {
+        # the format of a new file; an existing one keeps its own (maintenance converts it)
+        "storage_compatibility_version": STORAGE_VERSION,
         "memory_limit": f"{memory_mb}MB",
         "preserve_insertion_order": False,
         "threads": 1,
         "temp_directory": str(warehouse / STAGING_DIRNAME / "duckdb-tmp"),
     }
+
+
+def storage_version(con: duckdb.DuckDBPyConnection) -> str:
+    """The storage format of the open file, as DuckDB tags it (``v1.5.0+``)."""
+    return con.execute(sql("warehouse/storage_version.sql")).fetchone()[0]
+
+
+def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | None:
+    """Rewrite a database written in another storage format in STORAGE_VERSION's; returns the
+    format it had, or None when it already had ours. Call under the run lock.
+
+    The copy is written beside the file and renamed over it: a crash leaves the old file.
+    """
+    path = db_path(warehouse)
+    con = connect(warehouse, memory_mb=memory_mb)
+    try:
+        found = storage_version(con)
+        if found == f"{STORAGE_VERSION}+":
+            return None
+        con.execute("CHECKPOINT")  # everything in the file, nothing left in its WAL
+    finally:
+        con.close()
+    tmp = warehouse / f".{DB_FILENAME}.convert.tmp"
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect(
+        config={
+            "memory_limit": f"{memory_mb}MB",
+            "temp_directory": str(warehouse / STAGING_DIRNAME / "duckdb-tmp"),
+        }
+    )
+    try:
+        con.execute(sql("maintenance/attach_source.sql"), {"path": str(path)})
+        con.execute(
+            sql("maintenance/attach_converted.sql"), {"path": str(tmp), "version": STORAGE_VERSION}
+        )
+        con.execute(sql("maintenance/copy_database.sql"))
+    finally:
+        con.close()
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return found
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
@@ -309,15 +395,15 @@ def run_lock(warehouse: Path, wait_s: float) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+                pid = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                holder = describe_process(int(pid)) if pid.isdigit() else "another run"
                 if time.monotonic() >= deadline:
                     raise WarehouseLocked(
-                        f"another ingest (pid {holder}) is writing {warehouse}; "
-                        f"waited {wait_s:g} s, try again later"
+                        f"{holder} is writing {warehouse}; waited {wait_s:g} s, try again later"
                     ) from None
                 if not told:
                     tell(
-                        f"another ingest (pid {holder}) is writing {warehouse}; "
+                        f"{holder} is writing {warehouse}; "
                         f"waiting up to {wait_s:g} s for it to finish"
                     )
                     told = True
