@@ -260,3 +260,14 @@ def test_a_non_utf8_name_is_loaded_and_skipped_as_unchanged_next_time(
     assert counts.new == 1
     known = prepare_run(warehouse)[0]
     assert known == {str(src / "caf\\xe9.html"): unit.fingerprint}  # the next run skips it
+
+
+def test_a_page_gzipped_in_several_members_is_read_whole(tmp_path: Path) -> None:
+    """`gzip -c a >> f; gzip -c b >> f` makes one file of two members: both are the page."""
+    text = item_text(T0, "Two members", "https://a.example/two").encode()
+    half = len(text) // 2
+    path = tmp_path / "two.txt.gz"
+    path.write_bytes(gzip.compress(text[:half]) + gzip.compress(text[half:]))
+    outcome = transform_unit(WorkUnit(source=str(path), path=str(path)))
+    assert isinstance(outcome, Article) and outcome.title == "Two members", outcome
+    assert outcome.body.endswith(transform_unit(WorkUnit(source="w", data=text)).body[-40:])

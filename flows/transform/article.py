@@ -6,7 +6,6 @@ import copy
 import hashlib
 import os
 import re
-import zlib
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +16,7 @@ from lxml import etree
 
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
 from flows.extract.warc import RecordError, read_payload
+from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge, Truncated
 from flows.settings import (
     MAX_INPUT_BYTES,
     MIN_BODY_CHARS,
@@ -99,24 +99,25 @@ def read_bytes(unit: WorkUnit, limit: int = MAX_INPUT_BYTES) -> bytes:
     if len(data) > limit:
         raise Reject(RejectReason.TOO_LARGE, f"more than {limit} bytes")
     if data[:2] == b"\x1f\x8b":
-        # Decompress incrementally so a gzip bomb stops at the limit instead of filling memory.
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        # The one bounded decoder that web bodies and listings use: a bomb stops at the limit
+        # instead of filling memory, and every member of a concatenated gzip is read.
+        decoder = BoundedDecoder("gzip", limit)
         try:
-            out = inflater.decompress(data, limit + 1)
-        except zlib.error as exc:
-            raise Reject(RejectReason.DECODE_ERROR, f"bad gzip data: {exc}") from exc
-        if len(out) > limit:
-            raise Reject(RejectReason.TOO_LARGE, f"gzip expands past {limit} bytes")
-        if not inflater.eof:
-            # zlib does not raise on a cut stream: it waits for more. A page cut short is not
-            # the page: what came out would be loaded as a partial body.
-            if not out:
-                raise Reject(RejectReason.DECODE_ERROR, "truncated gzip data: nothing decompresses")
+            data = decoder.decode(data) + decoder.flush()
+        except TooLarge as exc:
+            raise Reject(RejectReason.TOO_LARGE, f"gzip expands past {limit} bytes") from exc
+        except Truncated as exc:
+            # A page cut short is not the page: what came out would load as a partial body.
+            if not decoder.size:
+                raise Reject(
+                    RejectReason.DECODE_ERROR, "truncated gzip data: nothing decompresses"
+                ) from exc
             raise Reject(
                 RejectReason.READ_ERROR,
-                f"truncated gzip stream: ends after {len(out)} bytes, before its end marker",
-            )
-        data = out
+                f"truncated gzip stream: ends after {decoder.size} bytes, before its end marker",
+            ) from exc
+        except BadEncoding as exc:
+            raise Reject(RejectReason.DECODE_ERROR, str(exc)) from exc
     return data
 
 
