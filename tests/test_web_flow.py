@@ -102,6 +102,7 @@ def test_feed_loads_every_item_then_polls_conditionally(
             'SELECT url, "timestamp", title, image, body FROM articles ORDER BY url'
         ).fetchall()
         sources = con.execute("SELECT timestamp_source FROM lineage ORDER BY url").fetchall()
+        titled = con.execute("SELECT title_source FROM lineage ORDER BY url").fetchall()
     finally:
         con.close()
     budget, libraries = rows
@@ -122,6 +123,7 @@ def test_feed_loads_every_item_then_polls_conditionally(
         assert body.removeprefix(f"{title}\n").startswith(PARAGRAPHS[0])
         assert "Home" not in body and "©" not in body
     assert sources == [("feed",), ("feed",)]
+    assert titled == [("source",), ("source",)]  # the feed items' titles
     assert [r.path for r in seen] == ["/feed.xml", "/news/libraries.html"]
 
     seen.clear()
