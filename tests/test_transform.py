@@ -214,6 +214,8 @@ def test_a_binary_or_archive_input_says_what_it_is(data: bytes, said: str) -> No
         '<!-- {"@type": "NewsArticle", "headline": "H"} -->',
         '{"@type": "NewsArticle", /* a note */ "headline": "H",}',
         '{"@type": "NewsArticle", // a note\n "headline": "H", "tags": ["a", "b",],}',
+        '{"@type": "NewsArticle", "headline": "H", /* a note */ }',
+        '{"@type": "NewsArticle", "headline": "H", // a note\n}',
     ],
 )
 def test_json_ld_is_read_as_leniently_as_search_engines_read_it(text: str) -> None:
