@@ -65,6 +65,7 @@ _DOC_SPACE = re.compile(r"[\x0b\x0c]")
 # closing bracket (dropped).
 _JSON_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|/\*.*?\*/|//[^\n]*', re.S)
 _JSON_TRAILING = re.compile(r'"(?:[^"\\\n]|\\.)*"|,(?=\s*[}\]])')
+_MAX_TITLE_CHARS = 400  # a <title> longer than this is keyword stuffing, not a headline's frame
 _JSON_WRAPPERS = re.compile(r"/\*\s*<!\[CDATA\[\s*\*/|/\*\s*\]\]>\s*\*/|<!\[CDATA\[|\]\]>|<!--|-->")
 
 
@@ -327,14 +328,16 @@ def _heading_in_title(tree: HtmlElement, title: str) -> str | None:
     the headline of a <title> that wraps it in site and section names no suffix rule knows."""
     wanted = _norm(title)
     body = tree.find(".//body")
-    if not wanted or body is None:
-        return None
+    if not wanted or body is None or len(title) > _MAX_TITLE_CHARS:
+        return None  # no title, or a <title> stuffed with keywords: no headline inside it
     best: str | None = None
     for el in body.iter():
         if not isinstance(el.tag, str):
             continue
         own = el.text_content() if el.tag in ("h1", "h2", "h3") else el.text
         if not own or len(own) < 10 or (best and len(own.strip()) <= len(best)):
+            continue
+        if len(own) > 4 * len(title):  # whitespace aside, longer than what could be inside
             continue
         text = collapse(own)
         if len(text.split()) >= 3 and _norm(text) in wanted and not _in_banner(el):
