@@ -180,10 +180,9 @@ def test_retry_after_beyond_the_cap_gives_up_at_once(site: HTTPServer) -> None:
     site.expect_request("/p").respond_with_data(
         "later", status=429, headers={"Retry-After": "3600"}
     )
-    started = time.monotonic()
     refused = rejection(run(site.url_for("/p")))
     assert refused.reason == "http_error" and "Retry-After" in refused.detail
-    assert time.monotonic() - started < 2
+    assert paths(site).count("/p") == 1  # given up at once: not waited for, not retried
 
 
 def test_persistent_503_gives_up_after_retries(site: HTTPServer) -> None:
@@ -205,10 +204,8 @@ def test_connection_refused_is_retried_then_rejected() -> None:
     server.start()
     url = server.url_for("/p")
     server.stop()  # nothing listens on the port now
-    started = time.monotonic()
     refused = rejection(run(url, retries=2))
     assert refused.reason == "fetch_error" and "robots.txt" in refused.detail
-    assert time.monotonic() - started < 5
     # without robots.txt in the way, the page request itself is retried and rejected
     stats = WebStats()
     refused = rejection(
@@ -226,13 +223,12 @@ def test_hanging_response_times_out(threaded: HTTPServer) -> None:
         return Response(page(), content_type="text/html")
 
     threaded.expect_request("/hang").respond_with_handler(hang)
-    started = time.monotonic()
     try:
         refused = rejection(run(threaded.url_for("/hang"), read_timeout_s=0.5))
     finally:
         release.set()
+    # A client that waited would get the page after 10 s: only the read timeout rejects it.
     assert refused.reason == "timeout"
-    assert time.monotonic() - started < 3
 
 
 def test_dripping_body_hits_the_attempt_deadline(threaded: HTTPServer) -> None:
@@ -245,10 +241,10 @@ def test_dripping_body_hits_the_attempt_deadline(threaded: HTTPServer) -> None:
         return Response(chunks(), content_type="text/html")
 
     threaded.expect_request("/drip").respond_with_handler(drip)
-    started = time.monotonic()
+    # Each drop comes well within the read timeout; only the attempt's deadline stops it
+    # (a drip that ran to its end would be a page, not a timeout).
     refused = rejection(run(threaded.url_for("/drip"), read_timeout_s=0.5, connect_timeout_s=0.5))
     assert refused.reason == "timeout"
-    assert time.monotonic() - started < 4  # 0.5 + 4 x 0.5 s, well before the 8 s drip ends
 
 
 @pytest.mark.parametrize("chunked", [False, True])
@@ -270,10 +266,8 @@ def test_gzip_bomb_is_cut_off_quickly(site: HTTPServer) -> None:
     site.expect_request("/bomb").respond_with_data(
         bomb, content_type="text/html", headers={"Content-Encoding": "gzip"}
     )
-    started = time.monotonic()
     refused = rejection(run(site.url_for("/bomb"), max_bytes=1_000_000))
     assert refused.reason == "too_large"
-    assert time.monotonic() - started < 3
 
 
 def test_gzip_page_within_limit(site: HTTPServer) -> None:
@@ -304,10 +298,8 @@ def test_xml_bomb_feed_is_rejected_quickly(site: HTTPServer) -> None:
     site.expect_request("/bomb.xml").respond_with_data(
         BILLION_LAUGHS, content_type="application/rss+xml"
     )
-    started = time.monotonic()
     refused = rejection(run(site.url_for("/bomb.xml")))
     assert refused.reason == "parse_error" and "unsafe XML" in refused.detail
-    assert time.monotonic() - started < 2
     assert "/x" not in paths(site)
 
 
@@ -347,11 +339,9 @@ def test_per_host_concurrency_never_exceeds_the_limit(threaded: HTTPServer) -> N
 
     threaded.expect_request("/p").respond_with_handler(slow)
     urls = [threaded.url_for("/p") + f"?n={n}" for n in range(10)]
-    started = time.monotonic()
     items = run(*urls, per_host_concurrency=2)
     assert sum(isinstance(item, WorkUnit) for item in items) == 10
     assert state["max"] == 2  # concurrent, but never above the limit
-    assert time.monotonic() - started < 10 * 0.15  # really concurrent
 
     state["max"] = 0
     run(*(url + "&again" for url in urls[:4]), per_host_concurrency=3, global_concurrency=1)
@@ -365,15 +355,14 @@ def test_a_host_that_keeps_asking_to_wait_is_given_up_at_the_cap(threaded: HTTPS
         "slow down", status=429, headers={"Retry-After": "2"}
     )
     urls = [threaded.url_for(f"/p?n={i}") for i in range(20)]
-    started = time.monotonic()
     items = run(*urls, host_wait_cap_s=3.0, retries=3)
-    elapsed = time.monotonic() - started
     assert len(items) == 20 and all(isinstance(i, Rejection) for i in items)
     reasons = {i.reason for i in items}  # type: ignore[union-attr]
     assert "host_backoff" in reasons and reasons <= {"host_backoff", "http_error"}
     backoff = next(i for i in items if i.reason == "host_backoff")  # type: ignore[union-attr]
     assert "next run" in backoff.detail  # type: ignore[union-attr]
-    assert elapsed < 3.0 + 10  # within the cap plus a generous margin (the bound under test)
+    # The cap stopped the retries: far fewer requests than 20 URLs x (1 + 3 retries).
+    assert paths(threaded).count("/p") < 20 * (1 + 3) // 2
 
 
 def test_a_huge_retry_after_does_not_hold_the_hosts_other_urls(threaded: HTTPServer) -> None:
@@ -382,12 +371,11 @@ def test_a_huge_retry_after_does_not_hold_the_hosts_other_urls(threaded: HTTPSer
     )
     threaded.expect_request("/p").respond_with_data(page("ok"), content_type="text/html")
     urls = [threaded.url_for("/stuck")] + [threaded.url_for(f"/p?n={i}") for i in range(4)]
-    started = time.monotonic()
     items = run(*urls, max_retry_after_s=5.0)
-    assert sum(isinstance(i, WorkUnit) for i in items) == 4
+    assert sum(isinstance(i, WorkUnit) for i in items) == 4  # not held for the 100000 s
     refused = [i for i in items if isinstance(i, Rejection)]
     assert len(refused) == 1 and "exceeds the 5 s limit" in refused[0].detail
-    assert time.monotonic() - started < 5  # the others did not wait for the 100000 s
+    assert paths(threaded).count("/stuck") == 1
 
 
 def test_a_truncated_gzip_body_is_a_read_error(site: HTTPServer) -> None:

