@@ -71,6 +71,22 @@ def article_etl() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "flows.cli"]
 
 
+def run_cli(*args: str | Path, check: bool = False) -> subprocess.CompletedProcess[str]:
+    """``article-etl ARGS`` run as a user runs it, against the session's Prefect API (call it
+    in a test that uses ``prefect_api``); with ``check`` it must exit 0."""
+    done = subprocess.run(
+        [*article_etl(), *map(str, args)],
+        cwd=REPO,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
 def start_ingest(
     sources: Sequence[str | Path],
     warehouse: Path,

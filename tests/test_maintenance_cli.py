@@ -3,27 +3,15 @@ not a new empty warehouse; the run publishes its table as an artifact."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from .conftest import EXAMPLES, REPO
-from .test_crash import article_etl, cli_env
-
-
-def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*article_etl(), *map(str, args)],
-        cwd=REPO,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from .conftest import EXAMPLES
+from .test_crash import run_cli
 
 
 def test_maintenance_of_a_missing_warehouse_fails_in_one_line(tmp_path: Path) -> None:
     typo = tmp_path / "warehuose"
-    done = _cli("maintenance", "--warehouse", typo)
+    done = run_cli("maintenance", "--warehouse", typo)
     assert done.returncode == 1
     assert done.stderr.startswith(f"article-etl: error: no warehouse at {typo / 'articles.duckdb'}")
     assert len(done.stderr.strip().splitlines()) == 1
@@ -35,8 +23,8 @@ def test_maintenance_publishes_its_table_as_an_artifact(tmp_path: Path, prefect_
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     wh = tmp_path / "wh"
-    assert _cli("ingest", EXAMPLES / "items", "--warehouse", wh).returncode == 0
-    done = _cli("maintenance", "--warehouse", wh)
+    assert run_cli("ingest", EXAMPLES / "items", "--warehouse", wh).returncode == 0
+    done = run_cli("maintenance", "--warehouse", wh)
     assert done.returncode == 0, done.stderr
     with get_client(sync_client=True) as client:
         found = client.read_artifacts(

@@ -15,7 +15,7 @@ from flows.ingest import _short
 from flows.warehouse import WarehouseUnwritable
 
 from .conftest import EXAMPLES, REPO
-from .test_crash import article_etl, cli_env
+from .test_crash import article_etl, run_cli
 
 
 def test_run_labels_keep_the_whole_path_or_both_ends() -> None:
@@ -57,15 +57,7 @@ def test_the_flow_names_the_parameter_too(tmp_path: Path, prefect_api: None) -> 
 
 
 def test_batch_lines_carry_the_running_total(tmp_path: Path, prefect_api: None) -> None:
-    done = subprocess.run(
-        [*article_etl(), "ingest", str(EXAMPLES / "items"), "--warehouse", str(tmp_path / "wh")],
-        cwd=REPO,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
+    done = run_cli("ingest", EXAMPLES / "items", "--warehouse", tmp_path / "wh", check=True)
     lines = [line for line in done.stderr.splitlines() if "inputs done" in line]
     assert lines and lines[-1].rstrip().endswith("34 of 34 inputs done"), done.stderr[-2000:]
 

@@ -13,8 +13,8 @@ import pytest
 
 from flows.settings import STORAGE_VERSION
 
-from .conftest import EXAMPLES, REPO
-from .test_crash import article_etl, cli_env
+from .conftest import EXAMPLES
+from .test_crash import run_cli
 
 DUCKDB_CLI = "duckdb-cli==1.5.6"  # the newest on PyPI when written
 
@@ -65,27 +65,14 @@ def _count_20(warehouse: Path) -> int:
         con.close()
 
 
-def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [*article_etl(), *map(str, args)],
-        cwd=REPO,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    return done
-
-
 def test_the_warehouse_opens_in_duckdb_15_and_20(
     duckdb15: Path, tmp_path: Path, prefect_api: None
 ) -> None:
     wh = tmp_path / "wh"
-    _cli("ingest", EXAMPLES / "items", "--warehouse", wh)
+    run_cli("ingest", EXAMPLES / "items", "--warehouse", wh, check=True)
     assert _count_15(duckdb15, wh) == _count_20(wh) > 0
     # DuckDB 2.0 writes to it again: still 1.5's format
-    _cli("ingest", EXAMPLES / "pages", "--warehouse", wh)
+    run_cli("ingest", EXAMPLES / "pages", "--warehouse", wh, check=True)
     assert _count_15(duckdb15, wh) == _count_20(wh) > 30
 
 
@@ -93,7 +80,7 @@ def test_maintenance_converts_a_warehouse_in_the_newer_format(
     duckdb15: Path, tmp_path: Path, prefect_api: None
 ) -> None:
     wh = tmp_path / "wh"
-    _cli("ingest", EXAMPLES / "items", "--warehouse", wh)
+    run_cli("ingest", EXAMPLES / "items", "--warehouse", wh, check=True)
     before = _count_20(wh)
     # rewrite it as DuckDB 2.0 does by default, as an older article-etl did
     path, newer = wh / "articles.duckdb", tmp_path / "newer.duckdb"
@@ -108,7 +95,7 @@ def test_maintenance_converts_a_warehouse_in_the_newer_format(
     )
     assert refused.returncode != 0 and "version number" in refused.stderr
 
-    done = _cli("maintenance", "--warehouse", wh)
+    done = run_cli("maintenance", "--warehouse", wh, check=True)
     assert f"v2.0.0 -> {STORAGE_VERSION}" in done.stdout
     assert _count_15(duckdb15, wh) == _count_20(wh) == before
     con = duckdb.connect(str(path), read_only=True)
@@ -121,5 +108,5 @@ def test_maintenance_converts_a_warehouse_in_the_newer_format(
         assert keys == 1
     finally:
         con.close()
-    again = _cli("maintenance", "--warehouse", wh)
+    again = run_cli("maintenance", "--warehouse", wh, check=True)
     assert f"{STORAGE_VERSION} (unchanged)" in again.stdout
