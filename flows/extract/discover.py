@@ -3,8 +3,10 @@ background while the files are transformed)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from flows.extract.files import check_sources, count_files, discover_files
 from flows.extract.warc import (
@@ -18,7 +20,27 @@ from flows.extract.warc import (
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.sources import is_web_source
 from flows.settings import WARC_BASE_URL
-from flows.units import Rejection, WorkUnit
+from flows.units import Lookup, Rejection, WorkUnit
+
+T = TypeVar("T")
+
+# What earlier runs saw is asked of the warehouse per chunk of discovered inputs: the first
+# chunk a batch's worth, so the first batch is cut as early as without the question; later
+# ones larger, since each question scans source_state once.
+FIRST_CHUNK = 1000
+MOST_CHUNK = 20_000
+
+
+def chunked(
+    stream: Iterable[T], first: int = FIRST_CHUNK, most: int = MOST_CHUNK
+) -> Iterator[list[T]]:
+    """``stream`` in lists of ``first`` items, growing eightfold up to ``most``."""
+    it = iter(stream)
+    size = first
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+        size = min(most, size * 8)
+
 
 Discovered = (
     WorkUnit | Rejection | NotModified | Validator | FileIndexed | FileUnchanged | FileEstimate
@@ -41,25 +63,54 @@ def count_local(sources: Sequence[str]) -> int:
     return count_files(files)
 
 
+class KnownStates(Lookup[str], Protocol):
+    """What earlier runs remember of sources: one at a time, or a chunk in one question."""
+
+    def fingerprints(self, sources: Sequence[str]) -> dict[str, str]: ...
+
+    def remember(self, source: str, state: str | None) -> None: ...
+
+
+class NothingKnown:
+    """A warehouse with no earlier runs (tests, a first run)."""
+
+    def get(self, source: str, /) -> str | None:
+        return None
+
+    def fingerprints(self, sources: Sequence[str]) -> dict[str, str]:
+        return {}
+
+    def remember(self, source: str, state: str | None) -> None:
+        pass
+
+
 def discover(
     sources: Sequence[str],
     options: WebOptions,
-    validators: Mapping[str, Validator],
-    known: Mapping[str, str] | None = None,
+    validators: Lookup[Validator],
+    known: KnownStates | None = None,
     downloads: Path | None = None,
     warc_base_url: str = WARC_BASE_URL,
 ) -> Iterator[Discovered]:
     files, web = split_sources(sources)
     warcs = [s for s in web if is_warc_source(s)]
     web = [s for s in web if s not in warcs]
-    known = known or {}
-    for item in discover_files(files):
-        unchanged = isinstance(item, WorkUnit) and known.get(item.source) == item.fingerprint
-        if not unchanged and isinstance(item, WorkUnit) and item.path and is_warc_file(item.path):
-            # One input per record, indexed here; an unchanged file is skipped unread.
-            yield from discover_warc(item.path, item.source, item.fingerprint or "", known)
-        else:
-            yield item
+    known = known if known is not None else NothingKnown()
+    # Files in chunks: one question to the warehouse per chunk, asked before any is opened.
+    for chunk in chunked(discover_files(files)):
+        states = known.fingerprints([i.source for i in chunk if isinstance(i, WorkUnit)])
+        for item in chunk:
+            if not isinstance(item, WorkUnit):
+                yield item
+                continue
+            state = states.get(item.source)
+            if state != item.fingerprint and item.path and is_warc_file(item.path):
+                # One input per record, indexed here; an unchanged file is skipped unread.
+                file_state = {item.source: state} if state is not None else {}
+                yield from discover_warc(item.path, item.source, item.fingerprint or "", file_state)
+            else:
+                known.remember(item.source, state)  # the router's answer, already had
+                yield item
     if warcs:
         from flows.extract.web.download import discover_remote_warcs
 
