@@ -2,9 +2,8 @@
 follows its own inputs, not the size of the warehouse.
 
 Discovery streams; its candidates are looked up in chunks (one join of a chunk against
-source_state), the first chunk small so the first batch is cut as early as before, later
-ones larger since each join scans the table once. A source asked alone (a fetched page, a
-remote WARC file) and every HTTP validator is a point lookup on the primary key.
+source_state: flows.extract.discover.chunked says how large). A source asked alone (a fetched
+page, a remote WARC file) and every HTTP validator is a point lookup on the primary key.
 
 The connection is read-only and held only while discovery runs: other readers may open the
 file meanwhile, and it is closed before the load opens the file to write (DuckDB refuses a

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from flows.extract.discover import (
-    FIRST_CHUNK,
-    MOST_CHUNK,
     Discovered,
     KnownStates,
     NothingKnown,
+    chunked,
     count_local,
     discover,
 )
@@ -62,6 +61,10 @@ class PartWriter:
             self.rows = []
 
 
+def _ends_chunk(item: Discovered) -> bool:
+    return isinstance(item, FileIndexed) or (isinstance(item, WorkUnit) and item.path is None)
+
+
 class Router:
     """Routes discovery output: rejects and validators to their parts, unchanged inputs
     skipped, the rest on to the batches; counts every input exactly once."""
@@ -77,24 +80,16 @@ class Router:
         # the sites are down, which the run reports instead of a plain success
         self.web_inputs = self.web_failed = 0
         self.estimated = 0  # inputs expected beyond one per local file (a WARC's records)
-        self.chunk_size = FIRST_CHUNK
 
     def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
         """``stream`` in chunks: the warehouse is asked once per chunk which of its inputs it
-        has seen unchanged. A fetched page ends its chunk at once: it arrives at the network's
-        pace, and waiting for others would hold back a batch that can start."""
-        chunk: list[Discovered] = []
-        for item in stream:
-            chunk.append(item)
-            if len(chunk) >= self.chunk_size or (isinstance(item, WorkUnit) and item.path is None):
-                yield from self._route(chunk)
-                chunk = []
-        yield from self._route(chunk)
+        has seen unchanged. A fetched page, or the end of a WARC file, ends its chunk at once:
+        what follows comes at the network's pace (a page, a download), and waiting for it
+        would hold back a batch that can start."""
+        for chunk in chunked(stream, ends=_ends_chunk):
+            yield from self._route(chunk)
 
     def _route(self, chunk: list[Discovered]) -> Iterator[WorkUnit]:
-        if not chunk:
-            return
-        self.chunk_size = min(MOST_CHUNK, self.chunk_size * 8)
         asked = [i.source for i in chunk if isinstance(i, WorkUnit) and i.fingerprint is not None]
         known = self.known.fingerprints(asked) if asked else {}
         for item in chunk:

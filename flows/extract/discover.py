@@ -3,8 +3,8 @@ background while the files are transformed)."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -24,22 +24,37 @@ from flows.units import Lookup, Rejection, WorkUnit
 
 T = TypeVar("T")
 
-# What earlier runs saw is asked of the warehouse per chunk of discovered inputs: the first
-# chunk a batch's worth, so the first batch is cut as early as without the question; later
-# ones larger, since each question scans source_state once.
-FIRST_CHUNK = 1000
+# What earlier runs saw is asked of the warehouse per chunk of discovered inputs: what
+# discovery finds within CHUNK_S (at most MOST_CHUNK). Each question scans source_state once,
+# so chunks are as large as that allows; the time bound keeps the first batch from waiting on
+# a slow discovery (WARC indexing) longer than before.
+CHUNK_S = 0.25
 MOST_CHUNK = 20_000
 
 
 def chunked(
-    stream: Iterable[T], first: int = FIRST_CHUNK, most: int = MOST_CHUNK
+    stream: Iterable[T],
+    ends: Callable[[T], bool] | None = None,
+    most: int = MOST_CHUNK,
+    seconds: float = CHUNK_S,
 ) -> Iterator[list[T]]:
-    """``stream`` in lists of ``first`` items, growing eightfold up to ``most``."""
-    it = iter(stream)
-    size = first
-    while chunk := list(itertools.islice(it, size)):
+    """``stream`` in lists: what arrives within ``seconds`` of a list's first item, at most
+    ``most`` items, and a list ends early after an item for which ``ends`` is true."""
+    chunk: list[T] = []
+    started = 0.0
+    for item in stream:
+        if not chunk:
+            started = time.monotonic()
+        chunk.append(item)
+        if (
+            len(chunk) >= most
+            or (ends is not None and ends(item))
+            or time.monotonic() - started >= seconds
+        ):
+            yield chunk
+            chunk = []
+    if chunk:
         yield chunk
-        size = min(most, size * 8)
 
 
 Discovered = (
