@@ -394,7 +394,7 @@ def _discover_and_load(
     router.flush()
     known.close()  # discovery is over; the load opens the file to write
     logger.info(
-        "run %s: %d questions to the warehouse about its inputs in %.2f s",
+        "run %s: inputs looked up in the warehouse: %d queries, %.2f s",
         run_id,
         known.queries,
         known.seconds,

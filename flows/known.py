@@ -1,9 +1,9 @@
 """What earlier runs saw, asked of DuckDB for the inputs a run discovers: a run's cost
 follows its own inputs, not the size of the warehouse.
 
-Discovery streams; its candidates are looked up in chunks (one join of a chunk against
-source_state: flows.extract.discover.chunked says how large). A source asked alone (a fetched
-page, a remote WARC file) and every HTTP validator is a point lookup on the primary key.
+Discovery streams; its candidates are looked up in chunks (flows.extract.discover.chunked
+says how large), each one question answered from source_state's primary-key index; every
+HTTP validator is a point lookup on http_validators' key as its URL is about to be fetched.
 
 The connection is read-only and held only while discovery runs: other readers may open the
 file meanwhile, and it is closed before the load opens the file to write (DuckDB refuses a
@@ -24,8 +24,6 @@ from flows import __version__
 from flows.extract.web.options import Validator
 from flows.sqlfiles import sql
 from flows.warehouse import INTERNAL_ERROR_ATTEMPTS, connect
-
-ALONE = 8  # up to this many sources are asked one by one (index lookups, no scan)
 
 
 class Known:
@@ -63,11 +61,7 @@ class Known:
 
     def get(self, source: str, /) -> str | None:
         """The fingerprint earlier runs remember as done for ``source``, or None."""
-        if source in self._answered:
-            return self._answered.pop(source)
-        params = {"source": source, **self._remembered()}
-        rows = self.rows("warehouse/known_fingerprint.sql", params)
-        return rows[0][0] if rows else None
+        return self.fingerprints([source]).get(source)
 
     def fingerprints(self, sources: Sequence[str]) -> dict[str, str]:
         """The fingerprints earlier runs remember as done, for those of ``sources`` they know."""
@@ -80,9 +74,7 @@ class Known:
                     found[source] = state
             else:
                 ask.append(source)
-        if len(ask) <= ALONE:
-            found.update((s, state) for s in ask if (state := self.get(s)) is not None)
-        else:
+        if ask:
             params = {"sources": ask, **self._remembered()}
             found.update(self.rows("warehouse/known_fingerprints.sql", params))
         return found

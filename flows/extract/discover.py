@@ -25,9 +25,9 @@ from flows.units import Lookup, Rejection, WorkUnit
 T = TypeVar("T")
 
 # What earlier runs saw is asked of the warehouse per chunk of discovered inputs: what
-# discovery finds within CHUNK_S (at most MOST_CHUNK). Each question scans source_state once,
-# so chunks are as large as that allows; the time bound keeps the first batch from waiting on
-# a slow discovery (WARC indexing) longer than before.
+# discovery finds within CHUNK_S (at most MOST_CHUNK). Each question has a fixed cost, so
+# chunks are as large as that allows; the time bound keeps the first batch from waiting on a
+# slow discovery (WARC indexing) longer than before.
 CHUNK_S = 0.25
 MOST_CHUNK = 20_000
 
