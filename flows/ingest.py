@@ -24,7 +24,8 @@ from flows import artifacts, progress
 from flows.executors.pool import PoolClosed, WorkerPool
 from flows.extract.discover import check_all
 from flows.extract.warc import DownloadedFiles
-from flows.extract.web.options import Validator, WebOptions
+from flows.extract.web.options import WebOptions
+from flows.known import Known
 from flows.load import RunRecord, load_run
 from flows.params import validate_params
 from flows.plan import Router, plan
@@ -104,10 +105,9 @@ def _not_closing(task: object, task_run: object, state: Any) -> bool:
     retry_delay_seconds=[1, 5],
     retry_condition_fn=_transient,
 )
-def prepare_warehouse(warehouse: str) -> tuple[dict[str, str], dict[str, Validator]]:
-    """Create tables and views, recover a crashed run; return what earlier runs saw."""
-    known, rows = prepare_run(Path(warehouse))
-    return known, {row[0]: Validator(*row) for row in rows}
+def prepare_warehouse(warehouse: str) -> None:
+    """Create tables and views, recover a crashed run."""
+    prepare_run(Path(warehouse))
 
 
 @task(
@@ -286,8 +286,6 @@ def systemic_failure(summary: dict[str, Any], max_share: float) -> str | None:
 
 
 def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[str, Any]:
-    logger = get_run_logger()
-    sources: list[str] = list(params["sources"])
     warehouse: str = params["warehouse"]
     web_options = WebOptions(
         user_agent=params["user_agent"],
@@ -295,7 +293,25 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         min_delay_s=params["min_delay_s"],
         allow_private_network=params["allow_private_network"],
     )
-    known, validators = prepare_warehouse(warehouse)
+    prepare_warehouse(warehouse)
+    # What earlier runs saw is asked for the inputs discovery finds, chunk by chunk.
+    known = Known(Path(warehouse))
+    try:
+        return _discover_and_load(params, executor, started, known, web_options)
+    finally:
+        known.close()
+
+
+def _discover_and_load(
+    params: dict[str, Any],
+    executor: Executor,
+    started: datetime,
+    known: Known,
+    web_options: WebOptions,
+) -> dict[str, Any]:
+    logger = get_run_logger()
+    sources: list[str] = list(params["sources"])
+    warehouse: str = params["warehouse"]
     run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     stage = (
         Path(params["staging"]) / run_id
@@ -316,7 +332,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         stage,
         known,
         web_options,
-        validators,
+        known.validators,
         params["batch_size"],
         executor.size,
         params["warc_base_url"],
@@ -348,7 +364,7 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
         note_batch(stage, results[-1], chunk, key)
         downloads.done(chunk)
         seen = sum(r.items for r in results) + router.skipped + router.rejects.count
-        known = max(total, router.inputs)
+        expected = max(total, router.inputs)
         done = results[-1]
         # one line a batch, with the running total (Prefect adds its own "Finished" line)
         logger.info(
@@ -359,10 +375,10 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
             done.rejected,
             done.seconds,
             seen,
-            known,
+            expected,
         )
-        bar.update(seen, known)
-        progress.notify(seen, known)
+        bar.update(seen, expected)
+        progress.notify(seen, expected)
 
     for batch_no, chunk in enumerate(chunks, start=1):
         downloads.submitted(chunk)
@@ -376,6 +392,13 @@ def _run(params: dict[str, Any], executor: Executor, started: datetime) -> dict[
     while in_flight:
         collect_one()
     router.flush()
+    known.close()  # discovery is over; the load opens the file to write
+    logger.info(
+        "run %s: inputs looked up in the warehouse: %d queries, %.2f s",
+        run_id,
+        known.queries,
+        known.seconds,
+    )
     # The workers' memory is not needed by the load: free it before DuckDB takes its share.
     executor.close()
     progress.notify(router.inputs, router.inputs)

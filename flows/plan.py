@@ -4,16 +4,23 @@ feed validators written as staging parts, the rest cut into batches."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from flows.extract.discover import Discovered, count_local, discover
+from flows.extract.discover import (
+    Discovered,
+    KnownStates,
+    NothingKnown,
+    chunked,
+    count_local,
+    discover,
+)
 from flows.extract.warc import FileEstimate, FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.resume import DOWNLOADS_DIRNAME
 from flows.settings import WARC_BASE_URL
-from flows.units import TRANSIENT_REASONS, Rejection, WorkUnit, row
+from flows.units import TRANSIENT_REASONS, Lookup, Rejection, WorkUnit, row
 
 TAIL_BATCH_MIN = 25
 
@@ -54,12 +61,16 @@ class PartWriter:
             self.rows = []
 
 
+def _ends_chunk(item: Discovered) -> bool:
+    return isinstance(item, FileIndexed) or (isinstance(item, WorkUnit) and item.path is None)
+
+
 class Router:
     """Routes discovery output: rejects and validators to their parts, unchanged inputs
     skipped, the rest on to the batches; counts every input exactly once."""
 
-    def __init__(self, staging: Path, known: Mapping[str, str]) -> None:
-        self.known = known
+    def __init__(self, staging: Path, known: KnownStates | None = None) -> None:
+        self.known = known if known is not None else NothingKnown()
         self.rejects = PartWriter(staging, "rejects-discovery", "REJECT_SCHEMA")
         self.validators = PartWriter(staging, "validators", "VALIDATOR_SCHEMA")
         self.files = PartWriter(staging, "source-files", "SOURCE_STATE_SCHEMA")
@@ -71,7 +82,17 @@ class Router:
         self.estimated = 0  # inputs expected beyond one per local file (a WARC's records)
 
     def route(self, stream: Iterator[Discovered]) -> Iterator[WorkUnit]:
-        for item in stream:
+        """``stream`` in chunks: the warehouse is asked once per chunk which of its inputs it
+        has seen unchanged. A fetched page, or the end of a WARC file, ends its chunk at once:
+        what follows comes at the network's pace (a page, a download), and waiting for it
+        would hold back a batch that can start."""
+        for chunk in chunked(stream, ends=_ends_chunk):
+            yield from self._route(chunk)
+
+    def _route(self, chunk: list[Discovered]) -> Iterator[WorkUnit]:
+        asked = [i.source for i in chunk if isinstance(i, WorkUnit) and i.fingerprint is not None]
+        known = self.known.fingerprints(asked) if asked else {}
+        for item in chunk:
             if isinstance(item, Validator):  # state of a feed or sitemap, not an input
                 self.validators.add(row(item))
                 continue
@@ -97,7 +118,7 @@ class Router:
                 item.seq = item_seq
                 self.rejects.add(row(item))
                 self.reasons[item.reason] = self.reasons.get(item.reason, 0) + 1
-            elif item.fingerprint is not None and self.known.get(item.source) == item.fingerprint:
+            elif item.fingerprint is not None and known.get(item.source) == item.fingerprint:
                 self.skipped += 1
             else:
                 item.seq = item_seq
@@ -147,9 +168,9 @@ def batches(
 def plan(
     sources: list[str],
     stage: Path,
-    known: Mapping[str, str],
+    known: KnownStates,
     options: WebOptions,
-    validators: Mapping[str, Validator],
+    validators: Lookup[Validator],
     batch_size: int,
     workers: int,
     warc_base_url: str = WARC_BASE_URL,

@@ -6,9 +6,18 @@ import logging
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
+
+V_co = TypeVar("V_co", covariant=True)
+
+
+class Lookup(Protocol[V_co]):
+    """What earlier runs saw of one source or URL, asked one at a time: a dict in tests,
+    flows.known's DuckDB lookups in a run (so nothing holds the whole warehouse's state)."""
+
+    def get(self, key: str, /) -> V_co | None: ...
 
 
 @dataclass(slots=True)

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import duckdb
 
-from flows import __version__
 from flows.atomic import write_atomic
 from flows.resume import RESUME_DIRNAME, keep, real_dir, regular_file, remove, resume_key
 from flows.settings import (
@@ -283,11 +282,9 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(sql(f"views/{name}.sql"))
 
 
-def prepare_run(
-    warehouse: Path,
-) -> tuple[dict[str, str], list[tuple[str, str | None, str | None, str | None]]]:
-    """Create what is missing, finish what a crashed run left; return what earlier runs saw:
-    the fingerprint of every source, and the HTTP validators of fetched URLs."""
+def prepare_run(warehouse: Path) -> None:
+    """Create what is missing, finish what a crashed run left. What earlier runs saw stays in
+    DuckDB: a run asks for its own inputs' (flows/known.py), never for all of it."""
     con = connect(warehouse)
     try:
         create_tables(con)
@@ -299,13 +296,9 @@ def prepare_run(
         committed = [
             row[0] for row in con.execute(sql("warehouse/committed_parquet_files.sql")).fetchall()
         ]
-        remembered = {"max_attempts": INTERNAL_ERROR_ATTEMPTS, "version": __version__}
-        known = dict(con.execute(sql("warehouse/known_fingerprints.sql"), remembered).fetchall())
-        validators = con.execute(sql("warehouse/known_validators.sql")).fetchall()
     finally:
         con.close()
     recover(warehouse, committed)
-    return known, validators
 
 
 def recover(warehouse: Path, committed: Sequence[str]) -> None:

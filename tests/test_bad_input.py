@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from flows.extract.files import count_files, discover_files
+from flows.known import known_fingerprints
 from flows.load import RunRecord, load_run
 from flows.settings import MAX_INPUT_BYTES
 from flows.transform.article import transform_unit
@@ -297,10 +298,11 @@ def _run(
     warehouse: Path, src: Path, run_id: str, *, between: Callable[[], None] | None = None
 ) -> dict:
     """Discover, transform and load like the flow does; ``between`` runs after the transform."""
-    known = prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     stage = staging_dir(warehouse, run_id)
     stage.mkdir(parents=True)
     units = [u for u in discover_files([str(src)]) if isinstance(u, WorkUnit)]
+    known = known_fingerprints(warehouse, [u.source for u in units])
     fresh = [u for u in units if known.get(u.source) != u.fingerprint]
     result = process_batch(fresh, str(stage), "000001")
     if between is not None:

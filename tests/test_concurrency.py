@@ -137,7 +137,7 @@ def test_two_ingests_at_once_and_queries_meanwhile(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(60)
 def test_query_waits_for_a_busy_database_or_fails_in_one_line(warehouse: Path) -> None:
-    prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     db = warehouse / "articles.duckdb"
     sql = "SELECT count(*) AS n FROM articles"
     with holding(HOLD_DB, db, 3.0) as holder:

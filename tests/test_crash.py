@@ -394,7 +394,7 @@ def test_load_retried_after_its_commit_neither_doubles_nor_loses(
     write_item(src, "a.txt", T0, "A", "https://n.example/a")
     write_item(src, "b.txt", T0, "B", "https://n.example/b")
     (src / "c.txt").write_text("not html", "utf-8")
-    prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     stage = staging_dir(warehouse, "run1")
     stage.mkdir(parents=True)
     units = [u for u in discover_files([str(src)]) if isinstance(u, WorkUnit)]
@@ -446,7 +446,7 @@ def test_kill_9_during_compaction_loses_nothing(point: str, warehouse: Path) -> 
         assert seen == rows  # the compacted file is not in the glob yet
     else:  # replaced files not deleted yet: rows twice until recovery, never fewer
         assert set(seen) == set(rows) and len(seen) == 2 * len(rows)
-    prepare_run(warehouse)[0]  # what the next ingest or maintenance run does first
+    prepare_run(warehouse)  # what the next ingest or maintenance run does first
     after_files, after_rows = dataset(warehouse)
     assert after_rows == rows
     assert after_files == (1 if point == "compaction_after_rename" else files)

@@ -10,6 +10,7 @@ import pytest
 
 import flows.load as load_module
 from flows.extract.files import discover_files
+from flows.known import known_fingerprints
 from flows.load import RunRecord, load_run
 from flows.schema import ARTICLE_SCHEMA, STAGING_SCHEMA
 from flows.sqlfiles import sql
@@ -22,12 +23,13 @@ from .items import write_item
 
 def _load(warehouse: Path, sources: list[Path], run_id: str) -> dict[str, int]:
     """Transform and load like the flow does, without Prefect."""
-    known = prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     stage = staging_dir(warehouse, run_id)
     stage.mkdir(parents=True)
     units = [u for u in discover_files([str(s) for s in sources]) if isinstance(u, WorkUnit)]
     for seq, unit in enumerate(units):
         unit.seq = seq
+    known = known_fingerprints(warehouse, [u.source for u in units])
     fresh = [u for u in units if known.get(u.source) != u.fingerprint]
     result = process_batch(fresh, str(stage), "000001")
     record = RunRecord(
@@ -173,7 +175,7 @@ def test_load_out_of_duckdb_memory_retries_with_a_larger_limit(
 ) -> None:
     """The primary-key indexes grow with the warehouse and cannot spill: a load that runs out
     of its memory limit is rolled back and retried with 4x the limit, and loads everything."""
-    prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     part = _big_part(warehouse, "r1", 3000)
     monkeypatch.setattr(load_module, "LOAD_MEMORY_MB", 1)
     record = RunRecord("r1", None, datetime.now(UTC), "test", 3000, 0, 1)
@@ -195,7 +197,7 @@ def test_load_out_of_duckdb_memory_retries_with_a_larger_limit(
 def test_load_out_of_memory_at_the_maximum_fails_and_commits_nothing(
     warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     part = _big_part(warehouse, "r1", 3000)
     monkeypatch.setattr(load_module, "LOAD_MEMORY_MB", 1)
     monkeypatch.setattr(load_module, "LOAD_MEMORY_MAX_MB", 1)
@@ -215,7 +217,7 @@ def test_prepare_creates_missing_views_and_leaves_the_catalog_alone_otherwise(
     warehouse: Path,
 ) -> None:
     views = sql("warehouse/view_names.sql")
-    prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     con = connect(warehouse)
     try:
         names = sorted(con.execute(views).fetchall())
@@ -224,11 +226,11 @@ def test_prepare_creates_missing_views_and_leaves_the_catalog_alone_otherwise(
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    prepare_run(warehouse)[0]  # a view is missing: all are created
+    prepare_run(warehouse)  # a view is missing: all are created
     wal = warehouse / "articles.duckdb.wal"  # checkpointed on close: any write shows below
     assert not wal.exists() or wal.stat().st_size == 0
     mtime = (warehouse / "articles.duckdb").stat().st_mtime_ns
-    prepare_run(warehouse)[0]  # nothing missing: nothing written
+    prepare_run(warehouse)  # nothing missing: nothing written
     assert (warehouse / "articles.duckdb").stat().st_mtime_ns == mtime
     con = connect(warehouse, read_only=True)
     try:

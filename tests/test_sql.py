@@ -13,7 +13,7 @@ from flows.warehouse import connect, prepare_run
 
 
 def test_empty_run_loads_and_every_view_and_query_runs(warehouse: Path) -> None:
-    prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     counts, parquet_file = load_run(
         warehouse, RunRecord("empty", None, datetime.now(UTC), "", 0, 0, 2), [], []
     )

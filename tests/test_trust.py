@@ -23,14 +23,15 @@ import pyarrow.parquet as pq
 import pytest
 from pytest_httpserver import HTTPServer
 
+import flows.known as known_module
 import flows.load as load_module
 import flows.transform.batch as batch_module
-import flows.warehouse as warehouse_module
 from flows import __version__
 from flows.extract.files import count_files, discover_files, fingerprint
 from flows.extract.warc import crawled_at, index_warc
 from flows.extract.web.download import LISTING_MAX_BYTES, Downloader, warc_urls
 from flows.extract.web.options import WebOptions
+from flows.known import known_fingerprints
 from flows.load import RunRecord, load_run
 from flows.resume import RESUME_ARTICLES, RESUME_DIRNAME, Resume, note_batch, resume_key
 from flows.schema import REJECT_SCHEMA, SOURCE_STATE_SCHEMA, STAGING_SCHEMA
@@ -304,11 +305,12 @@ def test_a_signed_note_is_still_ignored_when_a_row_fails_the_checks(tmp_path: Pa
 def _one_run(warehouse: Path, src: Path, run_no: int) -> tuple[int, dict[str, int]]:
     """A run as the flow makes it, on a real DuckDB file: what discovery skips as known,
     the transform of the rest, the load. Returns (inputs processed, reasons)."""
-    known = prepare_run(warehouse)[0]
+    prepare_run(warehouse)
     run_id = f"20260101T00000{run_no}-run"
     stage = staging_dir(warehouse, run_id)
     stage.mkdir(parents=True)
     units = [u for u in discover_files([str(src)]) if isinstance(u, WorkUnit)]
+    known = known_fingerprints(warehouse, [u.source for u in units])
     fresh = [u for u in units if known.get(u.source) != u.fingerprint]
     result = process_batch(fresh, str(stage), "000001")
     record = RunRecord(run_id, None, datetime.now(UTC), str(src), len(units), 0, 1)
@@ -345,7 +347,7 @@ def test_an_internal_error_is_tried_again_by_the_next_runs_and_on_a_new_version(
     # A new version (a fix shipped): processed again, and loaded now that it passes.
     monkeypatch.setattr(batch_module, "transform_with_budget", real)
     monkeypatch.setattr(load_module, "__version__", "99.0")
-    monkeypatch.setattr(warehouse_module, "__version__", "99.0")
+    monkeypatch.setattr(known_module, "__version__", "99.0")
     assert _one_run(warehouse, src, 5) == (1, {})
     assert _one_run(warehouse, src, 6)[0] == 0
     assert [r[0] for r in _articles(warehouse)] == [
@@ -550,7 +552,8 @@ def test_a_warc_file_with_an_internal_error_record_is_read_again(
             f"20260101T00000{run_no}-warc", None, datetime.now(UTC), "c.warc", 2, 0, 1
         )
         load_run(warehouse, record, [], [str(rejects)], [], [str(sources)])
-        remembered.append(prepare_run(warehouse)[0].get("c.warc") == state)
+        prepare_run(warehouse)
+        remembered.append(known_fingerprints(warehouse, ["c.warc"]).get("c.warc") == state)
     assert remembered == [False, False, True, True]
 
 

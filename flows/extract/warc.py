@@ -26,7 +26,7 @@ from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from flows.settings import MAX_INPUT_BYTES
 from flows.transform.dates import is_plausible, parse_iso
-from flows.units import Rejection, RejectReason, WorkUnit, internal_error
+from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 GZIP_MAGIC = b"\x1f\x8b"
 _INPUT_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.revisit
@@ -95,7 +95,7 @@ def file_state(fingerprint: str, records: int) -> str:
     return f"{_FILE_STATE}{fingerprint}:{records}"
 
 
-def unchanged_records(known: Mapping[str, str], source: str, fingerprint: str) -> int | None:
+def unchanged_records(known: Lookup[str], source: str, fingerprint: str) -> int | None:
     """How many inputs a WARC file loaded before held, if it has not changed since."""
     state = known.get(source)
     prefix = file_state(fingerprint, 0)[:-1]
@@ -517,7 +517,7 @@ def _member_starts(fd: int, offset: int) -> bool:
 
 
 def discover_warc(
-    path: str, source: str, fingerprint: str, known: Mapping[str, str]
+    path: str, source: str, fingerprint: str, known: Lookup[str]
 ) -> Iterator[WorkUnit | Rejection | FileIndexed | FileUnchanged | FileEstimate]:
     """A WARC file's inputs, then its state for source_state; or only its count, unchanged."""
     count = unchanged_records(known, source, fingerprint)

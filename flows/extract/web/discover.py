@@ -14,7 +14,7 @@ import enum
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -28,7 +28,7 @@ from flows.extract.web.sitemaps import SitemapError, parse_sitemap
 from flows.extract.web.sniff import GZIP_MAGIC, Kind, classify
 from flows.extract.web.sources import expand_sources, is_web_source
 from flows.transform.urls import normalize_url, url_problem
-from flows.units import Rejection, RejectReason, WorkUnit, internal_error
+from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 __all__ = [
     "NotModified",
@@ -83,7 +83,7 @@ class _Job:
 
 class _Crawl:
     def __init__(
-        self, options: WebOptions, validators: Mapping[str, Validator], emit: Emit, stats: WebStats
+        self, options: WebOptions, validators: Lookup[Validator], emit: Emit, stats: WebStats
     ) -> None:
         self.options = options
         self.validators = validators
@@ -364,7 +364,7 @@ def _weight(item: object) -> int:
 def discover_web(
     sources: Iterable[str],
     options: WebOptions | None = None,
-    validators: Mapping[str, Validator] | None = None,
+    validators: Lookup[Validator] | None = None,
     *,
     stats: WebStats | None = None,
 ) -> Iterator[WebItem]:

@@ -16,7 +16,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ from flows.extract.web.netguard import BlockedAddressError, make_transport
 from flows.extract.web.options import WebOptions
 from flows.resume import RESUME_DIRNAME, real_dir, regular_file
 from flows.settings import WARC_MAX_BYTES
-from flows.units import Rejection, RejectReason, WorkUnit, internal_error
+from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 LISTING_MAX_BYTES = 64 * 1024 * 1024
@@ -288,7 +288,7 @@ def warc_urls(source: str, base_url: str, downloader: Downloader) -> Iterator[st
 def discover_remote_warcs(
     sources: list[str],
     options: WebOptions,
-    known: Mapping[str, str],
+    known: Lookup[str],
     downloads: Path,
     base_url: str,
 ) -> Iterator[WorkUnit | Rejection | FileIndexed | FileUnchanged]:

@@ -1,1 +1,0 @@
-SELECT url, etag, last_modified, content_hash FROM http_validators;
