@@ -132,11 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = _start_server(run_dir, server_env) if wanted & {"pipeline", "floor"} else None
     # The embedded runs keep one Prefect home, as a user's laptop does (the first run's
     # database creation is a one-off, not a run's cost): warmed by one floor run, untimed.
+    # Their temporary server reads the same configuration as the running one.
     embedded_env = {**server_env, "PREFECT_HOME": str(run_dir / "embedded-home")}
     if "embedded" in wanted:
         subprocess.run(floor, env=embedded_env, cwd=run_dir, capture_output=True, check=False)
 
-    order: list[tuple[str, list[str] | None]] = []
+    order: list[tuple[str, list[str]]] = []
     for r in range(1, args.rounds + 1):
         wh = str(run_dir / f"warehouse-{r}")
         emb = str(run_dir / f"embedded-{r}")
@@ -151,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name, cmd in order:
             kind = name.split(".")[0]
-            if kind.replace("floorembedded", "floor") not in wanted or cmd is None:
+            if kind.replace("floorembedded", "floor") not in wanted:
                 continue
             if kind == "floorembedded" and "embedded" not in wanted:
                 continue
