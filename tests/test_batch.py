@@ -78,3 +78,21 @@ def test_the_budget_counts_cpu_time_in_another_thread() -> None:
     thread.start()
     thread.join()
     assert result == [{"waited": True, "spun": False}]
+
+
+@pytest.mark.timeout(60)
+def test_a_batch_installs_the_budget_signal_once_and_restores_it() -> None:
+    import signal
+
+    from flows.transform.batch import DocumentTimeout, budget_signal, time_budget
+
+    before = signal.getsignal(signal.SIGPROF)
+    with budget_signal():
+        ours = signal.getsignal(signal.SIGPROF)
+        assert ours is not before
+        with time_budget(0.2):  # a document inside: only its timer is armed
+            pass
+        assert signal.getsignal(signal.SIGPROF) is ours
+        with pytest.raises(DocumentTimeout), time_budget(0.2):
+            _spin_until_stopped()
+    assert signal.getsignal(signal.SIGPROF) is before

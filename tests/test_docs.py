@@ -72,3 +72,22 @@ def test_prefect_yaml_entrypoints_resolve_and_parameters_exist() -> None:
         assert set(deployment.get("parameters", {})) <= set(params), deployment["name"]
         assert deployment["work_pool"]["name"] == "article-etl"
         assert deployment["schedules"][0]["cron"]
+
+
+def test_the_server_settings_the_readme_documents_are_prefect_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each `Environment=PREFECT_...=VALUE` of the README's unit is a setting Prefect reads
+    (a misspelt name would be ignored silently), and the benchmark measures the same set."""
+    from prefect.settings import Settings
+
+    from bench.items import LEAN_SERVER_ENV
+
+    documented = dict(re.findall(r"^Environment=(PREFECT_[A-Z_]+)=(\S+)$", README, re.M))
+    documented.pop("PREFECT_HOME")
+    assert documented == LEAN_SERVER_ENV
+    for name, value in documented.items():
+        monkeypatch.setenv(name, value)
+    applied = Settings().to_environment_variables(exclude_unset=True)
+    for name, value in documented.items():
+        assert applied[name].lower() in {value, f"{value}.0"}, name

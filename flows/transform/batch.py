@@ -46,6 +46,32 @@ class DocumentTimeout(Exception):
     """A document spent its CPU-time budget."""
 
 
+def _expired(_signum: int, _frame: object) -> None:
+    raise DocumentTimeout
+
+
+_signal_depth = 0  # budget_signal() contexts open in this process's main thread
+
+
+@contextmanager
+def budget_signal() -> Iterator[None]:
+    """Our SIGPROF handler, installed once around many documents (in the main thread; a no-op
+    elsewhere): installing and restoring it for every document cost a batch of small items
+    more than arming their timers."""
+    global _signal_depth
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGPROF, _expired) if _signal_depth == 0 else None
+    _signal_depth += 1
+    try:
+        yield
+    finally:
+        _signal_depth -= 1
+        if _signal_depth == 0:
+            signal.signal(signal.SIGPROF, previous)
+
+
 @contextmanager
 def time_budget(seconds: float) -> Iterator[None]:
     """Raise DocumentTimeout in this thread once it has spent ``seconds`` of CPU time.
@@ -61,17 +87,12 @@ def time_budget(seconds: float) -> Iterator[None]:
         yield
         return
     if threading.current_thread() is threading.main_thread():
-
-        def _expired(_signum: int, _frame: object) -> None:
-            raise DocumentTimeout
-
-        previous = signal.signal(signal.SIGPROF, _expired)
-        signal.setitimer(signal.ITIMER_PROF, seconds)
-        try:
-            yield
-        finally:
-            signal.setitimer(signal.ITIMER_PROF, 0)
-            signal.signal(signal.SIGPROF, previous)
+        with budget_signal():  # nested in a batch's: only the timer is set per document
+            signal.setitimer(signal.ITIMER_PROF, seconds)
+            try:
+                yield
+            finally:
+                signal.setitimer(signal.ITIMER_PROF, 0)
         return
     target = threading.get_ident()
     clock = time.pthread_getcpuclockid(target)
@@ -196,23 +217,24 @@ def process_batch(
     articles: list[dict[str, object]] = []
     rejects: list[Rejection] = []
     earlier = _Earlier()
-    for index, unit in enumerate(units):
-        if progress is not None:
-            progress(index)
-        kept = earlier.outcome(unit)
-        if kept is not None:
-            result.resumed += 1
-            if isinstance(kept, Rejection):
-                rejects.append(kept)
+    with budget_signal():  # once for the batch, not once per document
+        for index, unit in enumerate(units):
+            if progress is not None:
+                progress(index)
+            kept = earlier.outcome(unit)
+            if kept is not None:
+                result.resumed += 1
+                if isinstance(kept, Rejection):
+                    rejects.append(kept)
+                else:
+                    articles.append(kept)
+                continue
+            outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s)
+            if isinstance(outcome, Article):
+                outcome.crawled_at = crawled_at(unit)
+                articles.append(row(outcome))
             else:
-                articles.append(kept)
-            continue
-        outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s)
-        if isinstance(outcome, Article):
-            outcome.crawled_at = crawled_at(unit)
-            articles.append(row(outcome))
-        else:
-            rejects.append(outcome)
+                rejects.append(outcome)
     if progress is not None:
         progress(len(units))
 
