@@ -38,10 +38,11 @@ from flows.schema import REJECT_SCHEMA, SOURCE_STATE_SCHEMA, STAGING_SCHEMA
 from flows.transform.batch import process_batch
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import BatchResult, Rejection, WorkUnit
-from flows.warehouse import connect, finish_compaction, prepare_run, staging_dir
+from flows.warehouse import connect, finish_compaction, prepare_run
 
 from .conftest import REPO
 from .items import write_item
+from .test_bad_input import run_like_the_flow
 from .test_crash import article_etl, cli_env
 from .warcs import page, record, response, write_warc
 
@@ -303,24 +304,9 @@ def test_a_signed_note_is_still_ignored_when_a_row_fails_the_checks(tmp_path: Pa
 
 
 def _one_run(warehouse: Path, src: Path, run_no: int) -> tuple[int, dict[str, int]]:
-    """A run as the flow makes it, on a real DuckDB file: what discovery skips as known,
-    the transform of the rest, the load. Returns (inputs processed, reasons)."""
-    prepare_run(warehouse)
-    run_id = f"20260101T00000{run_no}-run"
-    stage = staging_dir(warehouse, run_id)
-    stage.mkdir(parents=True)
-    units = [u for u in discover_files([str(src)]) if isinstance(u, WorkUnit)]
-    known = known_fingerprints(warehouse, [u.source for u in units])
-    fresh = [u for u in units if known.get(u.source) != u.fingerprint]
-    result = process_batch(fresh, str(stage), "000001")
-    record = RunRecord(run_id, None, datetime.now(UTC), str(src), len(units), 0, 1)
-    load_run(
-        warehouse,
-        record,
-        [result.articles_path] if result.articles_path else [],
-        [result.rejects_path] if result.rejects_path else [],
-    )
-    return len(fresh), result.reasons
+    """A run as the flow makes it: (inputs processed, reasons)."""
+    done = run_like_the_flow(warehouse, src, f"20260101T00000{run_no}-run")
+    return done["fresh"], done["reasons"]
 
 
 def test_an_internal_error_is_tried_again_by_the_next_runs_and_on_a_new_version(
