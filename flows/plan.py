@@ -18,7 +18,7 @@ from flows.extract.discover import (
 )
 from flows.extract.warc import FileEstimate, FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
-from flows.resume import DOWNLOADS_DIRNAME
+from flows.resume import DOWNLOADS_DIRNAME, RESUME_DIRNAME, real_dir
 from flows.settings import WARC_BASE_URL
 from flows.units import TRANSIENT_REASONS, Lookup, Rejection, WorkUnit, row
 
@@ -165,6 +165,19 @@ def batches(
         yield chunk
 
 
+def kept_downloads(staging: Path) -> list[Path]:
+    """The folders in which recovery keeps the downloads of killed runs (flows/resume.py),
+    oldest run first: only real folders, never one reached through a symlink."""
+    resume = staging / RESUME_DIRNAME
+    if not real_dir(resume):
+        return []
+    return [
+        run / DOWNLOADS_DIRNAME
+        for run in sorted(resume.iterdir())
+        if real_dir(run) and real_dir(run / DOWNLOADS_DIRNAME)
+    ]
+
+
 def plan(
     sources: list[str],
     stage: Path,
@@ -180,7 +193,10 @@ def plan(
     local inputs, and the batches."""
     total = count_local(sources)
     router = Router(stage, known)
-    found = discover(sources, options, validators, known, stage / DOWNLOADS_DIRNAME, warc_base_url)
+    kept = kept_downloads(stage.parent)
+    found = discover(
+        sources, options, validators, known, stage / DOWNLOADS_DIRNAME, warc_base_url, kept
+    )
     fresh = router.route(found)
 
     def expected() -> int:

@@ -29,7 +29,7 @@ import flows.transform.batch as batch_module
 from flows import __version__
 from flows.extract.files import count_files, discover_files, fingerprint
 from flows.extract.warc import crawled_at, index_warc
-from flows.extract.web.download import LISTING_MAX_BYTES, Downloader, warc_urls
+from flows.extract.web.download import LISTING_MAX_BYTES, RemoteFiles, warc_urls
 from flows.extract.web.options import WebOptions
 from flows.known import known_fingerprints
 from flows.load import RunRecord, load_run
@@ -462,15 +462,13 @@ def test_a_remote_listing_is_bounded_on_its_decompressed_size(
     httpserver.expect_request("/bomb/warc.paths.gz").respond_with_data(bomb)
     listing = gzip.compress(b"crawl-data/a.warc.gz\n" * 100)
     httpserver.expect_request("/cut/warc.paths.gz").respond_with_data(listing[: len(listing) // 2])
+    httpserver.expect_request("/robots.txt").respond_with_data("", status=404)
     options = WebOptions(allow_private_network=True, min_delay_s=0, retries=0)
-    found = {
-        name: list(
-            warc_urls(
-                httpserver.url_for(f"/{name}/warc.paths.gz"), "http://b/", Downloader(options)
-            )
-        )
-        for name in ("bomb", "cut")
-    }
+    with RemoteFiles(options) as remote:
+        found = {
+            name: list(warc_urls(httpserver.url_for(f"/{name}/warc.paths.gz"), "http://b/", remote))
+            for name in ("bomb", "cut")
+        }
     assert [(r.reason, "too large" in r.detail) for r in found["bomb"]] == [("too_large", True)]  # type: ignore[union-attr]
     assert [r.reason for r in found["cut"]] == ["read_error"]  # type: ignore[union-attr]
 

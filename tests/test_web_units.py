@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.extract.web.body import BoundedDecoder, TooLarge, gunzip
+from flows.extract.decompress import BoundedDecoder, TooLarge, gunzip
 from flows.extract.web.feeds import FeedError, parse_feed
 from flows.extract.web.fetch import parse_content_type, parse_retry_after
 from flows.extract.web.netguard import blocked_reason

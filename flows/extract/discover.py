@@ -106,7 +106,10 @@ def discover(
     known: KnownStates | None = None,
     downloads: Path | None = None,
     warc_base_url: str = WARC_BASE_URL,
+    kept_downloads: Sequence[Path] = (),
 ) -> Iterator[Discovered]:
+    """Every source's inputs, files first. Remote WARCs are downloaded into ``downloads``,
+    resuming the partial files a killed run left in the folders ``kept_downloads``."""
     files, web = split_sources(sources)
     warcs = [s for s in web if is_warc_source(s)]
     web = [s for s in web if s not in warcs]
@@ -130,7 +133,9 @@ def discover(
         from flows.extract.web.download import discover_remote_warcs
 
         folder = downloads if downloads is not None else Path("warc-downloads")
-        yield from discover_remote_warcs(warcs, options, known, folder, warc_base_url)
+        yield from discover_remote_warcs(
+            warcs, options, known, folder, warc_base_url, kept_downloads
+        )
     if web:
         from flows.extract.web.discover import discover_web  # the HTTP stack, only when needed
 

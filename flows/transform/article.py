@@ -15,8 +15,8 @@ from htmldate import find_date
 from lxml import etree
 
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
+from flows.extract.decompress import BadEncoding, BoundedDecoder, TooLarge, Truncated
 from flows.extract.warc import RecordError, read_payload
-from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge, Truncated
 from flows.settings import (
     MAX_INPUT_BYTES,
     MIN_BODY_CHARS,

@@ -1,8 +1,11 @@
-"""Run an async producer in a background thread and hand its items to a plain generator.
+"""Async code for plain callers, on an event loop in a background thread (the calling thread
+may run a loop of its own: Prefect's).
 
-The producer's ``emit`` waits while the consumer has ``max_items`` items, or ``max_bytes``
+``iterate_in_thread`` runs an async producer and hands its items to a plain generator. The
+producer's ``emit`` waits while the consumer has ``max_items`` items, or ``max_bytes``
 by ``weight``, still to take, so memory stays bounded and the consumer can start on the first
 items while the rest are fetched. Closing the generator early cancels the producer.
+``LoopThread`` runs one coroutine at a time for code that waits for each answer.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 Emit = Callable[[Any], Awaitable[None]]
 JOIN_TIMEOUT_S = 10.0
@@ -104,3 +111,35 @@ def iterate_in_thread(
         if thread.is_alive():
             call(task.cancel)
             thread.join(JOIN_TIMEOUT_S)
+
+
+class LoopThread:
+    """One event loop, kept in one helper thread for its whole life, that runs coroutines for
+    plain code one at a time: objects bound to the loop (an HTTP client, its limiter) live
+    from one call to the next."""
+
+    def __init__(self, name: str) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._runner = asyncio.Runner()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop and return its result (or raise its exception)."""
+        return self._thread.submit(self._runner.run, coro).result()
+
+    def close(self) -> None:
+        """Close the loop and end the thread."""
+        try:
+            self._thread.submit(self._runner.close).result()
+        finally:
+            self._thread.shutdown()
+
+    def __enter__(self) -> LoopThread:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from flows.extract.web.body import BadEncoding, TooLarge, gunzip
+from flows.extract.decompress import BadEncoding, TooLarge, gunzip
 from flows.extract.web.bridge import Emit, iterate_in_thread
 from flows.extract.web.feeds import FeedError, FeedItem, parse_feed
 from flows.extract.web.fetch import Failed, Fetched, Fetcher, WebStats

@@ -4,17 +4,30 @@ manual redirects, retries with backoff, timeouts and size limits. Faults become 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import hashlib
 import logging
+import os
 import random
+import re
+import stat
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge, Truncated
+from flows.extract.decompress import (
+    BadEncoding,
+    BoundedDecoder,
+    StreamDecoder,
+    TooLarge,
+    Truncated,
+)
 from flows.extract.web.limiter import HostBackoff, HostLimiter
 from flows.extract.web.netguard import BlockedAddressError, make_transport
 from flows.extract.web.options import NotModified, Validator, WebOptions
@@ -128,6 +141,16 @@ class _Attempt:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to make one request and read its response (a page into memory, a file to disk)."""
+
+    method: str
+    headers: Callable[[], dict[str, str]]  # asked before each attempt: a resume moves its Range
+    read: Callable[[httpx.Response], Awaitable[_Attempt | Failed]]
+    whole_deadline: bool = True  # the attempt's deadline covers the body too (not a file's)
+
+
 class Fetcher:
     def __init__(self, options: WebOptions, stats: WebStats | None = None) -> None:
         self.options = options
@@ -168,15 +191,80 @@ class Fetcher:
         max_bytes: int | None = None,
         truncate: bool = False,
         retries: int | None = None,
+        unwrap_gzip: bool = False,
     ) -> Fetched | NotModified | Failed:
-        """GET ``url``, following redirects by hand so every hop is checked and counted."""
-        requested = url
+        """GET ``url`` into memory, following redirects by hand so every hop is checked and
+        counted; with ``unwrap_gzip`` a body that is a gzip file comes out decompressed."""
         headers = {"Accept": ACCEPT}
         conditional = validator is not None and bool(validator.etag or validator.last_modified)
         if validator is not None and validator.etag:
             headers["If-None-Match"] = validator.etag
         if validator is not None and validator.last_modified:
             headers["If-Modified-Since"] = validator.last_modified
+        limit = max_bytes or self.options.max_bytes
+
+        async def read(response: httpx.Response) -> _Attempt:
+            return await self._read(response, limit, truncate, unwrap_gzip)
+
+        plan = _Plan("GET", lambda: headers, read)
+        outcome = await self._follow(url, plan, obey_robots, retries)
+        if isinstance(outcome, Failed):
+            return outcome
+        final, answer = outcome
+        if answer.status == 304 and conditional:
+            self.stats.not_modified += 1
+            return NotModified(url)
+        if not 200 <= answer.status < 300:
+            return Failed(RejectReason.HTTP_ERROR, f"status {answer.status}", status=answer.status)
+        return Fetched(url, final, answer.status, answer.headers, answer.body)
+
+    async def head(self, url: str) -> Fetched | Failed:
+        """HEAD ``url`` with the same rules as GET (robots.txt, pacing, retries, redirects):
+        its final URL and headers, the body empty."""
+        plan = _Plan("HEAD", lambda: dict(_FILE_HEADERS), self._status_only)
+        outcome = await self._follow(url, plan)
+        if isinstance(outcome, Failed):
+            return outcome
+        final, answer = outcome
+        if not 200 <= answer.status < 300:
+            return Failed(RejectReason.HTTP_ERROR, f"status {answer.status}", status=answer.status)
+        return Fetched(url, final, answer.status, answer.headers, b"")
+
+    async def download(self, url: str, dest: Path, max_bytes: int) -> Path | Failed:
+        """GET ``url`` into the file ``dest`` with the same rules as every request, streamed:
+        a partial ``dest.part`` is resumed with a Range request (also on each retry), the
+        length checked against Content-Length or Content-Range, and the file renamed to
+        ``dest`` only once complete. Written only as a regular file, never through a symlink."""
+        part = dest.with_name(dest.name + ".part")
+        have = 0
+
+        def headers() -> dict[str, str]:
+            nonlocal have
+            have = _part_size(part)
+            return {**_FILE_HEADERS, "Range": f"bytes={have}-"} if have else dict(_FILE_HEADERS)
+
+        async def read(response: httpx.Response) -> _Attempt | Failed:
+            return await self._save(response, part, have, max_bytes)
+
+        outcome = await self._follow(url, _Plan("GET", headers, read, whole_deadline=False))
+        if isinstance(outcome, Failed):
+            if outcome.reason == RejectReason.TOO_LARGE:
+                _discard(part)  # never resumed: the file is refused
+            return outcome
+        answer = outcome[1]
+        if not (200 <= answer.status < 300 or answer.status == 416):  # 416: _save saw it whole
+            return Failed(RejectReason.HTTP_ERROR, f"status {answer.status}", status=answer.status)
+        try:
+            os.replace(part, dest)
+        except OSError as exc:
+            return Failed(RejectReason.READ_ERROR, f"cannot keep the download: {exc}")
+        return dest
+
+    async def _follow(
+        self, url: str, plan: _Plan, obey_robots: bool = True, retries: int | None = None
+    ) -> tuple[str, _Attempt] | Failed:
+        """The response at the end of ``url``'s redirects (robots.txt asked for every hop),
+        with the URL it came from."""
         seen = {url}
         for _hop in range(self.options.max_redirects + 1):
             problem = url_problem(url)
@@ -186,9 +274,7 @@ class Fetcher:
                 refusal = await self._robots_refusal(self._robots, url)
                 if refusal is not None:
                     return refusal
-            outcome = await self._with_retries(
-                url, headers, max_bytes or self.options.max_bytes, truncate, retries
-            )
+            outcome = await self._with_retries(url, plan, retries)
             if isinstance(outcome, Failed):
                 return outcome
             if outcome.status in REDIRECTS and outcome.headers.get("location"):
@@ -197,14 +283,7 @@ class Fetcher:
                     return Failed(RejectReason.HTTP_ERROR, f"redirect loop at {url}")
                 seen.add(url)
                 continue
-            if outcome.status == 304 and conditional:
-                self.stats.not_modified += 1
-                return NotModified(requested)
-            if not 200 <= outcome.status < 300:
-                return Failed(
-                    RejectReason.HTTP_ERROR, f"status {outcome.status}", status=outcome.status
-                )
-            return Fetched(requested, url, outcome.status, outcome.headers, outcome.body)
+            return url, outcome
         return Failed(
             RejectReason.HTTP_ERROR, f"too many redirects (more than {self.options.max_redirects})"
         )
@@ -239,13 +318,11 @@ class Fetcher:
         # 4xx: no rules. A refused address or URL is reported by the request itself.
         return allow_all()
 
-    async def _with_retries(
-        self, url: str, headers: dict[str, str], max_bytes: int, truncate: bool, retries: int | None
-    ) -> _Attempt | Failed:
+    async def _with_retries(self, url: str, plan: _Plan, retries: int | None) -> _Attempt | Failed:
         host = urlsplit(url).hostname or ""
         retries = self.options.retries if retries is None else retries
         for attempt in range(retries + 1):
-            outcome = await self._attempt(url, headers, max_bytes, truncate)
+            outcome = await self._attempt(url, plan)
             if isinstance(outcome, _Attempt):
                 status = outcome.status
                 self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
@@ -290,19 +367,21 @@ class Fetcher:
         detail = self._limiter.given_up(host) or f"{host}: waiting cap reached"
         return Failed(RejectReason.HOST_BACKOFF, detail, transient=True)
 
-    async def _attempt(
-        self, url: str, headers: dict[str, str], max_bytes: int, truncate: bool
-    ) -> _Attempt | Failed:
+    async def _attempt(self, url: str, plan: _Plan) -> _Attempt | Failed:
         opts = self.options
         deadline = opts.connect_timeout_s + opts.read_timeout_s * TOTAL_READ_FACTOR
         host = urlsplit(url).hostname or ""
         try:
-            request = self._client.build_request("GET", url, headers=headers)
-            async with self._limiter.slot(host), asyncio.timeout(deadline):
+            request = self._client.build_request(plan.method, url, headers=plan.headers())
+            async with self._limiter.slot(host), asyncio.timeout(deadline) as scope:
                 self.stats.requests += 1
                 response = await self._client.send(request, stream=True)
+                if not plan.whole_deadline:
+                    # A file of a gigabyte takes minutes: past its headers only the read
+                    # timeout bounds each wait for bytes.
+                    scope.reschedule(None)
                 try:
-                    return await self._read(response, max_bytes, truncate)
+                    return await plan.read(response)
                 finally:
                     await response.aclose()
         except HostBackoff as exc:
@@ -331,17 +410,24 @@ class Fetcher:
         except httpx.HTTPError as exc:
             return Failed(RejectReason.FETCH_ERROR, f"{type(exc).__name__}: {exc}")
 
-    async def _read(self, response: httpx.Response, max_bytes: int, truncate: bool) -> _Attempt:
+    async def _status_only(self, response: httpx.Response) -> _Attempt:
+        """The status and headers; Retry-After read when the server asks us to wait."""
         status = response.status_code
+        retry_after = None
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
-            return _Attempt(status, response.headers, b"", retry_after)
-        if not 200 <= status < 300:
-            return _Attempt(status, response.headers, b"")  # a redirect, 304 or 4xx: no body
+        return _Attempt(status, response.headers, b"", retry_after)
+
+    async def _read(
+        self, response: httpx.Response, max_bytes: int, truncate: bool, unwrap_gzip: bool
+    ) -> _Attempt:
+        if not 200 <= response.status_code < 300:
+            return await self._status_only(response)  # a redirect, 304, 4xx, 5xx: no body
         length = response.headers.get("content-length", "")
         if not truncate and length.isdigit() and int(length) > max_bytes:
             raise TooLarge(f"Content-Length {length} exceeds {max_bytes} bytes")
-        decoder = BoundedDecoder(response.headers.get("content-encoding", ""), max_bytes)
+        encoding = response.headers.get("content-encoding", "")
+        decoder = StreamDecoder(encoding, max_bytes, unwrap_gzip)
         chunks: list[bytes] = []
         try:
             async for raw in response.aiter_raw():
@@ -352,4 +438,96 @@ class Fetcher:
             if not truncate:
                 raise
         body = b"".join(chunks)
-        return _Attempt(status, response.headers, body[:max_bytes])
+        return _Attempt(response.status_code, response.headers, body[:max_bytes])
+
+    async def _save(
+        self, response: httpx.Response, part: Path, have: int, max_bytes: int
+    ) -> _Attempt | Failed:
+        """Write a download's response into ``part``: appended at ``have`` for a 206 that
+        starts there, from scratch for a 200. Failed (retried at once, resuming) when it
+        stops short of the whole file."""
+        status = response.status_code
+        if status == 416 and have and _range_total(response.headers) == have:
+            return await self._status_only(response)  # nothing was missing
+        if status == 416:  # the partial file is not a start of this one: start again
+            _discard(part)
+            detail = f"range {have}- refused: {response.headers.get('content-range', '')!r}"
+            return Failed(RejectReason.HTTP_ERROR, detail, transient=True, retry_now=True)
+        if not 200 <= status < 300:
+            return await self._status_only(response)
+        encoding = response.headers.get("content-encoding", "")
+        encoded = encoding.strip().lower() not in ("", "identity")
+        start, whole = 0, None
+        if status == 206:
+            found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+            if found is None or int(found.group(1)) != have or encoded:
+                _discard(part)  # resumed elsewhere, or ranges of an encoding: start again
+                detail = f"asked for bytes {have}-, got {response.headers.get('content-range')!r}"
+                return Failed(RejectReason.HTTP_ERROR, detail, transient=True, retry_now=True)
+            start = have
+            whole = int(found.group(3)) if found.group(3) != "*" else None
+        elif response.headers.get("content-length", "").isdigit() and not encoded:
+            whole = int(response.headers["content-length"])
+        if whole is not None and whole > max_bytes:
+            raise TooLarge(f"{whole} bytes, over the {max_bytes} byte limit")
+        decoder = BoundedDecoder(encoding, max_bytes - start)
+        received = 0
+        try:
+            with _open_part(part) as out:
+                out.seek(start)
+                out.truncate()
+                async for raw in response.aiter_raw():
+                    received += len(raw)
+                    self.stats.bytes += len(raw)
+                    out.write(decoder.decode(raw))
+                out.write(decoder.flush())
+        except OSError as exc:
+            return Failed(RejectReason.READ_ERROR, f"cannot write the download: {exc}")
+        except BaseException:
+            if encoded:  # decoded bytes cannot be resumed with a Range of the encoded ones
+                _discard(part)
+            raise
+        if whole is not None and start + received != whole:
+            detail = f"got {start + received} of {whole} bytes"
+            return Failed(RejectReason.READ_ERROR, detail, transient=True, retry_now=True)
+        return _Attempt(status, response.headers, b"")
+
+
+_FILE_HEADERS = {"Accept": "*/*", "Accept-Encoding": "identity"}  # a file's own bytes
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
+
+
+def _range_total(headers: httpx.Headers) -> int | None:
+    """The length a 416's ``Content-Range: bytes */LENGTH`` gives, if any."""
+    found = _UNSATISFIED_RANGE.fullmatch(headers.get("content-range", "").strip())
+    return int(found.group(1)) if found else None
+
+
+def _part_size(part: Path) -> int:
+    """How much of a download ``part`` holds: 0 when missing, or when it is anything but a
+    regular file (a symlink is removed as itself, never followed)."""
+    try:
+        st = os.lstat(part)
+    except FileNotFoundError:
+        return 0
+    if stat.S_ISREG(st.st_mode):
+        return st.st_size
+    _discard(part)
+    return 0
+
+
+def _discard(part: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(part)  # a symlink itself, never what it points to
+
+
+def _open_part(part: Path) -> BinaryIO:
+    """``part`` opened for writing, created if missing: never through a symlink (O_NOFOLLOW),
+    never a FIFO or device (non-blocking open, then checked), never truncated here."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(part, flags, 0o644)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{part.name} is not a regular file")
+    return open(fd, "wb")  # the fd as it is: mode "wb" does not truncate an open fd

@@ -1,7 +1,10 @@
-"""Read a response body without ever holding more than a limit of decoded bytes.
+"""Bounded streaming decompression, the one helper for every compressed thing we read: local
+files (a gzipped page, a ``warc.paths.gz`` listing), HTTP bodies and their Content-Encoding,
+remote listings and downloads.
 
-httpx's own decoders expand a whole network chunk at once (a 64 KiB gzip chunk can expand
-to ~64 MiB), so we read the raw stream and decompress with ``max_length``.
+Never more than a limit of decoded bytes is held: httpx's own decoders (and ``gzip``) expand a
+whole chunk at once (a 64 KiB gzip chunk can expand to ~64 MiB), so we feed raw chunks to
+``zlib`` with ``max_length``.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ _GZIP = frozenset({"gzip", "x-gzip"})
 
 
 class TooLarge(Exception):
-    pass
+    """More decoded bytes than the limit."""
 
 
 class BadEncoding(Exception):
-    pass
+    """Not the compressed data it claims to be, or an encoding we do not decode."""
 
 
 class Truncated(BadEncoding):
@@ -25,6 +28,9 @@ class Truncated(BadEncoding):
 
 
 class BoundedDecoder:
+    """One Content-Encoding (gzip, deflate or identity) decoded chunk by chunk, at most
+    ``limit`` bytes out in all (TooLarge past it)."""
+
     def __init__(self, content_encoding: str, limit: int) -> None:
         codings = [c.strip().lower() for c in content_encoding.split(",")]
         codings = [c for c in codings if c not in _IDENTITY]
@@ -37,6 +43,7 @@ class BoundedDecoder:
 
     @property
     def size(self) -> int:
+        """How many decoded bytes came out so far."""
         return self._size
 
     def _count(self, n: int) -> None:
@@ -52,6 +59,7 @@ class BoundedDecoder:
         return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
 
     def decode(self, chunk: bytes) -> bytes:
+        """The decoded bytes of the next raw ``chunk``."""
         if self._coding is None:
             self._count(len(chunk))
             return chunk
@@ -77,6 +85,7 @@ class BoundedDecoder:
         return b"".join(out)
 
     def flush(self) -> bytes:
+        """What is left once the raw stream has ended; Truncated if it ended too soon."""
         if self._zlib is None:
             return b""
         rest = self._zlib.flush()
@@ -104,6 +113,7 @@ class SniffingDecoder:
         self._decoder: BoundedDecoder | None = None
 
     def decode(self, chunk: bytes) -> bytes:
+        """The decoded bytes of the next raw ``chunk``."""
         if self._decoder is None:
             self._head += chunk
             if len(self._head) < 2:
@@ -114,10 +124,31 @@ class SniffingDecoder:
         return self._decoder.decode(chunk)
 
     def flush(self) -> bytes:
+        """What is left once the raw stream has ended; Truncated if it ended too soon."""
         if self._decoder is None:  # fewer than two bytes in all
             self._decoder = BoundedDecoder("", self._limit)
             return self._decoder.decode(self._head)
         return self._decoder.flush()
+
+
+class StreamDecoder:
+    """An HTTP body decoded of its Content-Encoding and, with ``unwrap_gzip``, of the gzip file
+    it may hold (a ``warc.paths.gz`` listing served without Content-Encoding): never more than
+    ``limit`` bytes out of either."""
+
+    def __init__(self, content_encoding: str, limit: int, unwrap_gzip: bool = False) -> None:
+        self._transfer = BoundedDecoder(content_encoding, limit)
+        self._file = SniffingDecoder(limit) if unwrap_gzip else None
+
+    def decode(self, chunk: bytes) -> bytes:
+        """The decoded bytes of the next raw ``chunk``."""
+        out = self._transfer.decode(chunk)
+        return out if self._file is None else self._file.decode(out)
+
+    def flush(self) -> bytes:
+        """What is left once the raw stream has ended; Truncated if it ended too soon."""
+        out = self._transfer.flush()
+        return out if self._file is None else self._file.decode(out) + self._file.flush()
 
 
 def read_bounded(path: str, limit: int, chunk: int = 1 << 16) -> bytes:
