@@ -191,6 +191,24 @@ def test_downloads_from_one_host_are_paced(tmp_path: Path, httpserver: HTTPServe
     assert hits[4].at - hits[2].at >= 2 * delay - JITTER_S  # the two downloads
 
 
+def test_a_retry_after_past_the_cap_rejects_the_file_at_once(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """The fetcher's Retry-After cap holds for files too: no waiting, one request, the file
+    rejected (tried again next run)."""
+    serve_files(httpserver, {}, 1)
+    httpserver.expect_request("/busy.warc.gz").respond_with_data(
+        "", status=503, headers={"Retry-After": "86400"}
+    )
+    url = httpserver.url_for("/busy.warc.gz")
+    found = list(discover_remote_warcs([url], quick(), {}, tmp_path / "dl", "/"))
+    assert [(f.source, f.reason) for f in found if isinstance(f, Rejection)] == [
+        (url, "http_error")
+    ]
+    assert "Retry-After" in found[0].detail  # type: ignore[union-attr]
+    assert [r.path for r, _ in httpserver.log] == ["/robots.txt", "/busy.warc.gz"]
+
+
 @pytest.mark.usefixtures("prefect_api")
 def test_ingest_a_paths_listing_then_skip_it_unchanged(
     tmp_path: Path, httpserver: HTTPServer
