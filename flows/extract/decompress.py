@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import zlib
 
+import brotli
+
 _IDENTITY = frozenset({"", "identity"})
 _GZIP = frozenset({"gzip", "x-gzip"})
 
@@ -28,18 +30,19 @@ class Truncated(BadEncoding):
 
 
 class BoundedDecoder:
-    """One Content-Encoding (gzip, deflate or identity) decoded chunk by chunk, at most
+    """One Content-Encoding (gzip, deflate, br or identity) decoded chunk by chunk, at most
     ``limit`` bytes out in all (TooLarge past it)."""
 
     def __init__(self, content_encoding: str, limit: int) -> None:
         codings = [c.strip().lower() for c in content_encoding.split(",")]
         codings = [c for c in codings if c not in _IDENTITY]
-        if len(codings) > 1 or (codings and codings[0] not in _GZIP | {"deflate"}):
+        if len(codings) > 1 or (codings and codings[0] not in _GZIP | {"deflate", "br"}):
             raise BadEncoding(f"unsupported content-encoding {content_encoding!r}")
         self._coding = codings[0] if codings else None
         self._limit = limit
         self._size = 0
         self._zlib: zlib._Decompress | None = None
+        self._brotli = brotli.Decompressor() if self._coding == "br" else None
 
     @property
     def size(self) -> int:
@@ -63,6 +66,8 @@ class BoundedDecoder:
         if self._coding is None:
             self._count(len(chunk))
             return chunk
+        if self._brotli is not None:
+            return self._unbrotli(chunk)
         out: list[bytes] = []
         data = chunk
         while data:
@@ -84,8 +89,29 @@ class BoundedDecoder:
                 data = b""
         return b"".join(out)
 
+    def _unbrotli(self, chunk: bytes) -> bytes:
+        assert self._brotli is not None
+        out: list[bytes] = []
+        data = chunk
+        while True:
+            try:
+                # The output capped one past the limit, as for zlib; brotli then holds the
+                # rest until asked again with no input.
+                piece = self._brotli.process(data, output_buffer_limit=self._limit - self._size + 1)
+            except brotli.error as exc:
+                raise BadEncoding(f"bad br data: {exc}") from exc
+            self._count(len(piece))
+            out.append(piece)
+            data = b""
+            if not piece or self._brotli.can_accept_more_data():
+                return b"".join(out)
+
     def flush(self) -> bytes:
         """What is left once the raw stream has ended; Truncated if it ended too soon."""
+        if self._brotli is not None:
+            if not self._brotli.is_finished():
+                raise Truncated("truncated br stream: ends before its end marker")
+            return b""
         if self._zlib is None:
             return b""
         rest = self._zlib.flush()
