@@ -1,5 +1,7 @@
 """The HTTP client: politeness (robots.txt, per-host and global limits), conditional requests,
-manual redirects, retries with backoff, timeouts and size limits. Faults become ``Failed``."""
+manual redirects, retries with backoff, timeouts and size limits, for every request the
+program makes: pages and feeds read into memory, web archives streamed to disk (resumed with
+Range requests). Faults become ``Failed``."""
 
 from __future__ import annotations
 
