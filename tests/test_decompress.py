@@ -17,6 +17,7 @@ from flows.extract.decompress import (
     TooLarge,
     Truncated,
     gunzip,
+    gzip_start,
     read_bounded,
 )
 
@@ -69,6 +70,9 @@ def test_deflate_wrapped_or_raw(wbits: int) -> None:
 
 def test_gzip_members_identity_and_unknown_codings() -> None:
     assert gunzip(gzip.compress(b"a") + gzip.compress(b"b"), 10) == b"ab"
+    assert gzip_start(gzip.compress(b"WARC/1.0\r\n" + TEXT)[:64], 5) == b"WARC/"
+    with pytest.raises(BadEncoding):
+        gzip_start(b"\x1f\x8bnot gzip at all", 5)
     assert BoundedDecoder("identity", 3).decode(b"abc") == b"abc"
     with pytest.raises(TooLarge):
         BoundedDecoder("", 3).decode(b"abcd")

@@ -121,6 +121,15 @@ class BoundedDecoder:
         return rest
 
 
+def gzip_start(data: bytes, n: int) -> bytes:
+    """At most the first ``n`` bytes the gzip data ``data`` inflates to, to tell what it holds
+    (BadEncoding when it is not gzip)."""
+    try:
+        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(data, n)
+    except zlib.error as exc:
+        raise BadEncoding(f"bad gzip data: {exc}") from exc
+
+
 def gunzip(data: bytes, limit: int) -> bytes:
     """Decompress a gzip file (a ``sitemap.xml.gz``) up to ``limit`` bytes."""
     decoder = BoundedDecoder("gzip", limit)
