@@ -45,7 +45,11 @@ class RemoteFiles:
 
     def __init__(self, options: WebOptions) -> None:
         self._loop = LoopThread("article-etl-warc")
-        self._fetcher = self._loop.run(_new_fetcher(options))
+        try:
+            self._fetcher = self._loop.run(_new_fetcher(options))
+        except BaseException:
+            self._loop.close()
+            raise
 
     def head(self, url: str) -> Fetched | Failed:
         """The remote file's final URL and headers."""
