@@ -1,10 +1,12 @@
-"""Cutting discovery into batches: full batches, a shrinking tail, workers started early."""
+"""Cutting discovery into batches: full batches, a shrinking tail, workers started early; the
+folders of killed runs' downloads handed to discovery."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
-from flows.plan import TAIL_BATCH_MIN, batches
+from flows.plan import TAIL_BATCH_MIN, batches, kept_downloads
 from flows.units import WorkUnit
 
 
@@ -49,3 +51,22 @@ def test_a_run_with_nothing_to_transform_starts_no_worker() -> None:
     called: list[bool] = []
     assert list(batches(_units(0), 100, 0, 2, on_first_unit=lambda: called.append(True))) == []
     assert called == []
+
+
+def test_kept_downloads_are_real_folders_only(tmp_path: Path) -> None:
+    """What recovery kept of killed runs' downloads, oldest run first; never a folder reached
+    through a symlink (moving files out of it would take them from somewhere else)."""
+    resume = tmp_path / "staging" / ".resume"
+    for run in ("20260102T000000-b", "20260101T000000-a", "20260103T000000-c"):
+        (resume / run).mkdir(parents=True)
+    (resume / "20260101T000000-a" / "downloads").mkdir()
+    (resume / "20260102T000000-b" / "downloads").mkdir()
+    outside = tmp_path / "outside"
+    (outside / "downloads").mkdir(parents=True)
+    (resume / "20260103T000000-c" / "downloads").symlink_to(outside / "downloads")
+    (resume / "20260104T000000-d").symlink_to(outside, target_is_directory=True)
+    assert kept_downloads(tmp_path / "staging") == [
+        resume / "20260101T000000-a" / "downloads",
+        resume / "20260102T000000-b" / "downloads",
+    ]
+    assert kept_downloads(tmp_path / "nowhere") == []
