@@ -5,9 +5,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
-from flows.transform.batch import process_batch
-from flows.units import WorkUnit
+from flows.core.schema import REJECT_SCHEMA, STAGING_SCHEMA
+from flows.core.units import WorkUnit
+from flows.executors.batch import process_batch
 
 from .items import write_item
 
@@ -46,7 +46,7 @@ def _spin_until_stopped() -> None:
 def _budget_outcomes(budget_s: float) -> dict[str, bool]:
     import time
 
-    from flows.transform.batch import DocumentTimeout, time_budget
+    from flows.executors.batch import DocumentTimeout, time_budget
 
     out: dict[str, bool] = {}
     try:
@@ -84,7 +84,7 @@ def test_the_budget_counts_cpu_time_in_another_thread() -> None:
 def test_a_batch_installs_the_budget_signal_once_and_restores_it() -> None:
     import signal
 
-    from flows.transform.batch import DocumentTimeout, budget_signal, time_budget
+    from flows.executors.batch import DocumentTimeout, budget_signal, time_budget
 
     before = signal.getsignal(signal.SIGPROF)
     with budget_signal():
