@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from flows.core.units import WorkUnit
 from flows.plan import TAIL_BATCH_MIN, batches, kept_downloads
-from flows.units import WorkUnit
 
 
 def _units(n: int, seen: list[int] | None = None) -> Iterator[WorkUnit]:

@@ -15,9 +15,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from flows.core.units import Rejection, WorkUnit
 from flows.extract.web.download import RemoteFiles, discover_remote_warcs, download_name
 from flows.extract.web.options import WebOptions
-from flows.units import Rejection, WorkUnit
 
 from .warcs import page, response, write_warc
 
@@ -270,8 +270,8 @@ def test_a_killed_runs_download_is_resumed_by_the_next_run(
     request instead of starting again. A partial file of another version is not used."""
     from flows.extract.web.download import remote_fingerprint
     from flows.extract.web.fetch import Fetched
+    from flows.load.warehouse import recover
     from flows.plan import kept_downloads
-    from flows.warehouse import recover
 
     data = warc_bytes(tmp_path, "k.warc.gz", "k", 6)
     hits = serve_files(httpserver, {"/k.warc.gz": data}, max_chunk=len(data))

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +20,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from flows.core.atomic import real_dir, regular_file
+from flows.core.settings import WARC_MAX_BYTES
+from flows.core.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 from flows.extract.decompress import BadEncoding, TooLarge, read_bounded
 from flows.extract.warc import (
     LISTING,
@@ -33,8 +35,6 @@ from flows.extract.warc import (
 from flows.extract.web.bridge import LoopThread
 from flows.extract.web.fetch import Failed, Fetched, Fetcher
 from flows.extract.web.options import WebOptions
-from flows.settings import WARC_MAX_BYTES
-from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 LISTING_MAX_BYTES = 64 * 1024 * 1024
 
@@ -116,28 +116,14 @@ def adopt(kept: Sequence[Path], dest: Path) -> None:
     (the caller keeps them), as the partial download that the next download resumes. Only a
     regular file inside a real folder is taken: never one reached through a symlink."""
     for folder in kept:
-        if not _real_dir(folder):
+        if not real_dir(folder):
             continue
         for name in (dest.name, dest.name + ".part"):
             found = folder / name
-            if _regular_file(found):
+            if regular_file(found):
                 with contextlib.suppress(OSError):
                     os.replace(found, dest.with_name(dest.name + ".part"))
                     return
-
-
-def _real_dir(path: Path) -> bool:
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def _regular_file(path: Path) -> bool:
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def _listing_lines(data: bytes) -> list[str]:
@@ -225,7 +211,7 @@ def _download(
         count = unchanged_records(known, url, fingerprint)
         if count is not None:
             return FileUnchanged(url, count)
-    if not _real_dir(downloads):  # written only inside a folder of our own
+    if not real_dir(downloads):  # written only inside a folder of our own
         return Rejection(url, RejectReason.READ_ERROR, f"{downloads} is not a real folder")
     dest = downloads / download_name(url, fingerprint)
     if fingerprint is not None:

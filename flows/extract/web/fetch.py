@@ -23,6 +23,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from flows.core.units import RejectReason
+from flows.core.urls import normalize_url, url_problem
 from flows.extract.decompress import (
     BadEncoding,
     BoundedDecoder,
@@ -41,8 +43,6 @@ from flows.extract.web.robots import (
     disallow_all,
     parse_robots,
 )
-from flows.transform.urls import normalize_url, url_problem
-from flows.units import RejectReason
 
 log = logging.getLogger(__name__)
 
