@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -148,8 +148,10 @@ class ProgressArtifact:
         if not ((due and pct > self._last) or (pct >= 100.0 > self._last)):
             return
         if self.id is None:
-            self.id = create_progress_artifact(
-                pct, key=self.key, description="Items transformed so far"
+            # Typed as maybe a coroutine: Prefect returns one only to async callers.
+            self.id = cast(
+                UUID,
+                create_progress_artifact(pct, key=self.key, description="Items transformed so far"),
             )
         else:
             update_progress_artifact(self.id, pct)

@@ -330,7 +330,8 @@ def _sinks() -> dict[str, type]:
             self.quiet, self.count = quiet, 0
 
         def begin(self, columns: list[str]) -> None:
-            self.columns, self.held, self.capped = columns, [], False
+            self.columns, self.capped = columns, False
+            self.held: list[tuple[Any, ...]] = []
             if self.count:
                 print()
             self.count += 1

@@ -27,6 +27,7 @@ from flows.load.warehouse import (
     finish_compaction,
     prepare_run,
     run_lock,
+    scalar,
 )
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
@@ -81,9 +82,9 @@ def prune_lineage(warehouse: Path, retention_days: int) -> int:
     con = connect(warehouse)
     try:
         con.execute("BEGIN TRANSACTION")
-        before = con.execute("SELECT count(*) FROM lineage").fetchone()[0]
+        before = scalar(con, "SELECT count(*) FROM lineage")
         con.execute(sql("maintenance/prune_lineage.sql"), {"cutoff": cutoff})
-        after = con.execute("SELECT count(*) FROM lineage").fetchone()[0]
+        after = scalar(con, "SELECT count(*) FROM lineage")
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:

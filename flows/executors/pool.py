@@ -164,6 +164,7 @@ class WorkerPool:
         process.start()
         child.close()
         worker = _Worker(process, parent, progress)
+        assert process.pid is not None  # typed optional for a process not started yet
         self._live[process.pid] = worker
         return worker
 
@@ -259,11 +260,11 @@ class WorkerPool:
         idle: list[_Worker] = []
         while True:
             try:
-                worker = self._idle.get_nowait()
+                waiting = self._idle.get_nowait()
             except queue.Empty:
                 break
-            if worker is not None:
-                idle.append(worker)
+            if waiting is not None:
+                idle.append(waiting)
         self._idle.put(None)  # wakes the batches waiting for a worker: they fail as closed
         # A worker that never got work may still be importing: no state to lose, kill it.
         # The others are all told first, so that their exits overlap (on the way to the load).

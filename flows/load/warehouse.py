@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -43,6 +44,7 @@ CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
 INTERNAL_ERROR_ATTEMPTS = 3
 COMPACTION_LOG = ".compaction.log"  # in parquet/: a compaction between its rename and deletes
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+_Config = dict[str, str | bool | int | float | list[str]]  # what duckdb.connect takes
 
 # Created in this order: a later object may depend on an earlier one.
 TABLES = ("articles", "rejects", "lineage", "runs", "source_state", "http_validators")
@@ -167,7 +169,7 @@ def connect(
     return con
 
 
-def _sandbox(warehouse: Path) -> dict[str, object]:
+def _sandbox(warehouse: Path) -> _Config:
     """No file but the database's own; DuckDB's home and secret folders pointed at the
     warehouse, so that ``duckdb_settings()`` shows no path of the user's home."""
     folder = str(warehouse.absolute())
@@ -215,7 +217,7 @@ def describe_process(pid: int) -> str:
 _COMMANDS = ("ingest", "query", "export", "maintenance")
 
 
-def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:
+def _config(warehouse: Path, read_only: bool, memory_mb: int) -> _Config:
     """The writer's memory is bounded whatever the run's size: DuckDB spills past the limit."""
     if read_only:
         return {}
@@ -230,9 +232,17 @@ def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, objec
     }
 
 
+def scalar(con: duckdb.DuckDBPyConnection, query: str, params: object = None) -> Any:
+    """The one value of a query that always returns one row (an aggregate, a pragma)."""
+    row = con.execute(query, params).fetchone()
+    if row is None:  # a bug in the query, not a state of the warehouse
+        raise LookupError(f"no row from {query[:80]!r}")
+    return row[0]
+
+
 def storage_version(con: duckdb.DuckDBPyConnection) -> str:
     """The storage format of the open file, as DuckDB tags it (``v1.5.0+``)."""
-    return con.execute(sql("warehouse/storage_version.sql")).fetchone()[0]
+    return str(scalar(con, sql("warehouse/storage_version.sql")))
 
 
 def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | None:

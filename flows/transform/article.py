@@ -130,7 +130,12 @@ def _is_paragraph(line: str) -> bool:
 
 def _extract_lines(tree: lxml.html.HtmlElement, url: str | None, options: dict) -> list[str]:
     doc = trafilatura.bare_extraction(tree, url=url, **options)
-    text = (doc.text or "") if doc is not None else ""
+    if doc is None:
+        text = ""
+    elif isinstance(doc, dict):  # its as_dict=True form, should the options ever ask for it
+        text = doc.get("text") or ""
+    else:
+        text = doc.text or ""
     return [line for line in (collapse(line) for line in text.splitlines()) if line]
 
 

@@ -29,6 +29,7 @@ from flows.core.settings import RESUME_DIRNAME, WARC_MAX_BYTES
 from flows.core.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 from flows.extract.warc import (
     LISTING,
+    FileEstimate,
     FileIndexed,
     FileUnchanged,
     discover_warc,
@@ -291,7 +292,7 @@ def discover_remote_warcs(
     known: Lookup[str],
     downloads: Path,
     base_url: str,
-) -> Iterator[WorkUnit | Rejection | FileIndexed | FileUnchanged]:
+) -> Iterator[WorkUnit | Rejection | FileIndexed | FileUnchanged | FileEstimate]:
     """Each remote WARC: skipped when unchanged (by a HEAD request), else downloaded and
     indexed. A file that cannot be downloaded is one rejected input."""
     downloader = Downloader(options)
