@@ -22,7 +22,6 @@ from flows.load.warehouse import (
     COMPACTION_LOG,
     connect,
     convert_storage,
-    crash_point,
     db_path,
     finish_compaction,
     prepare_run,
@@ -57,18 +56,21 @@ def compact_parquet(warehouse: Path, small_bytes: int = SMALL_FILE_BYTES) -> tup
                 writer.write_batch(batch.cast(ARTICLE_SCHEMA))
                 rows += batch.num_rows
     _fsync(tmp)
-    # The log appears atomically too: a torn list would leave replaced files behind.
-    log_tmp = folder / f".{COMPACTION_LOG}.tmp"
-    log_tmp.write_text("\n".join([name, *(p.name for p in small)]), encoding="utf-8")
-    _fsync(log_tmp)
-    os.replace(log_tmp, folder / COMPACTION_LOG)
-    crash_point("compaction_before_rename")
+    write_compaction_log(folder, name, small)
     os.replace(tmp, folder / name)
-    crash_point("compaction_after_rename")
     finish_compaction(folder)
     after = sorted(folder.glob("*.parquet"))
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in after)
     return len(files), len(after), total
+
+
+def write_compaction_log(folder: Path, name: str, replaced: list[Path]) -> None:
+    """Record the compacted file and the files it replaces, before it enters the glob."""
+    # The log appears atomically too: a torn list would leave replaced files behind.
+    log_tmp = folder / f".{COMPACTION_LOG}.tmp"
+    log_tmp.write_text("\n".join([name, *(p.name for p in replaced)]), encoding="utf-8")
+    _fsync(log_tmp)
+    os.replace(log_tmp, folder / COMPACTION_LOG)
 
 
 def _fsync(path: Path) -> None:

@@ -2,12 +2,6 @@
 
 Layout: ``DIR/articles.duckdb``, ``DIR/parquet/<run>.parquet`` (the versions each run loaded,
 exactly ARTICLE_SCHEMA), ``DIR/staging/<run>/`` (transform output until the run commits).
-
-Fault injection for the crash tests: with ``ARTICLE_ETL_CRASH_AT=before_commit`` (inside the
-load's transaction, everything written but not committed) or ``after_commit`` (committed, the
-run's Parquet file not yet renamed into parquet/), the load kills its own process with SIGKILL
-there, as an OOM kill or a power cut would; ``compaction_before_rename`` and
-``compaction_after_rename`` do the same in the maintenance flow's compaction.
 """
 
 from __future__ import annotations
@@ -16,7 +10,6 @@ import contextlib
 import fcntl
 import os
 import re
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -38,7 +31,6 @@ from flows.core.settings import (
 from flows.core.sqlfiles import sql
 from flows.load.resume import keep, remove, resume_key
 
-CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
 # An input that failed with internal_error is processed again until it failed so this many
 # runs in a row under one version (then it waits for a change of file or of version).
 INTERNAL_ERROR_ATTEMPTS = 3
@@ -78,12 +70,6 @@ def tell(message: str) -> None:
         except MissingContextError:
             pass
     print(f"article-etl: {message}", file=sys.stderr, flush=True)
-
-
-def crash_point(name: str) -> None:
-    """Test-only fault injection (see the module docstring): die here without any cleanup."""
-    if os.environ.get(CRASH_AT_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def db_path(warehouse: Path) -> Path:
