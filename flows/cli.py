@@ -21,7 +21,13 @@ from flows.core.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
     DOC_TIME_BUDGET_S,
+    INGEST_LOCK_WAIT_S,
+    LINEAGE_RETENTION_DAYS,
+    MAINTENANCE_LOCK_WAIT_S,
     MAX_INTERNAL_ERROR_SHARE,
+    MIN_DELAY_S,
+    PER_HOST_CONCURRENCY,
+    READ_WAIT_S,
     USER_AGENT,
     WARC_BASE_URL,
 )
@@ -115,7 +121,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     ing.add_argument(
         "--lock-wait",
         type=float,
-        default=60.0,
+        default=INGEST_LOCK_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for another ingest of the warehouse (default: %(default)g)",
     )
@@ -135,14 +141,14 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     web.add_argument(
         "--per-host",
         type=int,
-        default=2,
+        default=PER_HOST_CONCURRENCY,
         metavar="N",
         help="concurrent requests per host (default: %(default)s)",
     )
     web.add_argument(
         "--min-delay",
         type=float,
-        default=0.5,
+        default=MIN_DELAY_S,
         metavar="SECONDS",
         help="time between request starts to one host (default: %(default)g)",
     )
@@ -193,7 +199,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     q.add_argument(
         "--wait",
         type=float,
-        default=30.0,
+        default=READ_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for a running load to release the file (default: %(default)g)",
     )
@@ -215,7 +221,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     m.add_argument(
         "--lineage-retention-days",
         type=int,
-        default=90,
+        default=LINEAGE_RETENTION_DAYS,
         metavar="DAYS",
         help="delete lineage older than this; each url's current record stays "
         "(default: %(default)s)",
@@ -223,7 +229,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     m.add_argument(
         "--lock-wait",
         type=float,
-        default=600.0,
+        default=MAINTENANCE_LOCK_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for a running ingest of the warehouse (default: %(default)g)",
     )
@@ -257,7 +263,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     ex.add_argument(
         "--wait",
         type=float,
-        default=30.0,
+        default=READ_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for a running load to release the file (default: %(default)g)",
     )

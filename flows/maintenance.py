@@ -16,7 +16,13 @@ from prefect.cache_policies import NO_CACHE
 from flows.artifacts import artifact_key
 from flows.core.params import validate_params
 from flows.core.schema import ARTICLE_SCHEMA
-from flows.core.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME, STORAGE_VERSION
+from flows.core.settings import (
+    DEFAULT_WAREHOUSE,
+    LINEAGE_RETENTION_DAYS,
+    MAINTENANCE_LOCK_WAIT_S,
+    PARQUET_DIRNAME,
+    STORAGE_VERSION,
+)
 from flows.core.sqlfiles import sql
 from flows.load.warehouse import (
     COMPACTION_LOG,
@@ -131,8 +137,8 @@ def prepare_task(warehouse: str) -> None:
 @flow(name="maintenance", flow_run_name="maintenance {warehouse}")
 def maintenance(
     warehouse: str = str(DEFAULT_WAREHOUSE),
-    lineage_retention_days: int = 90,
-    lock_wait_s: float = 600.0,
+    lineage_retention_days: int = LINEAGE_RETENTION_DAYS,
+    lock_wait_s: float = MAINTENANCE_LOCK_WAIT_S,
 ) -> dict[str, int | str]:
     """Convert an older storage format, compact the Parquet dataset, checkpoint DuckDB and
     prune old lineage.

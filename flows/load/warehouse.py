@@ -24,6 +24,7 @@ from flows.core.settings import (
     DB_FILENAME,
     LOAD_MEMORY_MB,
     PARQUET_DIRNAME,
+    READ_WAIT_S,
     RESUME_DIRNAME,
     STAGING_DIRNAME,
     STORAGE_VERSION,
@@ -101,7 +102,7 @@ def connect(
     warehouse: Path,
     *,
     read_only: bool = False,
-    wait_s: float = 30.0,
+    wait_s: float = READ_WAIT_S,
     memory_mb: int = LOAD_MEMORY_MB,
     sandboxed: bool = False,
 ) -> duckdb.DuckDBPyConnection:
