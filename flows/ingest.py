@@ -158,7 +158,7 @@ def publish_report(warehouse: str, summary: dict[str, Any], name: str) -> None:
 LABEL_CHARS = 48
 
 
-def _short(source: str) -> str:
+def short_source(source: str) -> str:
     """A source as given (a URL without its scheme); a long one keeps its first and last
     parts, so that two runs' names differ where their sources do."""
     text = source.split("://", 1)[1] if "://" in source else source
@@ -170,8 +170,9 @@ def _short(source: str) -> str:
 def _run_name() -> str:
     params = flow_run.parameters or {}
     sources = params.get("sources") or []
-    label = ", ".join(_short(str(s)) for s in sources[:2]) + (" …" if len(sources) > 2 else "")
-    return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"
+    label = ", ".join(short_source(str(s)) for s in sources[:2])
+    label += " …" if len(sources) > 2 else ""
+    return f"ingest {label} -> {short_source(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"
 
 
 def open_executor(

@@ -359,19 +359,15 @@ def test_ctrl_c_stops_at_once_and_next_run_completes(world: World, tmp_path: Pat
     try:
         wait_for(lambda: len(notes(wh)) >= 2, proc, log)
         os.killpg(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=30)
+        rc = proc.wait()  # a command that does not stop is caught by the test's timeout
         text = log.read_text(errors="replace")
         assert rc == 130, text[-3000:]
         assert "article-etl: interrupted" in text
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # the workers go with the flow process
-            try:
+        # The workers go with the flow process (one that stays is caught by the timeout).
+        with contextlib.suppress(ProcessLookupError):
+            while True:
                 os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("a process of the interrupted ingest is still running")
+                time.sleep(0.1)
     finally:
         kill_group(proc)
 

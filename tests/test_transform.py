@@ -147,7 +147,7 @@ def test_fast_parse_gives_the_same_articles(
     fast = [transform_unit(WorkUnit(source=str(p), path=str(p))) for p in paths]
     assert isinstance(fast[-1], Article)
     # What lxml.html.HTMLParser sets: the class of each element picked in Python.
-    monkeypatch.setattr(transform, "_ELEMENT_CLASSES", lxml.html.HtmlElementClassLookup())
+    monkeypatch.setattr(transform, "ELEMENT_CLASSES", lxml.html.HtmlElementClassLookup())
     assert type(transform.parse_html(FORM_PAGE).find(".//input")) is lxml.html.InputElement
     assert [transform_unit(WorkUnit(source=str(p), path=str(p))) for p in paths] == fast
 

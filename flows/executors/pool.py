@@ -155,6 +155,15 @@ class WorkerPool:
                 self._idle.put(self._start())
                 self._spawned += 1
 
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes alive now, idle or busy (none before the first batch)."""
+        return sorted(self._live)
+
+    def current_document(self, pid: int) -> int:
+        """Where worker ``pid`` is in its batch: the index of its document, -1 before one."""
+        return int(self._live[pid].progress[0])
+
     def _start(self) -> _Worker:
         parent, child = _CTX.Pipe()
         progress = _CTX.Array("d", [-1.0, time.monotonic()], lock=False)

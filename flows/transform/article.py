@@ -80,7 +80,7 @@ def content_hash(url: str, ts: datetime | None, title: str, body: str, image: st
 # shows. The same classes chosen in C give the same tree and the same extraction; only form
 # fields lose their lxml.html subclasses (FormElement, InputElement...), which none of the
 # extraction uses.
-_ELEMENT_CLASSES = etree.ElementDefaultClassLookup(
+ELEMENT_CLASSES = etree.ElementDefaultClassLookup(
     element=lxml.html.HtmlElement,
     comment=lxml.html.HtmlComment,
     pi=lxml.html.HtmlProcessingInstruction,
@@ -92,7 +92,7 @@ def parse_html(text: str) -> lxml.html.HtmlElement:
     """Parse once; the same tree feeds our metadata pass and trafilatura."""
     text = _XML_DECLARATION.sub("", text, count=1)
     parser = etree.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
-    parser.set_element_class_lookup(_ELEMENT_CLASSES)
+    parser.set_element_class_lookup(ELEMENT_CLASSES)
     try:
         tree = lxml.html.document_fromstring(text, parser=parser)
     except (etree.ParserError, ValueError) as exc:
