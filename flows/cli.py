@@ -415,6 +415,7 @@ def _sinks() -> dict[str, type]:
 
 
 def run_query(args: argparse.Namespace) -> int:
+    """``article-etl query``: run the SQL and print each statement's result."""
     from flows.query import read_sql
     from flows.query import run_query as query
 
@@ -428,6 +429,7 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """``article-etl export``: write the current articles to OUT."""
     from flows.query import export, export_format
 
     fmt = export_format(args.out, args.format)
@@ -473,6 +475,7 @@ class _Bar:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    """``article-etl ingest``: check the arguments, run the ingest flow, print its summary."""
     from flows.core.params import validate_params
     from flows.extract.discover import check_all
 
@@ -540,6 +543,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_maintenance(args: argparse.Namespace) -> int:
+    """``article-etl maintenance``: run the maintenance flow and print what it did."""
     from flows.core.params import validate_params
 
     validate_params(
@@ -568,6 +572,7 @@ EPHEMERAL_STARTUP_TIMEOUT_S = "120"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: run one command; a failure is one line and a non-zero exit."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT_S

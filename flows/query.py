@@ -79,12 +79,15 @@ class Sink:
     """Where results go, one statement after another: ``begin`` with the columns, ``rows``
     batch by batch (returning False when it wants no more of this result), ``end``."""
 
-    def begin(self, columns: list[str]) -> None: ...
+    def begin(self, columns: list[str]) -> None:
+        """A statement's result starts, with these columns."""
 
     def rows(self, batch: list[tuple[Any, ...]]) -> bool:
+        """Take a batch of rows; False stops reading the result."""
         return True
 
-    def end(self) -> None: ...
+    def end(self) -> None:
+        """The statement's result is over."""
 
 
 def run_query(

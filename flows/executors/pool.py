@@ -188,6 +188,7 @@ class WorkerPool:
         return self._start()
 
     def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
+        """Run one batch on an idle worker, replacing one that hangs or dies on a document."""
         if self._closed:
             raise PoolClosed("the worker pool is closed")
         self.start()

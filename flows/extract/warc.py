@@ -77,6 +77,7 @@ def is_warc_source(source: str) -> bool:
 
 
 def is_warc_file(path: str) -> bool:
+    """Whether the file's first bytes are a WARC file's, read without blocking."""
     # Unbuffered: discovery asks this of every new local file, in the flow process; and
     # non-blocking, so a file swapped for a FIFO since its stat cannot hang the discovery.
     try:
@@ -805,11 +806,13 @@ class DownloadedFiles:
         self.latest: str | None = None
 
     def submitted(self, units: list[WorkUnit]) -> None:
+        """Count the batches that read each downloaded WARC file."""
         for path in {u.path for u in units if u.path and "downloaded" in u.meta}:
             self.pending[path] = self.pending.get(path, 0) + 1
             self.latest = path
 
     def done(self, units: list[WorkUnit]) -> None:
+        """Delete each downloaded file whose batches are all done (but the latest, still read)."""
         for path in {u.path for u in units if u.path and "downloaded" in u.meta}:
             self.pending[path] -= 1
         for path, left in list(self.pending.items()):

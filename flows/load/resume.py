@@ -248,6 +248,7 @@ class Resume:
                     self.found[source] = (earlier, note)
 
     def mark(self, units: Iterable[WorkUnit]) -> None:
+        """Mark the units a killed run already finished, so their batches are not sent again."""
         if not self.found:
             return
         for unit in units:

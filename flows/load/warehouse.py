@@ -74,6 +74,7 @@ def tell(message: str) -> None:
 
 
 def db_path(warehouse: Path) -> Path:
+    """The DuckDB file of the warehouse."""
     return warehouse / DB_FILENAME
 
 
@@ -82,6 +83,7 @@ RUN_MARKER = ".article-etl-run"  # in a --staging run folder: the run id it belo
 
 
 def staging_dir(warehouse: Path, run_id: str) -> Path:
+    """The staging folder of one run."""
     return warehouse / STAGING_DIRNAME / run_id
 
 
@@ -270,6 +272,7 @@ def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | N
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table of sql/ddl that is missing, in TABLES order."""
     for name in TABLES:
         con.execute(sql(f"ddl/{name}.sql"))
 

@@ -68,6 +68,7 @@ class Reject(Exception):
 
 
 def content_hash(url: str, ts: datetime | None, title: str, body: str, image: str | None) -> str:
+    """A hash of the five columns: the same article gives the same hash, whatever its source."""
     h = hashlib.blake2b(digest_size=16)
     for part in (url, ts.isoformat() if ts else "", title, body, image or ""):
         h.update(part.encode("utf-8", "surrogatepass"))

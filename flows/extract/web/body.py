@@ -37,6 +37,7 @@ class BoundedDecoder:
 
     @property
     def size(self) -> int:
+        """Bytes decoded so far."""
         return self._size
 
     def _count(self, n: int) -> None:
@@ -52,6 +53,7 @@ class BoundedDecoder:
         return zlib.decompressobj(zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS)
 
     def decode(self, chunk: bytes) -> bytes:
+        """Decode one chunk of the body; raise TooLarge past the limit."""
         if self._coding is None:
             self._count(len(chunk))
             return chunk
@@ -77,6 +79,7 @@ class BoundedDecoder:
         return b"".join(out)
 
     def flush(self) -> bytes:
+        """The rest of the stream; raise Truncated when it ended before its end marker."""
         if self._zlib is None:
             return b""
         rest = self._zlib.flush()
@@ -104,6 +107,7 @@ class SniffingDecoder:
         self._decoder: BoundedDecoder | None = None
 
     def decode(self, chunk: bytes) -> bytes:
+        """Decode one chunk, gzip or not as its first two bytes say."""
         if self._decoder is None:
             self._head += chunk
             if len(self._head) < 2:
@@ -114,6 +118,7 @@ class SniffingDecoder:
         return self._decoder.decode(chunk)
 
     def flush(self) -> bytes:
+        """The rest of the stream (see ``BoundedDecoder.flush``)."""
         if self._decoder is None:  # fewer than two bytes in all
             self._decoder = BoundedDecoder("", self._limit)
             return self._decoder.decode(self._head)
