@@ -6,7 +6,7 @@ import re
 import time
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from prefect.artifacts import (
@@ -49,6 +49,7 @@ SUMMARY_MEASURES = (
 
 
 def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """The summary table's rows: measures in a fixed order, then rejects by reason."""
     order = (*SUMMARY_MEASURES, "batches", "task_runs")
     rows = [{"measure": "WARNING", "value": summary["warning"]}] if summary.get("warning") else []
     rows += [{"measure": k, "value": summary[k]} for k in order if k in summary]
@@ -62,6 +63,7 @@ def summary_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def publish_summary(summary: dict[str, Any], name: str) -> None:
+    """Publish the run's summary table as a Prefect artifact."""
     create_table_artifact(
         summary_rows(summary),
         key=f"{artifact_key(name)}-summary",
@@ -70,6 +72,7 @@ def publish_summary(summary: dict[str, Any], name: str) -> None:
 
 
 def publish_rejects(rejects: Sequence[tuple[str, str, str]], name: str) -> None:
+    """Publish the first rejected inputs with their reasons (or say there were none)."""
     key, description = f"{artifact_key(name)}-rejects", "First rejected inputs with their reasons"
     if not rejects:
         create_markdown_artifact("No rejects in this run.", key=key, description=description)
@@ -125,6 +128,7 @@ def per_day_markdown(per_day: Sequence[tuple[date, int]]) -> str:
 
 
 def publish_per_day(per_day: Sequence[tuple[date, int]], name: str) -> None:
+    """Publish the warehouse's articles by publication date as a Markdown artifact."""
     create_markdown_artifact(
         per_day_markdown(per_day),
         key=f"{artifact_key(name)}-per-day",
@@ -142,14 +146,17 @@ class ProgressArtifact:
         self._at = time.monotonic()
 
     def update(self, done: int, total: int) -> None:
+        """Show ``done`` of ``total`` items transformed, at most every 5 % or 5 s."""
         pct = min(100.0 * done / total if total else 100.0, 100.0)
         # Each update is an API call: every 5 % or 5 s at most, and always the final 100 %.
         due = pct - self._last >= 5.0 or time.monotonic() - self._at >= 5.0
         if not ((due and pct > self._last) or (pct >= 100.0 > self._last)):
             return
         if self.id is None:
-            self.id = create_progress_artifact(
-                pct, key=self.key, description="Items transformed so far"
+            # Typed as maybe a coroutine: Prefect returns one only to async callers.
+            self.id = cast(
+                UUID,
+                create_progress_artifact(pct, key=self.key, description="Items transformed so far"),
             )
         else:
             update_progress_artifact(self.id, pct)

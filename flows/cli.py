@@ -21,7 +21,13 @@ from flows.core.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
     DOC_TIME_BUDGET_S,
+    INGEST_LOCK_WAIT_S,
+    LINEAGE_RETENTION_DAYS,
+    MAINTENANCE_LOCK_WAIT_S,
     MAX_INTERNAL_ERROR_SHARE,
+    MIN_DELAY_S,
+    PER_HOST_CONCURRENCY,
+    READ_WAIT_S,
     USER_AGENT,
     WARC_BASE_URL,
 )
@@ -115,7 +121,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     ing.add_argument(
         "--lock-wait",
         type=float,
-        default=60.0,
+        default=INGEST_LOCK_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for another ingest of the warehouse (default: %(default)g)",
     )
@@ -135,14 +141,14 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     web.add_argument(
         "--per-host",
         type=int,
-        default=2,
+        default=PER_HOST_CONCURRENCY,
         metavar="N",
         help="concurrent requests per host (default: %(default)s)",
     )
     web.add_argument(
         "--min-delay",
         type=float,
-        default=0.5,
+        default=MIN_DELAY_S,
         metavar="SECONDS",
         help="time between request starts to one host (default: %(default)g)",
     )
@@ -193,7 +199,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     q.add_argument(
         "--wait",
         type=float,
-        default=30.0,
+        default=READ_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for a running load to release the file (default: %(default)g)",
     )
@@ -215,7 +221,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     m.add_argument(
         "--lineage-retention-days",
         type=int,
-        default=90,
+        default=LINEAGE_RETENTION_DAYS,
         metavar="DAYS",
         help="delete lineage older than this; each url's current record stays "
         "(default: %(default)s)",
@@ -223,7 +229,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     m.add_argument(
         "--lock-wait",
         type=float,
-        default=600.0,
+        default=MAINTENANCE_LOCK_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for a running ingest of the warehouse (default: %(default)g)",
     )
@@ -257,7 +263,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
     ex.add_argument(
         "--wait",
         type=float,
-        default=30.0,
+        default=READ_WAIT_S,
         metavar="SECONDS",
         help="how long to wait for a running load to release the file (default: %(default)g)",
     )
@@ -330,7 +336,8 @@ def _sinks() -> dict[str, type]:
             self.quiet, self.count = quiet, 0
 
         def begin(self, columns: list[str]) -> None:
-            self.columns, self.held, self.capped = columns, [], False
+            self.columns, self.capped = columns, False
+            self.held: list[tuple[Any, ...]] = []
             if self.count:
                 print()
             self.count += 1
@@ -408,6 +415,7 @@ def _sinks() -> dict[str, type]:
 
 
 def run_query(args: argparse.Namespace) -> int:
+    """``article-etl query``: run the SQL and print each statement's result."""
     from flows.query import read_sql
     from flows.query import run_query as query
 
@@ -421,6 +429,7 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """``article-etl export``: write the current articles to OUT."""
     from flows.query import export, export_format
 
     fmt = export_format(args.out, args.format)
@@ -466,6 +475,7 @@ class _Bar:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    """``article-etl ingest``: check the arguments, run the ingest flow, print its summary."""
     from flows.core.params import validate_params
     from flows.extract.discover import check_all
 
@@ -533,6 +543,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_maintenance(args: argparse.Namespace) -> int:
+    """``article-etl maintenance``: run the maintenance flow and print what it did."""
     from flows.core.params import validate_params
 
     validate_params(
@@ -561,6 +572,7 @@ EPHEMERAL_STARTUP_TIMEOUT_S = "120"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script: run one command; a failure is one line and a non-zero exit."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault(
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_TIMEOUT_S

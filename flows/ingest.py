@@ -26,7 +26,10 @@ from flows.core.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
     DOC_TIME_BUDGET_S,
+    INGEST_LOCK_WAIT_S,
     MAX_INTERNAL_ERROR_SHARE,
+    MIN_DELAY_S,
+    PER_HOST_CONCURRENCY,
     STAGING_DIRNAME,
     USER_AGENT,
     WARC_BASE_URL,
@@ -155,7 +158,7 @@ def publish_report(warehouse: str, summary: dict[str, Any], name: str) -> None:
 LABEL_CHARS = 48
 
 
-def _short(source: str) -> str:
+def short_source(source: str) -> str:
     """A source as given (a URL without its scheme); a long one keeps its first and last
     parts, so that two runs' names differ where their sources do."""
     text = source.split("://", 1)[1] if "://" in source else source
@@ -167,8 +170,9 @@ def _short(source: str) -> str:
 def _run_name() -> str:
     params = flow_run.parameters or {}
     sources = params.get("sources") or []
-    label = ", ".join(_short(str(s)) for s in sources[:2]) + (" …" if len(sources) > 2 else "")
-    return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"
+    label = ", ".join(short_source(str(s)) for s in sources[:2])
+    label += " …" if len(sources) > 2 else ""
+    return f"ingest {label} -> {short_source(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"
 
 
 def open_executor(
@@ -187,18 +191,24 @@ def open_executor(
     )
 
 
-@flow(name="ingest", flow_run_name=_run_name, task_runner=ThreadPoolTaskRunner(max_workers=8))
+# The type parameter of Prefect's TaskRunner is invariant, so its own ThreadPoolTaskRunner does
+# not match the decorator's annotation.
+@flow(
+    name="ingest",
+    flow_run_name=_run_name,
+    task_runner=ThreadPoolTaskRunner(max_workers=8),  # type: ignore[arg-type]
+)
 def ingest(
     sources: list[str],
     warehouse: str = str(DEFAULT_WAREHOUSE),
     batch_size: int = BATCH_SIZE,
     workers: int | None = None,
     time_budget_s: float = DOC_TIME_BUDGET_S,
-    lock_wait_s: float = 60.0,
+    lock_wait_s: float = INGEST_LOCK_WAIT_S,
     allow_private_network: bool = False,
     user_agent: str = USER_AGENT,
-    per_host_concurrency: int = 2,
-    min_delay_s: float = 0.5,
+    per_host_concurrency: int = PER_HOST_CONCURRENCY,
+    min_delay_s: float = MIN_DELAY_S,
     dask_address: str | None = None,
     staging: str | None = None,
     max_internal_error_share: float = MAX_INTERNAL_ERROR_SHARE,
@@ -378,7 +388,11 @@ def _discover_and_load(
     for batch_no, chunk in enumerate(chunks, start=1):
         downloads.submitted(chunk)
         earlier.mark(chunk)
-        future = transform_batch.submit(quote(executor), quote(chunk), str(stage), batch_no)
+        # quote(x) hands x to the task as it is (no walk of its items); Prefect types it as
+        # its wrapper, not as what the task receives.
+        future = transform_batch.submit(  # type: ignore[call-overload]
+            quote(executor), quote(chunk), str(stage), batch_no
+        )
         in_flight[id(future)] = (future, chunk)
         chunk_numbers[id(future)] = batch_no
         future.add_done_callback(finished.put)

@@ -16,17 +16,23 @@ from prefect.cache_policies import NO_CACHE
 from flows.artifacts import artifact_key
 from flows.core.params import validate_params
 from flows.core.schema import ARTICLE_SCHEMA
-from flows.core.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME, STORAGE_VERSION
+from flows.core.settings import (
+    DEFAULT_WAREHOUSE,
+    LINEAGE_RETENTION_DAYS,
+    MAINTENANCE_LOCK_WAIT_S,
+    PARQUET_DIRNAME,
+    STORAGE_VERSION,
+)
 from flows.core.sqlfiles import sql
 from flows.load.warehouse import (
     COMPACTION_LOG,
     connect,
     convert_storage,
-    crash_point,
     db_path,
     finish_compaction,
     prepare_run,
     run_lock,
+    scalar,
 )
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
@@ -56,18 +62,21 @@ def compact_parquet(warehouse: Path, small_bytes: int = SMALL_FILE_BYTES) -> tup
                 writer.write_batch(batch.cast(ARTICLE_SCHEMA))
                 rows += batch.num_rows
     _fsync(tmp)
-    # The log appears atomically too: a torn list would leave replaced files behind.
-    log_tmp = folder / f".{COMPACTION_LOG}.tmp"
-    log_tmp.write_text("\n".join([name, *(p.name for p in small)]), encoding="utf-8")
-    _fsync(log_tmp)
-    os.replace(log_tmp, folder / COMPACTION_LOG)
-    crash_point("compaction_before_rename")
+    write_compaction_log(folder, name, small)
     os.replace(tmp, folder / name)
-    crash_point("compaction_after_rename")
     finish_compaction(folder)
     after = sorted(folder.glob("*.parquet"))
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in after)
     return len(files), len(after), total
+
+
+def write_compaction_log(folder: Path, name: str, replaced: list[Path]) -> None:
+    """Record the compacted file and the files it replaces, before it enters the glob."""
+    # The log appears atomically too: a torn list would leave replaced files behind.
+    log_tmp = folder / f".{COMPACTION_LOG}.tmp"
+    log_tmp.write_text("\n".join([name, *(p.name for p in replaced)]), encoding="utf-8")
+    _fsync(log_tmp)
+    os.replace(log_tmp, folder / COMPACTION_LOG)
 
 
 def _fsync(path: Path) -> None:
@@ -81,9 +90,9 @@ def prune_lineage(warehouse: Path, retention_days: int) -> int:
     con = connect(warehouse)
     try:
         con.execute("BEGIN TRANSACTION")
-        before = con.execute("SELECT count(*) FROM lineage").fetchone()[0]
+        before = scalar(con, "SELECT count(*) FROM lineage")
         con.execute(sql("maintenance/prune_lineage.sql"), {"cutoff": cutoff})
-        after = con.execute("SELECT count(*) FROM lineage").fetchone()[0]
+        after = scalar(con, "SELECT count(*) FROM lineage")
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
@@ -128,8 +137,8 @@ def prepare_task(warehouse: str) -> None:
 @flow(name="maintenance", flow_run_name="maintenance {warehouse}")
 def maintenance(
     warehouse: str = str(DEFAULT_WAREHOUSE),
-    lineage_retention_days: int = 90,
-    lock_wait_s: float = 600.0,
+    lineage_retention_days: int = LINEAGE_RETENTION_DAYS,
+    lock_wait_s: float = MAINTENANCE_LOCK_WAIT_S,
 ) -> dict[str, int | str]:
     """Convert an older storage format, compact the Parquet dataset, checkpoint DuckDB and
     prune old lineage.

@@ -41,12 +41,14 @@ class PartWriter:
         self.count = 0
 
     def add(self, row: dict[str, Any]) -> None:
+        """Add one row; a full chunk is written out."""
         self.rows.append(row)
         self.count += 1
         if len(self.rows) >= 1000:
             self.flush()
 
     def flush(self) -> None:
+        """Write the rows held so far to a new Parquet part."""
         if self.rows:
             # Imported when there are rows: a run whose inputs are all unchanged never loads
             # pyarrow in the flow process (its import costs start-up time and memory).
@@ -134,6 +136,7 @@ class Router:
                 yield item
 
     def flush(self) -> None:
+        """Write out every part still held."""
         self.rejects.flush()
         self.validators.flush()
         self.files.flush()

@@ -9,14 +9,17 @@ _listeners: list[Listener] = []
 
 
 def subscribe(listener: Listener) -> None:
+    """Call ``listener(done, total)`` on every progress update."""
     _listeners.append(listener)
 
 
 def unsubscribe(listener: Listener) -> None:
+    """Stop calling ``listener``."""
     if listener in _listeners:
         _listeners.remove(listener)
 
 
 def notify(done: int, total: int) -> None:
+    """Tell every listener how far the run is."""
     for listener in list(_listeners):
         listener(done, total)

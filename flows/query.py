@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import duckdb
 
+from flows.core.settings import READ_WAIT_S
 from flows.load.warehouse import connect
 
 if TYPE_CHECKING:
@@ -78,12 +79,15 @@ class Sink:
     """Where results go, one statement after another: ``begin`` with the columns, ``rows``
     batch by batch (returning False when it wants no more of this result), ``end``."""
 
-    def begin(self, columns: list[str]) -> None: ...
+    def begin(self, columns: list[str]) -> None:
+        """A statement's result starts, with these columns."""
 
     def rows(self, batch: list[tuple[Any, ...]]) -> bool:
+        """Take a batch of rows; False stops reading the result."""
         return True
 
-    def end(self) -> None: ...
+    def end(self) -> None:
+        """The statement's result is over."""
 
 
 def run_query(
@@ -91,7 +95,7 @@ def run_query(
     text: str,
     sink: Sink,
     *,
-    wait_s: float = 30.0,
+    wait_s: float = READ_WAIT_S,
     timeout_s: float | None = None,
     batch_rows: int = QUERY_BATCH_ROWS,
 ) -> None:
@@ -226,7 +230,7 @@ def export(
     out: str,
     fmt: str | None = None,
     where: str | None = None,
-    wait_s: float = 30.0,
+    wait_s: float = READ_WAIT_S,
 ) -> int:
     """Write the current articles (``articles``, ordered by url), filtered by the SQL
     predicate ``where``, to ``out`` atomically, or streamed to standard output when ``out`` is

@@ -261,3 +261,74 @@ def test_bad_parameters_fail_in_one_line_before_the_run(
     err = capsys.readouterr().err
     assert err.startswith(f"article-etl: error: {named}") and len(err.strip().splitlines()) == 1
     assert not wh.exists()  # nothing ran
+
+
+# Each option's default is its flow's (or function's) parameter default: one source, settings.
+# Per command: the flow or function the command runs, and its parameters' options (dest names).
+OPTIONS: dict[str, tuple[str, dict[str, str]]] = {
+    "ingest": (
+        "flows.ingest:ingest",
+        {
+            "warehouse": "warehouse",
+            "batch_size": "batch_size",
+            "workers": "workers",
+            "time_budget_s": "time_budget",
+            "lock_wait_s": "lock_wait",
+            "allow_private_network": "allow_private_network",
+            "user_agent": "user_agent",
+            "per_host_concurrency": "per_host",
+            "min_delay_s": "min_delay",
+            "dask_address": "dask",
+            "staging": "staging",
+            "max_internal_error_share": "max_internal_error_share",
+            "warc_base_url": "warc_base_url",
+        },
+    ),
+    "maintenance": (
+        "flows.maintenance:maintenance",
+        {
+            "warehouse": "warehouse",
+            "lineage_retention_days": "lineage_retention_days",
+            "lock_wait_s": "lock_wait",
+        },
+    ),
+    "query": ("flows.query:run_query", {"wait_s": "wait", "timeout_s": "timeout"}),
+    "export": ("flows.query:export", {"fmt": "format", "where": "where", "wait_s": "wait"}),
+}
+ARGV = {"ingest": ["x"], "maintenance": [], "query": ["SELECT 1"], "export": ["out.csv"]}
+
+
+@pytest.mark.parametrize("command", sorted(OPTIONS))
+def test_the_cli_defaults_are_the_flows_defaults(command: str) -> None:
+    import importlib
+    import inspect
+
+    from prefect import Flow
+
+    from flows.cli import parse_args
+
+    target, options = OPTIONS[command]
+    module, name = target.split(":")
+    function = getattr(importlib.import_module(module), name)
+    is_flow = isinstance(function, Flow)
+    parameters = inspect.signature(function.fn if is_flow else function).parameters
+    defaults = {n: p.default for n, p in parameters.items() if p.default is not p.empty}
+    if is_flow:  # every parameter of a flow with a default is an option of its command
+        assert set(defaults) == set(options)
+    args = parse_args([command, *ARGV[command]])
+    for parameter, dest in options.items():
+        given = getattr(args, dest)
+        given = str(given) if isinstance(given, Path) else given  # a flow's warehouse is a str
+        assert given == defaults[parameter], (command, parameter)
+
+
+def test_the_web_options_defaults_are_the_ingest_flows() -> None:
+    import inspect
+
+    from flows.extract.web.options import WebOptions
+    from flows.ingest import ingest
+
+    parameters = inspect.signature(ingest.fn).parameters
+    options = WebOptions()
+    for name in ("per_host_concurrency", "min_delay_s", "user_agent", "allow_private_network"):
+        assert getattr(options, name) == parameters[name].default, name

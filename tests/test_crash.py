@@ -5,8 +5,8 @@ with an uninterrupted reference run), the Parquet glob shows only complete files
 ARTICLE_SCHEMA and no duplicated rows, and the next run completes the work.
 
 The subprocesses talk to the session's test Prefect API (PREFECT_API_URL), so none of them
-starts its own temporary server. The load-phase kills use the fault-injection hook of
-flows/load/merge.py (ARTICLE_ETL_CRASH_AT), which SIGKILLs the process at that exact point.
+starts its own temporary server. The load-phase kills run the command line through
+tests/crashing.py, which SIGKILLs the process at that exact point (production has no hook).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ from flows.core.units import WorkUnit
 from flows.executors.batch import process_batch
 from flows.extract.files import discover_files
 from flows.load.merge import RunRecord, load_run
-from flows.load.warehouse import CRASH_AT_ENV, connect, prepare_run, staging_dir
+from flows.load.warehouse import connect, prepare_run, staging_dir
 
+from . import crashing
 from .conftest import REPO
 from .items import item_text, write_item
 from .warcs import page, response, write_warc
@@ -54,7 +55,7 @@ def cli_env(**extra: str) -> dict[str, str]:
     """
     from prefect.settings import PREFECT_API_URL
 
-    env = {k: v for k, v in os.environ.items() if k != CRASH_AT_ENV}
+    env = dict(os.environ)
     env.update(
         PREFECT_API_URL=str(PREFECT_API_URL.value()),
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -95,9 +96,14 @@ def start_ingest(
     batch_size: int = 5,
     env: dict[str, str],
     options: Sequence[str] = (),
+    crash_at: str | None = None,
 ) -> subprocess.Popen[bytes]:
-    """`article-etl ingest` in its own process group (so killpg takes its workers too)."""
-    argv = [*article_etl(), "ingest", *map(str, sources), "--warehouse", str(warehouse)]
+    """`article-etl ingest` in its own process group (so killpg takes its workers too); with
+    ``crash_at``, through tests/crashing.py, which kills it at that point."""
+    command = article_etl()
+    if crash_at:
+        command = [sys.executable, "-m", "tests.crashing", crash_at, "--"]
+    argv = [*command, "ingest", *map(str, sources), "--warehouse", str(warehouse)]
     argv += ["--batch-size", str(batch_size), "--workers", "1", "--json", *options]
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -239,8 +245,8 @@ def test_kill_9_leaves_before_or_after_and_next_run_completes(
     wh = tmp_path / "wh"
     shutil.copytree(world.base, wh)
     log = tmp_path / "ingest.log"
-    env = cli_env(**({CRASH_AT_ENV: point} if point != "transform" else {}))
-    proc = start_ingest(world.sources, wh, log, env=env)
+    crash_at = point if point != "transform" else None
+    proc = start_ingest(world.sources, wh, log, env=cli_env(), crash_at=crash_at)
     try:
         if point == "transform":  # kill the whole group, workers too, after a few batches
             wait_for(lambda: len(notes(wh)) >= 2, proc, log)
@@ -293,8 +299,10 @@ def test_a_killed_run_staged_elsewhere_is_resumed_and_leaves_nothing_there(
     wh, shared = tmp_path / "wh", tmp_path / "shared"
     shutil.copytree(world.base, wh)
     log = tmp_path / "ingest.log"
-    env = cli_env(**{CRASH_AT_ENV: "before_commit"})
-    proc = start_ingest(world.sources, wh, log, env=env, options=["--staging", str(shared)])
+    options = ["--staging", str(shared)]
+    proc = start_ingest(
+        world.sources, wh, log, env=cli_env(), options=options, crash_at="before_commit"
+    )
     try:
         proc.wait(timeout=120)
     finally:
@@ -351,19 +359,15 @@ def test_ctrl_c_stops_at_once_and_next_run_completes(world: World, tmp_path: Pat
     try:
         wait_for(lambda: len(notes(wh)) >= 2, proc, log)
         os.killpg(proc.pid, signal.SIGINT)
-        rc = proc.wait(timeout=30)
+        rc = proc.wait()  # a command that does not stop is caught by the test's timeout
         text = log.read_text(errors="replace")
         assert rc == 130, text[-3000:]
         assert "article-etl: interrupted" in text
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # the workers go with the flow process
-            try:
+        # The workers go with the flow process (one that stays is caught by the timeout).
+        with contextlib.suppress(ProcessLookupError):
+            while True:
                 os.killpg(proc.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError("a process of the interrupted ingest is still running")
+                time.sleep(0.1)
     finally:
         kill_group(proc)
 
@@ -436,10 +440,10 @@ def test_kill_9_during_compaction_loses_nothing(point: str, warehouse: Path) -> 
         _parquet_file(folder / f"run{n}.parquet", [f"https://n.example/{n}/{i}" for i in range(5)])
     files, rows = dataset(warehouse)
     code = (
-        "import sys, pathlib, flows.maintenance as m; m.compact_parquet(pathlib.Path(sys.argv[1]))"
+        "import sys, pathlib, tests.crashing as c, flows.maintenance as m; c.arm(sys.argv[1]); "
+        "m.compact_parquet(pathlib.Path(sys.argv[2]))"
     )
-    env = {**os.environ, CRASH_AT_ENV: point}
-    proc = subprocess.run([sys.executable, "-c", code, str(warehouse)], env=env, cwd=REPO)
+    proc = subprocess.run([sys.executable, "-c", code, point, str(warehouse)], cwd=REPO)
     assert proc.returncode == -signal.SIGKILL
     seen = dataset(warehouse)[1]
     if point == "compaction_before_rename":
@@ -451,3 +455,47 @@ def test_kill_9_during_compaction_loses_nothing(point: str, warehouse: Path) -> 
     assert after_rows == rows
     assert after_files == (1 if point == "compaction_after_rename" else files)
     assert not list(folder.glob(".*"))  # no temporary file or log left
+
+
+# --- the injection itself ---------------------------------------------------------------------
+
+
+class _Killed(Exception):
+    pass
+
+
+def _kill() -> None:
+    raise _Killed
+
+
+def test_every_named_crash_point_names_a_function_of_its_module() -> None:
+    import importlib
+
+    for name in crashing.POINTS:
+        _, module, function, _ = crashing.parse(name)
+        assert callable(getattr(importlib.import_module(module), function)), name
+    with pytest.raises(ValueError):
+        crashing.parse("during:flows.load.merge:publish")
+
+
+def mark(path: Path) -> None:
+    """A module-level function to arm a crash point on."""
+    path.write_text("done", encoding="utf-8")
+
+
+def test_a_crash_point_fires_before_or_after_the_nth_call_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tests.test_crash as here
+
+    monkeypatch.setattr(here, "mark", mark)  # restored after the test, armed or not
+    crashing.arm("after:tests.test_crash:mark#2", kill=_kill)
+    here.mark(tmp_path / "1")  # the first call: nothing happens
+    with pytest.raises(_Killed):
+        here.mark(tmp_path / "2")
+    assert (tmp_path / "2").exists()  # after: the call had done its work
+    monkeypatch.setattr(here, "mark", mark)
+    crashing.arm("before:tests.test_crash:mark", kill=_kill)
+    with pytest.raises(_Killed):
+        here.mark(tmp_path / "3")
+    assert not (tmp_path / "3").exists()  # before: it never ran

@@ -215,33 +215,6 @@ def test_a_truncated_gzip_page_is_a_read_error(tmp_path: Path) -> None:
     assert isinstance(transform_unit(WorkUnit(source="w", path=str(whole_path))), Article)
 
 
-def test_discovery_goes_on_past_an_entry_that_raises(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import flows.extract.files as files_module
-
-    for name in ("a.html", "b.html", "c.html"):
-        (tmp_path / name).write_text(_page(f"https://a.example/{name}"), "utf-8")
-    real = files_module.fingerprint
-    calls: list[int] = []
-
-    def fragile(st: os.stat_result) -> str:
-        calls.append(1)
-        if len(calls) == 2:  # the second entry in walk order: b.html
-            raise OverflowError("a platform oddity")
-        return real(st)
-
-    monkeypatch.setattr(files_module, "fingerprint", fragile)
-    found = list(discover_files([str(tmp_path)]))
-    assert [type(f).__name__ for f in found] == ["WorkUnit", "Rejection", "WorkUnit"]
-    rejected = found[1]
-    assert isinstance(rejected, Rejection) and rejected.source.endswith("b.html")
-    assert (rejected.reason, rejected.detail) == (
-        "internal_error",
-        "OverflowError: a platform oddity",
-    )
-
-
 def test_a_non_utf8_name_is_loaded_and_skipped_as_unchanged_next_time(
     tmp_path: Path, warehouse: Path
 ) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from flows.ingest import _short
+from flows.ingest import short_source
 from flows.load.warehouse import WarehouseUnwritable
 
 from .conftest import EXAMPLES, REPO
@@ -19,14 +19,14 @@ from .test_crash import article_etl, run_cli
 
 
 def test_run_labels_keep_the_whole_path_or_both_ends() -> None:
-    assert _short("/data/in/gen") == "/data/in/gen"
-    assert _short("inbox/") == "inbox/"
-    assert _short("https://news.example/feed.xml") == "news.example/feed.xml"
+    assert short_source("/data/in/gen") == "/data/in/gen"
+    assert short_source("inbox/") == "inbox/"
+    assert short_source("https://news.example/feed.xml") == "news.example/feed.xml"
     long = "/srv/article-etl/inboxes/customer-a/2026/12/07/incoming/batch-0001"
-    label = _short(long)
+    label = short_source(long)
     assert label.startswith("/srv/article-etl") and label.endswith("incoming/batch-0001")
     assert "…" in label and len(label) <= 48
-    assert _short(long.replace("0001", "0002")) != label
+    assert short_source(long.replace("0001", "0002")) != label
 
 
 def test_an_unwritable_warehouse_fails_first_in_one_line(tmp_path: Path) -> None:

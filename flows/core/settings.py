@@ -100,4 +100,12 @@ def worker_count() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+# Defaults of the flows' parameters, which the command line's options take too.
+PER_HOST_CONCURRENCY = 2  # requests at once to one host
+MIN_DELAY_S = 0.5  # between request starts to one host (a robots.txt Crawl-delay raises it)
+INGEST_LOCK_WAIT_S = 60.0  # for another ingest of the same warehouse to finish
+MAINTENANCE_LOCK_WAIT_S = 600.0  # nightly, it can wait out a long ingest
+LINEAGE_RETENTION_DAYS = 90
+READ_WAIT_S = 30.0  # a query or an export, for a load to release the DuckDB file
+
 RESUME_DIRNAME = ".resume"  # under the staging folder; a dot keeps it apart from runs' folders

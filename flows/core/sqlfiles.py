@@ -18,4 +18,5 @@ def sql(name: str) -> str:
 
 
 def files(folder: str) -> list[Path]:
+    """The ``.sql`` files of ``sql/<folder>``, in name order."""
     return sorted((SQL_DIR / folder).glob("*.sql"))

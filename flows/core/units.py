@@ -17,7 +17,8 @@ class Lookup(Protocol[V_co]):
     """What earlier runs saw of one source or URL, asked one at a time: a dict in tests,
     flows.load.known's DuckDB lookups in a run (so nothing holds the whole warehouse's state)."""
 
-    def get(self, key: str, /) -> V_co | None: ...
+    def get(self, key: str, /) -> V_co | None:
+        """The value for ``key``, or None when nothing is known of it."""
 
 
 @dataclass(slots=True)
@@ -44,7 +45,7 @@ class WorkUnit:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What a worker reports of one batch (flows/executors/batch.py); its rows are in the Parquet parts."""
+    """What a worker reports of one batch (flows/executors/batch.py); rows are in its parts."""
 
     batch_id: str
     items: int = 0

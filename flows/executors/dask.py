@@ -63,6 +63,7 @@ class DaskExecutor:
         """Nothing to start: the cluster's workers are up before the run connects."""
 
     def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
+        """Run one batch on a Dask worker and wait for its result."""
         future = self.client.submit(
             run_on_worker,
             list(units),
@@ -76,6 +77,7 @@ class DaskExecutor:
         return future.result()
 
     def close(self, force: bool = False) -> None:
+        """Let go of the cluster (its queued batches with it)."""
         # Closing releases this client's futures: the scheduler drops the batches still queued
         # (forced or not; a batch already running on a worker thread cannot be interrupted).
         self.client.close()

@@ -155,6 +155,15 @@ class WorkerPool:
                 self._idle.put(self._start())
                 self._spawned += 1
 
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes alive now, idle or busy (none before the first batch)."""
+        return sorted(self._live)
+
+    def current_document(self, pid: int) -> int:
+        """Where worker ``pid`` is in its batch: the index of its document, -1 before one."""
+        return int(self._live[pid].progress[0])
+
     def _start(self) -> _Worker:
         parent, child = _CTX.Pipe()
         progress = _CTX.Array("d", [-1.0, time.monotonic()], lock=False)
@@ -164,6 +173,7 @@ class WorkerPool:
         process.start()
         child.close()
         worker = _Worker(process, parent, progress)
+        assert process.pid is not None  # typed optional for a process not started yet
         self._live[process.pid] = worker
         return worker
 
@@ -178,6 +188,7 @@ class WorkerPool:
         return self._start()
 
     def run_batch(self, units: Sequence[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult:
+        """Run one batch on an idle worker, replacing one that hangs or dies on a document."""
         if self._closed:
             raise PoolClosed("the worker pool is closed")
         self.start()
@@ -259,11 +270,11 @@ class WorkerPool:
         idle: list[_Worker] = []
         while True:
             try:
-                worker = self._idle.get_nowait()
+                waiting = self._idle.get_nowait()
             except queue.Empty:
                 break
-            if worker is not None:
-                idle.append(worker)
+            if waiting is not None:
+                idle.append(waiting)
         self._idle.put(None)  # wakes the batches waiting for a worker: they fail as closed
         # A worker that never got work may still be importing: no state to lose, kill it.
         # The others are all told first, so that their exits overlap (on the way to the load).

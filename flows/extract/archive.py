@@ -40,6 +40,7 @@ def looks_archived(text: str) -> bool:
 
 
 def clean_title(raw: str) -> str:
+    """A title as the archive writes it: Markdown escapes and entities undone, spaces collapsed."""
     return _WS.sub(" ", html.unescape(_MD_ESCAPE.sub(r"\1", raw))).strip()
 
 

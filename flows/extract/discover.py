@@ -63,6 +63,7 @@ Discovered = (
 
 
 def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The sources split into local ones (files, folders, globs) and web ones (URLs, WARCs)."""
     web = [s for s in sources if is_web_source(s) or is_warc_source(s)]
     return [s for s in sources if s not in web], web
 
@@ -74,6 +75,7 @@ def check_all(sources: Sequence[str]) -> None:
 
 
 def count_local(sources: Sequence[str]) -> int:
+    """How many files the local sources hold (the progress bar's first total)."""
     files, _ = split_sources(sources)
     return count_files(files)
 
@@ -81,21 +83,26 @@ def count_local(sources: Sequence[str]) -> int:
 class KnownStates(Lookup[str], Protocol):
     """What earlier runs remember of sources: one at a time, or a chunk in one question."""
 
-    def fingerprints(self, sources: Sequence[str]) -> dict[str, str]: ...
+    def fingerprints(self, sources: Sequence[str]) -> dict[str, str]:
+        """The remembered fingerprints of those ``sources`` that have one, in one question."""
 
-    def remember(self, source: str, state: str | None) -> None: ...
+    def remember(self, source: str, state: str | None) -> None:
+        """Remember ``source``'s state for this run's lookups."""
 
 
 class NothingKnown:
     """A warehouse with no earlier runs (tests, a first run)."""
 
     def get(self, source: str, /) -> str | None:
+        """Nothing is known of any source."""
         return None
 
     def fingerprints(self, sources: Sequence[str]) -> dict[str, str]:
+        """No fingerprints: every source is new."""
         return {}
 
     def remember(self, source: str, state: str | None) -> None:
+        """Forget it: there is nowhere to keep it."""
         pass
 
 

@@ -12,6 +12,7 @@ the next record it can find.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import re
@@ -19,7 +20,7 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
@@ -40,7 +41,7 @@ _HEADER_ROOM = 65536  # a record may exceed the page limit by its WARC and HTTP 
 _STEP_OVER = MAX_INPUT_BYTES + _HEADER_ROOM  # a record larger than this is never read whole
 # Lenient, as archives in the wild need (HTTP headers ended by LF alone, from old servers and
 # some crawlers); the same options wherever records are read, so indexing and reading agree.
-_READ: dict[str, bool] = {"quirks_mode": True}
+_iterate = functools.partial(ArchiveIterator, quirks_mode=True)
 _WARC_URL = re.compile(r"\.warc(\.gz)?$", re.IGNORECASE)
 LISTING = re.compile(r"\.paths(\.gz)?$", re.IGNORECASE)  # Common Crawl's warc.paths.gz
 _FILE_STATE = "warc:"  # prefix of a WARC file's fingerprint in source_state (with its count)
@@ -76,6 +77,7 @@ def is_warc_source(source: str) -> bool:
 
 
 def is_warc_file(path: str) -> bool:
+    """Whether the file's first bytes are a WARC file's, read without blocking."""
     # Unbuffered: discovery asks this of every new local file, in the flow process; and
     # non-blocking, so a file swapped for a FIFO since its stat cannot hang the discovery.
     try:
@@ -303,12 +305,13 @@ def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[WorkUn
         gzipped = os.pread(fd, 2, 0) == GZIP_MAGIC
         pos: int | None = 0
         while pos is not None:
-            fh.seek(pos)
+            scan = pos  # where this pass starts (``pos`` moves on inside it)
+            fh.seek(scan)
             last: int | None = None
             nth = -1
             held: _Held | None = None
             try:
-                records = ArchiveIterator(fh, **_READ, record_types=_INDEXED_TYPES, parse_http=True)
+                records = _iterate(fh, record_types=_INDEXED_TYPES, parse_http=True)
                 for record in records:
                     nth += 1
                     at = record.stream_pos  # absolute: the library asks the file
@@ -367,12 +370,13 @@ def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[WorkUn
             except OSError as exc:
                 if held is not None and held.outcome is not None:
                     yield held.outcome  # read before the damage: its reader checks it
-                if last is None:  # the first record read from ``pos`` is unreadable
-                    bad = pos
+                if last is None:  # the first record read from ``scan`` is unreadable
+                    bad = scan
                 else:
-                    bad = _next_record(fd, last + 1, gzipped, False)
-                    if bad is None:
+                    after = _next_record(fd, last + 1, gzipped, False)
+                    if after is None:
                         return  # the damage is inside the last record: its reader rejects it
+                    bad = after
                     if _next_record(fd, bad, gzipped, True) == bad:
                         # The next record starts readable: the damage was in the payload of
                         # the last one, not in this one.
@@ -594,9 +598,7 @@ def read_payload(path: str, meta: Mapping[str, str], limit: int) -> bytes:
                 member = _member(fh.fileno(), offset, limit + 2 * _HEADER_ROOM, where)
                 fh.seek(offset)
                 stream = fh if member is None else io.BytesIO(member)
-                records = ArchiveIterator(
-                    stream, **_READ, record_types=_INPUT_TYPES, parse_http=False
-                )
+                records = _iterate(stream, record_types=_INPUT_TYPES, parse_http=False)
                 record = next(iter(records), None)
                 if record is not None and _record_id(record) == expected_id:
                     found = _read_block(record, limit, where)
@@ -701,7 +703,7 @@ class _Cursor:
         self.key = (path, scan)
         self.file = open(path, "rb")  # noqa: SIM115 (kept open between records)
         self.file.seek(scan)
-        records = ArchiveIterator(self.file, **_READ, record_types=_INDEXED_TYPES, parse_http=False)
+        records = _iterate(self.file, record_types=_INDEXED_TYPES, parse_http=False)
         self.records = iter(records)
         self.next = 0
 
@@ -741,7 +743,9 @@ def http_body(block: bytes, limit: int, where: str) -> bytes:
         b"Content-Length: %d\r\n\r\n" % len(block)
     )
     encoding = _content_encoding(block)
-    modes = ["all", "transfer", "none"] if encoding == "br" else ["transfer", "none"]
+    modes: list[Literal["all", "transfer", "none"]] = (
+        ["all", "transfer", "none"] if encoding == "br" else ["transfer", "none"]
+    )
     error: OSError | None = None
     for mode in modes:
         try:
@@ -802,11 +806,13 @@ class DownloadedFiles:
         self.latest: str | None = None
 
     def submitted(self, units: list[WorkUnit]) -> None:
+        """Count the batches that read each downloaded WARC file."""
         for path in {u.path for u in units if u.path and "downloaded" in u.meta}:
             self.pending[path] = self.pending.get(path, 0) + 1
             self.latest = path
 
     def done(self, units: list[WorkUnit]) -> None:
+        """Delete each downloaded file whose batches are all done (but the latest, still read)."""
         for path in {u.path for u in units if u.path and "downloaded" in u.meta}:
             self.pending[path] -= 1
         for path, left in list(self.pending.items()):

@@ -44,6 +44,7 @@ class Known:
         self._closed = False
 
     def rows(self, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of the query ``sql/<name>``, on a read-only connection opened once."""
         with self._lock:
             if self._closed:  # the load may hold the file: never open it again
                 raise RuntimeError("the run's discovery is over: nothing more to look up")
@@ -84,6 +85,7 @@ class Known:
         self._answered[source] = state
 
     def close(self) -> None:
+        """Close the connection for good: discovery is over and the load may take the file."""
         with self._lock:
             self._closed = True
             if self._con is not None:

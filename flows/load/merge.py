@@ -25,7 +25,6 @@ from flows.core.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRN
 from flows.core.sqlfiles import sql
 from flows.load.warehouse import (
     connect,
-    crash_point,
     create_tables,
     create_views,
     staging_dir,
@@ -115,7 +114,7 @@ def load_run(
         counts = LoadCounts(
             new + updated + unchanged + duplicates, new, updated, unchanged, 0, rejected
         )
-        return counts, _publish(warehouse, stage, parquet_file)
+        return counts, publish(warehouse, stage, parquet_file)
     parts = {
         "articles": article_parts,
         "rejects": reject_parts,
@@ -136,8 +135,7 @@ def load_run(
                 con = connect(warehouse, wait_s=wait_s, memory_mb=memory_mb)
     finally:
         con.close()
-    crash_point("after_commit")
-    return counts, _publish(warehouse, stage, parquet_name if written else None)
+    return counts, publish(warehouse, stage, parquet_name if written else None)
 
 
 def _merge(
@@ -189,7 +187,6 @@ def _merge(
             },
         )
         create_views(con)
-        crash_point("before_commit")
         con.execute("COMMIT")
     except BaseException:
         with contextlib.suppress(duckdb.Error):  # already gone: nothing was committed
@@ -223,7 +220,7 @@ def _write_loaded(con: duckdb.DuckDBPyConnection, path: Path, parts: Sequence[st
     return rows
 
 
-def _publish(warehouse: Path, stage: Path, parquet_name: str | None) -> str | None:
+def publish(warehouse: Path, stage: Path, parquet_name: str | None) -> str | None:
     """After the commit: rename the run's Parquet file into the dataset, drop its staging."""
     if parquet_name is not None and (stage / parquet_name).exists():
         parquet = warehouse / PARQUET_DIRNAME

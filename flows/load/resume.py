@@ -117,8 +117,8 @@ def note_batch(stage: Path, result: BatchResult, units: Iterable[WorkUnit], key:
         note[kind] = Path(path).name if path else None
         note[f"{kind}_sha256"] = _digest(path) if path else None
     note["mac"] = _signature(key, note)
-    path = stage / f"done-{result.batch_id}.json"
-    write_atomic(path, lambda tmp: tmp.write_text(json.dumps(note), encoding="utf-8"))
+    done = stage / f"done-{result.batch_id}.json"
+    write_atomic(done, lambda tmp: tmp.write_text(json.dumps(note), encoding="utf-8"))
 
 
 @dataclass(slots=True, frozen=True)
@@ -248,6 +248,7 @@ class Resume:
                     self.found[source] = (earlier, note)
 
     def mark(self, units: Iterable[WorkUnit]) -> None:
+        """Mark the units a killed run already finished, so their batches are not sent again."""
         if not self.found:
             return
         for unit in units:

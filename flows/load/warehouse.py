@@ -2,12 +2,6 @@
 
 Layout: ``DIR/articles.duckdb``, ``DIR/parquet/<run>.parquet`` (the versions each run loaded,
 exactly ARTICLE_SCHEMA), ``DIR/staging/<run>/`` (transform output until the run commits).
-
-Fault injection for the crash tests: with ``ARTICLE_ETL_CRASH_AT=before_commit`` (inside the
-load's transaction, everything written but not committed) or ``after_commit`` (committed, the
-run's Parquet file not yet renamed into parquet/), the load kills its own process with SIGKILL
-there, as an OOM kill or a power cut would; ``compaction_before_rename`` and
-``compaction_after_rename`` do the same in the maintenance flow's compaction.
 """
 
 from __future__ import annotations
@@ -16,12 +10,12 @@ import contextlib
 import fcntl
 import os
 import re
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -30,6 +24,7 @@ from flows.core.settings import (
     DB_FILENAME,
     LOAD_MEMORY_MB,
     PARQUET_DIRNAME,
+    READ_WAIT_S,
     RESUME_DIRNAME,
     STAGING_DIRNAME,
     STORAGE_VERSION,
@@ -37,12 +32,12 @@ from flows.core.settings import (
 from flows.core.sqlfiles import sql
 from flows.load.resume import keep, remove, resume_key
 
-CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
 # An input that failed with internal_error is processed again until it failed so this many
 # runs in a row under one version (then it waits for a change of file or of version).
 INTERNAL_ERROR_ATTEMPTS = 3
 COMPACTION_LOG = ".compaction.log"  # in parquet/: a compaction between its rename and deletes
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
+_Config = dict[str, str | bool | int | float | list[str]]  # what duckdb.connect takes
 
 # Created in this order: a later object may depend on an earlier one.
 TABLES = ("articles", "rejects", "lineage", "runs", "source_state", "http_validators")
@@ -78,13 +73,8 @@ def tell(message: str) -> None:
     print(f"article-etl: {message}", file=sys.stderr, flush=True)
 
 
-def crash_point(name: str) -> None:
-    """Test-only fault injection (see the module docstring): die here without any cleanup."""
-    if os.environ.get(CRASH_AT_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def db_path(warehouse: Path) -> Path:
+    """The DuckDB file of the warehouse."""
     return warehouse / DB_FILENAME
 
 
@@ -93,6 +83,7 @@ RUN_MARKER = ".article-etl-run"  # in a --staging run folder: the run id it belo
 
 
 def staging_dir(warehouse: Path, run_id: str) -> Path:
+    """The staging folder of one run."""
     return warehouse / STAGING_DIRNAME / run_id
 
 
@@ -113,7 +104,7 @@ def connect(
     warehouse: Path,
     *,
     read_only: bool = False,
-    wait_s: float = 30.0,
+    wait_s: float = READ_WAIT_S,
     memory_mb: int = LOAD_MEMORY_MB,
     sandboxed: bool = False,
 ) -> duckdb.DuckDBPyConnection:
@@ -167,7 +158,7 @@ def connect(
     return con
 
 
-def _sandbox(warehouse: Path) -> dict[str, object]:
+def _sandbox(warehouse: Path) -> _Config:
     """No file but the database's own; DuckDB's home and secret folders pointed at the
     warehouse, so that ``duckdb_settings()`` shows no path of the user's home."""
     folder = str(warehouse.absolute())
@@ -215,7 +206,7 @@ def describe_process(pid: int) -> str:
 _COMMANDS = ("ingest", "query", "export", "maintenance")
 
 
-def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, object]:
+def _config(warehouse: Path, read_only: bool, memory_mb: int) -> _Config:
     """The writer's memory is bounded whatever the run's size: DuckDB spills past the limit."""
     if read_only:
         return {}
@@ -230,9 +221,17 @@ def _config(warehouse: Path, read_only: bool, memory_mb: int) -> dict[str, objec
     }
 
 
+def scalar(con: duckdb.DuckDBPyConnection, query: str, params: object = None) -> Any:
+    """The one value of a query that always returns one row (an aggregate, a pragma)."""
+    row = con.execute(query, params).fetchone()
+    if row is None:  # a bug in the query, not a state of the warehouse
+        raise LookupError(f"no row from {query[:80]!r}")
+    return row[0]
+
+
 def storage_version(con: duckdb.DuckDBPyConnection) -> str:
     """The storage format of the open file, as DuckDB tags it (``v1.5.0+``)."""
-    return con.execute(sql("warehouse/storage_version.sql")).fetchone()[0]
+    return str(scalar(con, sql("warehouse/storage_version.sql")))
 
 
 def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | None:
@@ -273,6 +272,7 @@ def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | N
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every table of sql/ddl that is missing, in TABLES order."""
     for name in TABLES:
         con.execute(sql(f"ddl/{name}.sql"))
 

@@ -68,6 +68,7 @@ class Reject(Exception):
 
 
 def content_hash(url: str, ts: datetime | None, title: str, body: str, image: str | None) -> str:
+    """A hash of the five columns: the same article gives the same hash, whatever its source."""
     h = hashlib.blake2b(digest_size=16)
     for part in (url, ts.isoformat() if ts else "", title, body, image or ""):
         h.update(part.encode("utf-8", "surrogatepass"))
@@ -80,7 +81,7 @@ def content_hash(url: str, ts: datetime | None, title: str, body: str, image: st
 # shows. The same classes chosen in C give the same tree and the same extraction; only form
 # fields lose their lxml.html subclasses (FormElement, InputElement...), which none of the
 # extraction uses.
-_ELEMENT_CLASSES = etree.ElementDefaultClassLookup(
+ELEMENT_CLASSES = etree.ElementDefaultClassLookup(
     element=lxml.html.HtmlElement,
     comment=lxml.html.HtmlComment,
     pi=lxml.html.HtmlProcessingInstruction,
@@ -92,7 +93,7 @@ def parse_html(text: str) -> lxml.html.HtmlElement:
     """Parse once; the same tree feeds our metadata pass and trafilatura."""
     text = _XML_DECLARATION.sub("", text, count=1)
     parser = etree.HTMLParser(remove_comments=True, remove_pis=True, collect_ids=False)
-    parser.set_element_class_lookup(_ELEMENT_CLASSES)
+    parser.set_element_class_lookup(ELEMENT_CLASSES)
     try:
         tree = lxml.html.document_fromstring(text, parser=parser)
     except (etree.ParserError, ValueError) as exc:
@@ -130,7 +131,12 @@ def _is_paragraph(line: str) -> bool:
 
 def _extract_lines(tree: lxml.html.HtmlElement, url: str | None, options: dict) -> list[str]:
     doc = trafilatura.bare_extraction(tree, url=url, **options)
-    text = (doc.text or "") if doc is not None else ""
+    if doc is None:
+        text = ""
+    elif isinstance(doc, dict):  # its as_dict=True form, should the options ever ask for it
+        text = doc.get("text") or ""
+    else:
+        text = doc.text or ""
     return [line for line in (collapse(line) for line in text.splitlines()) if line]
 
 

@@ -107,18 +107,18 @@ def decode_html(data: bytes, http_charset: str | None = None) -> tuple[str, str]
     head = data[:4096]
     if m := _META_CHARSET.search(head) or _XML_ENCODING.search(head):
         declared.append(normalise_charset(m.group(1).decode("ascii", "ignore")))
-    for encoding in declared:
-        if encoding and (text := _strict(data, encoding)) is not None:
+    for label in declared:
+        if label and (text := _strict(data, label)) is not None:
             # A page declaring a legacy charset (cp1252, Shift_JIS, GBK...) while its non-ASCII
             # bytes are valid UTF-8 is UTF-8: legacy text passes UTF-8's strict check by chance
             # almost never, while copied templates keep stale labels all the time.
             if (
-                encoding != "utf-8"
+                label != "utf-8"
                 and not data.isascii()
                 and (utf8 := _strict(data, "utf-8")) is not None
             ):
                 return utf8, "utf-8"
-            return text, encoding
+            return text, label
     if "utf-8" in declared and (text := _mostly_utf8(data)) is not None:
         return text, "utf-8"
     if (text := _strict(data, "utf-8")) is not None:

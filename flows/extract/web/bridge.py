@@ -58,6 +58,8 @@ def iterate_in_thread(
     max_bytes: int,
     name: str,
 ) -> Iterator[Any]:
+    """Run the coroutine ``produce`` in a thread of its own and yield what it emits, bounded in
+    items and bytes."""
     out: queue.Queue[Any] = queue.Queue()
     loop = asyncio.new_event_loop()
     buffer = _Buffer(max_items, max_bytes)

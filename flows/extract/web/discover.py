@@ -284,8 +284,17 @@ class _Crawl:
         link = normalize_url(item.link)
         meta = {"feed": job.url}
         if item.content is None:  # a summary only: the page holds the article
-            known = {"title": item.title, "published": item.published}
-            self._submit(_Job(link, _Role.PAGE, group, published_source="feed", meta=meta, **known))
+            self._submit(
+                _Job(
+                    link,
+                    _Role.PAGE,
+                    group,
+                    title=item.title,
+                    published=item.published,
+                    published_source="feed",
+                    meta=meta,
+                )
+            )
             return
         if link in self._seen:
             return

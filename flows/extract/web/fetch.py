@@ -85,13 +85,16 @@ class Fetched:
 
     @property
     def content_type(self) -> str | None:
+        """The media type of the response's Content-Type, lower-cased."""
         return parse_content_type(self.headers.get("content-type"))[0]
 
     @property
     def charset(self) -> str | None:
+        """The charset the response's Content-Type names, if any."""
         return parse_content_type(self.headers.get("content-type"))[1]
 
     def validator(self) -> Validator:
+        """The validators to send on the next conditional request for this URL."""
         return Validator(
             self.requested,
             self.headers.get("etag"),
@@ -123,6 +126,8 @@ def parse_content_type(value: str | None) -> tuple[str | None, str | None]:
 
 
 def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (seconds or an HTTP date), None if absent or
+    unreadable."""
     if not value:
         return None
     value = value.strip()
@@ -180,6 +185,7 @@ class Fetcher:
         self._robots = RobotsCache(self._load_robots) if options.obey_robots else None
 
     async def aclose(self) -> None:
+        """Close the HTTP client and the robots.txt cache."""
         if self._robots is not None:
             await self._robots.aclose()
         await self._client.aclose()

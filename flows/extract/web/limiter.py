@@ -95,6 +95,8 @@ class HostLimiter:
 
     @asynccontextmanager
     async def slot(self, host: str) -> AsyncIterator[None]:
+        """Wait for a turn at ``host`` (concurrency and spacing); raise HostBackoff once it is
+        given up."""
         state = self._host(host)
         async with state.slots:
             while True:

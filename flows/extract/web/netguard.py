@@ -65,6 +65,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        """Connect only to the public addresses the host resolves to (never a private one)."""
         try:
             with anyio.fail_after(timeout):
                 infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -97,9 +98,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        """Refused: requests go over TCP only."""
         raise httpcore.ConnectError("unix sockets are not allowed")
 
     async def sleep(self, seconds: float) -> None:
+        """Sleep as the wrapped backend does."""
         await self.inner.sleep(seconds)
 
 
@@ -125,6 +128,7 @@ _HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.HTTPError]], ...] = (
 
 @contextlib.contextmanager
 def httpx_errors() -> Iterator[None]:
+    """Raise httpcore's errors as httpx's, as httpx's own transport does."""
     try:
         yield
     except Exception as exc:
@@ -164,6 +168,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
         )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request through the guarded connection pool."""
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -188,6 +193,7 @@ class PoolTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        """Close the connection pool."""
         await self.pool.aclose()
 
 

@@ -10,9 +10,9 @@ from flows.core import settings
 @dataclass
 class WebOptions:
     user_agent: str = settings.USER_AGENT
-    per_host_concurrency: int = 2
+    per_host_concurrency: int = settings.PER_HOST_CONCURRENCY
     global_concurrency: int = 16
-    min_delay_s: float = 0.5  # per host, between request starts
+    min_delay_s: float = settings.MIN_DELAY_S  # per host, between request starts
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 15.0
     max_bytes: int = settings.MAX_INPUT_BYTES

@@ -29,10 +29,12 @@ class RobotsRules:
     reason: str = RejectReason.ROBOTS_DISALLOWED
 
     def allows(self, user_agent: str, url: str) -> bool:
+        """Whether robots.txt lets ``user_agent`` fetch ``url``."""
         return bool(self.parser.can_fetch(url, user_agent))
 
 
 def parse_robots(text: str, user_agent: str) -> RobotsRules:
+    """The rules of a robots.txt for ``user_agent``, with its crawl delay (capped)."""
     parser = Protego.parse(text)
     delay = parser.crawl_delay(user_agent)
     rate = parser.request_rate(user_agent)
@@ -44,14 +46,17 @@ def parse_robots(text: str, user_agent: str) -> RobotsRules:
 
 
 def allow_all() -> RobotsRules:
+    """Rules that allow everything (no robots.txt)."""
     return RobotsRules(Protego.parse(""))
 
 
 def disallow_all(note: str, reason: str = RejectReason.ROBOTS_DISALLOWED) -> RobotsRules:
+    """Rules that refuse everything, saying why (``note``)."""
     return RobotsRules(Protego.parse("User-agent: *\nDisallow: /\n"), note=note, reason=reason)
 
 
 def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of a URL, lower-cased: what one robots.txt covers."""
     parts = urlsplit(url)
     return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
@@ -64,6 +69,7 @@ class RobotsCache:
         self._tasks: dict[str, asyncio.Task[RobotsRules]] = {}
 
     async def rules(self, url: str) -> RobotsRules:
+        """The robots.txt rules for ``url``'s origin, fetched once per origin."""
         origin = origin_of(url)
         task = self._tasks.get(origin)
         if task is None:
@@ -73,6 +79,7 @@ class RobotsCache:
         return await asyncio.shield(task)
 
     async def aclose(self) -> None:
+        """Cancel the robots.txt requests still running."""
         for task in self._tasks.values():
             task.cancel()
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)

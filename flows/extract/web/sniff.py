@@ -44,6 +44,7 @@ def root_element(body: bytes) -> str | None:
 
 
 def classify(content_type: str | None, body: bytes) -> Kind:
+    """What a fetched body is (page, feed, sitemap...), by its root element before its header."""
     root = root_element(body)
     if root == "html":  # whatever the header claims (an error page served as a feed)
         return Kind.PAGE
