@@ -30,6 +30,7 @@ from flows.load import RunRecord, load_run
 from flows.params import validate_params
 from flows.plan import Router, plan
 from flows.resume import Resume, note_batch, resume_key
+from flows.search import index as search_index
 from flows.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
@@ -106,8 +107,9 @@ def _not_closing(task: object, task_run: object, state: Any) -> bool:
     retry_condition_fn=_transient,
 )
 def prepare_warehouse(warehouse: str) -> None:
-    """Create tables and views, recover a crashed run."""
+    """Create tables and views, recover a crashed run, bring the search index in step."""
     prepare_run(Path(warehouse))
+    search_index.keep_in_step(Path(warehouse), _index_progress)
 
 
 @task(
@@ -161,6 +163,12 @@ def publish_report(warehouse: str, summary: dict[str, Any], name: str) -> None:
     artifacts.publish_summary(summary, name)
     artifacts.publish_rejects(rejects, name)
     artifacts.publish_per_day(per_day, name)
+
+
+def _index_progress(done: int, total: int) -> None:
+    """A search index built for an existing warehouse: a log line every 10,000 articles."""
+    if done % 10_000 == 0 or done == total:
+        get_run_logger().info("search index: %d of %d articles", done, total)
 
 
 LABEL_CHARS = 48

@@ -21,6 +21,7 @@ import duckdb
 
 from flows import __version__
 from flows.atomic import write_atomic
+from flows.search import index as search_index
 from flows.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
 from flows.sqlfiles import sql
 from flows.warehouse import (
@@ -115,7 +116,9 @@ def load_run(
         counts = LoadCounts(
             new + updated + unchanged + duplicates, new, updated, unchanged, 0, rejected
         )
-        return counts, _publish(warehouse, stage, parquet_file)
+        published = _publish(warehouse, stage, parquet_file)
+        search_index.keep_in_step(warehouse)
+        return counts, published
     parts = {
         "articles": article_parts,
         "rejects": reject_parts,
@@ -137,7 +140,9 @@ def load_run(
     finally:
         con.close()
     crash_point("after_commit")
-    return counts, _publish(warehouse, stage, parquet_name if written else None)
+    published = _publish(warehouse, stage, parquet_name if written else None)
+    search_index.keep_in_step(warehouse)  # the index takes the run's urls (flows/search/)
+    return counts, published
 
 
 def _merge(

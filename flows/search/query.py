@@ -1,0 +1,327 @@
+"""Searching: our query language turned into tantivy queries, run with the filters, every hit
+checked against DuckDB, snippets cut from the current bodies.
+
+The language: words (any may match; more matches rank higher), ``"a phrase"``, ``+required``,
+``-excluded``, ``prefix*`` and ``title:word`` (also ``title:"a phrase"``, ``+title:word``).
+Words match title and body, a match in the title weighing more (BM25 per field). A Chinese
+or Japanese word is a phrase of its characters (flows/search/tokenize.py), so it is found
+inside running text; so is a Latin word written against CJK text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from flows.search.index import (
+    Progress,
+    SearchIndexError,
+    current_run,
+    open_index,
+    sync,
+)
+from flows.search.tokenize import terms
+from flows.sqlfiles import sql
+from flows.warehouse import WarehouseLocked, connect, run_lock
+
+MAX_QUERY_CHARS = 1_000
+MAX_CLAUSES = 32
+MAX_LIMIT = 1_000
+MAX_HOST_CHARS = 253
+TITLE_BOOST = 2.0  # a word in the headline says more about the article than one in its body
+SNIPPET_BYTES = 200  # tantivy measures a fragment in UTF-8 bytes
+MARK = "**"  # around each matched word of a snippet
+# Hits are checked against DuckDB; a stale index may hold a few outdated ones, so a search
+# asks for more than it shows, and for more again (a bounded number of times) if it must.
+OVERFETCH = 2
+FETCH_ROUNDS = 4
+_CLAUSE = re.compile(
+    r'(?P<sign>[+-]?)(?:(?P<field>title):)?(?:"(?P<phrase>[^"]*)"?|(?P<word>[^\s"]+))'
+)
+
+
+# Han, Hiragana and Katakana, as flows/search/tokenize.py cuts them (Python's re has no \p{Han})
+_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+_CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
+
+
+class BadQuery(ValueError):
+    """A query or filter that cannot be searched for; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One part of a query: its words, how it must occur, where, and how it matches."""
+
+    occur: tantivy.Occur
+    text: str
+    phrase: bool = False
+    prefix: bool = False
+    title_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One result: the article as it is in ``articles`` now, its score and a snippet."""
+
+    url: str
+    timestamp: datetime | None
+    title: str
+    score: float
+    snippet: str
+
+    def record(self) -> dict[str, Any]:
+        """The hit as plain values (the Prefect task's result, JSON output)."""
+        return asdict(self)
+
+
+def parse(query: str) -> list[Clause]:
+    """The clauses of a query in our language; BadQuery when it is too long or has none."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadQuery(f"the query is {len(query)} characters; at most {MAX_QUERY_CHARS}")
+    clauses = []
+    for m in _CLAUSE.finditer(query):
+        occur = {"+": tantivy.Occur.Must, "-": tantivy.Occur.MustNot}.get(
+            m["sign"], tantivy.Occur.Should
+        )
+        title_only = m["field"] is not None
+        if m["phrase"] is not None:
+            clause = Clause(occur, m["phrase"], phrase=True, title_only=title_only)
+        else:
+            word = m["word"]
+            prefix = word.endswith("*") and len(word.rstrip("*")) > 0
+            clause = Clause(occur, word.rstrip("*"), prefix=prefix, title_only=title_only)
+        if terms(clause.text):  # punctuation alone matches nothing and is dropped
+            clauses.append(clause)
+    if len(clauses) > MAX_CLAUSES:
+        raise BadQuery(f"the query has {len(clauses)} parts; at most {MAX_CLAUSES}")
+    if not any(c.occur != tantivy.Occur.MustNot for c in clauses):
+        raise BadQuery(f"nothing to search for in {query!r}: give at least one word to find")
+    return clauses
+
+
+def _field_query(
+    schema: tantivy.Schema, field: str, words: list[str], prefix: bool
+) -> tantivy.Query:
+    if prefix and len(words) == 1:
+        # every term with the prefix (a phrase-prefix query would stop at its first 50)
+        return tantivy.Query.regex_query(schema, field, re.escape(words[0]) + ".*")
+    if prefix:
+        return tantivy.Query.phrase_prefix_query(schema, field, words)
+    if len(words) == 1:
+        return tantivy.Query.term_query(schema, field, words[0])
+    return tantivy.Query.phrase_query(schema, field, words)
+
+
+def clause_query(schema: tantivy.Schema, clause: Clause) -> tantivy.Query:
+    """One clause over the title (boosted) and the body, or the title alone."""
+    words = terms(clause.text)
+    title = tantivy.Query.boost_query(
+        _field_query(schema, "title", words, clause.prefix), TITLE_BOOST
+    )
+    if clause.title_only:
+        return title
+    body = _field_query(schema, "body", words, clause.prefix)
+    return tantivy.Query.boolean_query(
+        [(tantivy.Occur.Should, title), (tantivy.Occur.Should, body)]
+    )
+
+
+def text_query(schema: tantivy.Schema, clauses: Sequence[Clause]) -> tantivy.Query:
+    """The clauses together: required and excluded ones as said, the others ranking."""
+    return tantivy.Query.boolean_query([(c.occur, clause_query(schema, c)) for c in clauses])
+
+
+def _bound(value: date | datetime | None, end: bool) -> datetime | None:
+    """A filter bound in UTC; a date is the whole day (``until`` takes it in)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    day = datetime.combine(value, time(), tzinfo=UTC)
+    return day + timedelta(days=1) if end else day
+
+
+def filtered(
+    schema: tantivy.Schema,
+    query: tantivy.Query,
+    since: date | datetime | None,
+    until: date | datetime | None,
+    host: str | None,
+) -> tantivy.Query:
+    """The query limited to a time range (``since`` included, ``until`` too) and a host."""
+    lower, upper = _bound(since, False), _bound(until, True)
+    parts = [(tantivy.Occur.Must, query)]
+    if lower is not None or upper is not None:
+        if lower is not None and upper is not None and lower >= upper:
+            raise BadQuery(f"since ({lower:%Y-%m-%d %H:%M}) is not before until")
+        parts.append(
+            (
+                tantivy.Occur.Must,
+                tantivy.Query.range_query(
+                    schema,
+                    "timestamp",
+                    tantivy.FieldType.Date,
+                    lower,
+                    upper,
+                    include_lower=True,
+                    # a date takes in its whole day: up to the next midnight, excluded
+                    include_upper=isinstance(until, datetime),
+                ),
+            )
+        )
+    if host is not None:
+        parts.append((tantivy.Occur.Must, tantivy.Query.term_query(schema, "host", host)))
+    return tantivy.Query.boolean_query(parts) if len(parts) > 1 else query
+
+
+def check_host(host: str | None) -> str | None:
+    """A host filter as the index holds hosts (lower case), or BadQuery."""
+    if host is None:
+        return None
+    host = host.strip().lower()
+    if not host or len(host) > MAX_HOST_CHARS or any(c in host for c in "/:?# \t"):
+        raise BadQuery(f"--host must be a host name such as news.example.com, got {host!r}")
+    return host
+
+
+def check_limit(limit: int) -> int:
+    """The number of results asked for, within 1..MAX_LIMIT."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise BadQuery(
+            f"limit (--limit) must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}"
+        )
+    return limit
+
+
+def ready_index(
+    warehouse: Path, lock_wait_s: float = 5.0, progress: Progress | None = None
+) -> tantivy.Index:
+    """The index, brought in step first when it is missing, behind or not to be trusted and no
+    run is writing the warehouse; while one is, the index as it is (hits are checked)."""
+    opened = open_index(warehouse)
+    if opened is not None and opened[1]["run_id"] == current_run(warehouse):
+        return opened[0]
+    try:
+        with run_lock(warehouse, lock_wait_s):
+            sync(warehouse, progress)
+    except WarehouseLocked:
+        if opened is None:
+            raise SearchIndexError(
+                f"the search index of {warehouse} is not built yet and a run is writing the "
+                "warehouse; try again when it has finished"
+            ) from None
+        return opened[0]
+    reopened = open_index(warehouse)
+    if reopened is None:
+        raise SearchIndexError(f"the search index of {warehouse} could not be built")
+    return reopened[0]
+
+
+def _marked(snippet: tantivy.Snippet, words: Sequence[str]) -> str:
+    """The snippet's text with each matched word between MARKs (ranges are byte offsets).
+
+    tantivy marks every indexed term it finds, and a CJK word's terms are its characters: a
+    run of marked CJK characters is kept only when it holds one of the query's CJK ``words``
+    (so 運転手 is not marked for 自動運転); other marks are whole words and stay.
+    """
+    raw = snippet.fragment().encode("utf-8")
+    runs: list[list[int]] = []
+    for span in sorted(snippet.highlighted(), key=lambda r: r.start):
+        if runs and span.start <= runs[-1][1]:
+            runs[-1][1] = max(runs[-1][1], span.end)
+        else:
+            runs.append([span.start, span.end])
+    out, at = [], 0
+    for start, end in runs:
+        text = raw[start:end].decode("utf-8", "replace")
+        if _CJK_CHAR.match(text) and not any(w in text.lower() for w in words):
+            continue
+        out += [raw[at:start].decode("utf-8", "replace"), MARK, text, MARK]
+        at = end
+    out.append(raw[at:].decode("utf-8", "replace"))
+    return " ".join("".join(out).split())
+
+
+def _cjk_words(clauses: Sequence[Clause]) -> list[str]:
+    """The CJK words of the query's positive clauses, as runs of their characters."""
+    words = []
+    for clause in clauses:
+        for run in _CJK_RUN.findall(
+            "".join(terms(clause.text)) if clause.occur != tantivy.Occur.MustNot else ""
+        ):
+            words.append(run)
+    return words
+
+
+def search(
+    warehouse: Path,
+    query: str,
+    limit: int = 10,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    host: str | None = None,
+    *,
+    wait_s: float = 30.0,
+    lock_wait_s: float = 5.0,
+    progress: Progress | None = None,
+) -> list[Hit]:
+    """Articles ranked by relevance to ``query`` (BM25, title weighted), only as they are in
+    ``articles`` now: a hit whose url is gone or whose version changed is dropped."""
+    limit = check_limit(limit)
+    host = check_host(host)
+    clauses = parse(query)
+    index = ready_index(warehouse, lock_wait_s, progress)
+    schema = index.schema
+    ranked = text_query(schema, clauses)
+    full = filtered(schema, ranked, since, until, host)
+    searcher = index.searcher()
+    snippets = tantivy.SnippetGenerator.create(
+        searcher,
+        text_query(schema, [c for c in clauses if c.occur != tantivy.Occur.MustNot]),
+        schema,
+        "body",
+    )
+    snippets.set_max_num_chars(SNIPPET_BYTES)
+    cjk = _cjk_words(clauses)
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    con = connect(warehouse, read_only=True, wait_s=wait_s)
+    try:
+        offset, want = 0, limit * OVERFETCH
+        for _ in range(FETCH_ROUNDS):
+            found = searcher.search(full, limit=want, offset=offset, count=False).hits
+            candidates = []
+            for score, address in found:
+                doc = searcher.doc(address)
+                url = doc.get_first("url")
+                if url not in seen:
+                    seen.add(url)
+                    candidates.append((float(score), url, doc.get_first("version")))
+            current = {
+                row[0]: row
+                for row in con.execute(
+                    sql("search/rows_by_url.sql"), {"urls": [c[1] for c in candidates]}
+                ).fetchall()
+            }
+            for score, url, version in candidates:
+                row = current.get(url)
+                if row is None or row[5] != version or len(hits) == limit:
+                    continue
+                _, timestamp, title, body, _, _ = row
+                snippet = snippets.snippet_from_doc(tantivy.Document(body=[body]))
+                text = _marked(snippet, cjk) or " ".join(body[:SNIPPET_BYTES].split())
+                hits.append(Hit(url, timestamp, title, round(score, 4), text))
+            if len(hits) == limit or len(found) < want:
+                break
+            offset, want = offset + want, want * 2
+    finally:
+        con.close()
+    return hits
