@@ -272,11 +272,14 @@ def sync(warehouse: Path, progress: Progress | None = None, rebuild: bool = Fals
 
 
 def _pending_runs(con: duckdb.DuckDBPyConnection, held: str | None) -> list[str] | None:
-    """The runs committed after the one the index holds; None when the index holds a run this
-    warehouse never had (not its index) or none while the warehouse has runs."""
+    """The runs committed after the one the index holds (every run when it was built before
+    the first); None when it holds a run this warehouse never had: not its index."""
     if held == _latest_run(con):
         return []
-    if held is None or not con.execute(sql("search/run_known.sql"), {"run_id": held}).fetchone()[0]:
+    if (
+        held is not None
+        and not con.execute(sql("search/run_known.sql"), {"run_id": held}).fetchone()[0]
+    ):
         return None
     return [
         row[0] for row in con.execute(sql("search/runs_after.sql"), {"run_id": held}).fetchall()

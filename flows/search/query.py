@@ -173,7 +173,7 @@ def filtered(
                     upper,
                     include_lower=True,
                     # a date takes in its whole day: up to the next midnight, excluded
-                    include_upper=isinstance(until, datetime),
+                    include_upper=upper is None or isinstance(until, datetime),
                 ),
             )
         )
