@@ -2,8 +2,8 @@
 repaired when it is behind, rebuilt when it cannot be trusted.
 
 The index holds, per url, the terms of its title and body, its host and timestamp for the
-filters, and the version it was built from (``sql/search/all_rows.sql``); bodies are not
-stored: snippets are cut from DuckDB's rows. Beside tantivy's files, ``state.json`` records the
+filters, the version it was built from (``sql/search/all_rows.sql``) and the body, for
+snippets. Beside tantivy's files, ``state.json`` records the
 last run the index holds. When that is not the warehouse's last run (a run killed between its
 commit and the index update), the runs after it are applied again by url; an index folder that
 is not ours (a symlink, a symlink inside it, no or a damaged state file, a run the warehouse
@@ -36,7 +36,7 @@ from flows.warehouse import connect, tell
 
 STATE_FILE = "state.json"
 # What state.json must say: a folder written by another layout or schema is rebuilt.
-STATE_FORMAT = "article-etl-search/1"
+STATE_FORMAT = "article-etl-search/2"
 FIELDS = ("url", "version", "title", "body", "host", "timestamp")
 URL_CHUNK = 2_000  # urls bound per DuckDB query when updating by url
 WRITER_HEAP_BYTES = 96 * 1024 * 1024  # tantivy's indexing buffer, split between its threads
@@ -70,13 +70,14 @@ def search_dir(warehouse: Path) -> Path:
 
 
 def schema() -> tantivy.Schema:
-    """The index's fields: url and version to check hits, title and body to rank, host and
-    timestamp to filter."""
+    """The index's fields: url and version to check hits, title and body to rank (the body
+    also for snippets), host and timestamp to filter."""
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("url", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("version", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("title", tokenizer_name=TOKENIZER_NAME)
-    builder.add_text_field("body", tokenizer_name=TOKENIZER_NAME)
+    # stored: snippets are cut from it (DuckDB reads long strings slowly one row at a time)
+    builder.add_text_field("body", stored=True, tokenizer_name=TOKENIZER_NAME)
     builder.add_text_field("host", tokenizer_name="raw", index_option="basic")
     builder.add_date_field("timestamp", indexed=True, fast=True)
     return builder.build()
@@ -158,7 +159,7 @@ def build(warehouse: Path, progress: Progress | None = None) -> SyncResult:
     con = connect(warehouse, read_only=True)
     try:
         total = con.execute(sql("search/article_count.sql")).fetchone()[0]
-        run_id = _latest_run(con)
+        run_id = latest_run(con)
         work = warehouse / f".search-build-{uuid.uuid4().hex[:8]}"
         work.mkdir()
         try:
@@ -208,7 +209,8 @@ def clear_leftovers(warehouse: Path) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
+def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The warehouse's last committed run: the one an index in step records."""
     row = con.execute(sql("search/latest_run.sql")).fetchone()
     return row[0] if row else None
 
@@ -274,7 +276,7 @@ def sync(warehouse: Path, progress: Progress | None = None, rebuild: bool = Fals
 def _pending_runs(con: duckdb.DuckDBPyConnection, held: str | None) -> list[str] | None:
     """The runs committed after the one the index holds (every run when it was built before
     the first); None when it holds a run this warehouse never had: not its index."""
-    if held == _latest_run(con):
+    if held == latest_run(con):
         return []
     if (
         held is not None
@@ -300,6 +302,6 @@ def current_run(warehouse: Path) -> str | None:
     """The warehouse's last run (what an index in step records)."""
     con = connect(warehouse, read_only=True)
     try:
-        return _latest_run(con)
+        return latest_run(con)
     finally:
         con.close()

@@ -17,15 +17,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import tantivy
 
-from flows.search.index import (
-    Progress,
-    SearchIndexError,
-    current_run,
-    open_index,
-    sync,
-)
+from flows.search.index import Progress, SearchIndexError, latest_run, open_index, sync
 from flows.search.tokenize import terms
 from flows.sqlfiles import sql
 from flows.warehouse import WarehouseLocked, connect, run_lock
@@ -36,6 +31,7 @@ MAX_LIMIT = 1_000
 MAX_HOST_CHARS = 253
 TITLE_BOOST = 2.0  # a word in the headline says more about the article than one in its body
 SNIPPET_BYTES = 200  # tantivy measures a fragment in UTF-8 bytes
+SNIPPET_SCAN = 20_000  # characters of a body a snippet is looked for in
 MARK = "**"  # around each matched word of a snippet
 # Hits are checked against DuckDB; a stale index may hold a few outdated ones, so a search
 # asks for more than it shows, and for more again (a bounded number of times) if it must.
@@ -202,12 +198,15 @@ def check_limit(limit: int) -> int:
 
 
 def ready_index(
-    warehouse: Path, lock_wait_s: float = 5.0, progress: Progress | None = None
+    warehouse: Path,
+    con: duckdb.DuckDBPyConnection,
+    lock_wait_s: float = 5.0,
+    progress: Progress | None = None,
 ) -> tantivy.Index:
     """The index, brought in step first when it is missing, behind or not to be trusted and no
     run is writing the warehouse; while one is, the index as it is (hits are checked)."""
     opened = open_index(warehouse)
-    if opened is not None and opened[1]["run_id"] == current_run(warehouse):
+    if opened is not None and opened[1]["run_id"] == latest_run(con):
         return opened[0]
     try:
         with run_lock(warehouse, lock_wait_s):
@@ -261,6 +260,50 @@ def _cjk_words(clauses: Sequence[Clause]) -> list[str]:
     return words
 
 
+class Session:
+    """The index and a read-only connection held open for many searches (a service, the
+    benchmark); ``search`` opens one for a single query."""
+
+    def __init__(
+        self,
+        warehouse: Path,
+        *,
+        wait_s: float = 30.0,
+        lock_wait_s: float = 5.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.con = connect(warehouse, read_only=True, wait_s=wait_s)
+        try:
+            self.index = ready_index(warehouse, self.con, lock_wait_s, progress)
+        except BaseException:
+            self.con.close()
+            raise
+
+    def search(
+        self,
+        query: str,
+        limit: int = 10,
+        since: date | datetime | None = None,
+        until: date | datetime | None = None,
+        host: str | None = None,
+    ) -> list[Hit]:
+        """Articles ranked by relevance to ``query``, as ``search`` says."""
+        clauses = parse(query)
+        return _ranked(
+            self.index, self.con, clauses, check_limit(limit), since, until, check_host(host)
+        )
+
+    def close(self) -> None:
+        """Release the database file."""
+        self.con.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def search(
     warehouse: Path,
     query: str,
@@ -275,10 +318,23 @@ def search(
 ) -> list[Hit]:
     """Articles ranked by relevance to ``query`` (BM25, title weighted), only as they are in
     ``articles`` now: a hit whose url is gone or whose version changed is dropped."""
-    limit = check_limit(limit)
-    host = check_host(host)
-    clauses = parse(query)
-    index = ready_index(warehouse, lock_wait_s, progress)
+    check_limit(limit)
+    check_host(host)
+    parse(query)  # a bad query is said before anything is opened or built
+    with Session(warehouse, wait_s=wait_s, lock_wait_s=lock_wait_s, progress=progress) as session:
+        return session.search(query, limit, since, until, host)
+
+
+def _ranked(
+    index: tantivy.Index,
+    con: duckdb.DuckDBPyConnection,
+    clauses: Sequence[Clause],
+    limit: int,
+    since: date | datetime | None,
+    until: date | datetime | None,
+    host: str | None,
+) -> list[Hit]:
+    """The query run on the index; each hit checked against ``articles`` (``con``)."""
     schema = index.schema
     ranked = text_query(schema, clauses)
     full = filtered(schema, ranked, since, until, host)
@@ -293,35 +349,34 @@ def search(
     cjk = _cjk_words(clauses)
     hits: list[Hit] = []
     seen: set[str] = set()
-    con = connect(warehouse, read_only=True, wait_s=wait_s)
-    try:
-        offset, want = 0, limit * OVERFETCH
-        for _ in range(FETCH_ROUNDS):
-            found = searcher.search(full, limit=want, offset=offset, count=False).hits
-            candidates = []
-            for score, address in found:
-                doc = searcher.doc(address)
-                url = doc.get_first("url")
-                if url not in seen:
-                    seen.add(url)
-                    candidates.append((float(score), url, doc.get_first("version")))
-            current = {
-                row[0]: row
-                for row in con.execute(
-                    sql("search/rows_by_url.sql"), {"urls": [c[1] for c in candidates]}
-                ).fetchall()
-            }
-            for score, url, version in candidates:
-                row = current.get(url)
-                if row is None or row[5] != version or len(hits) == limit:
-                    continue
-                _, timestamp, title, body, _, _ = row
-                snippet = snippets.snippet_from_doc(tantivy.Document(body=[body]))
-                text = _marked(snippet, cjk) or " ".join(body[:SNIPPET_BYTES].split())
-                hits.append(Hit(url, timestamp, title, round(score, 4), text))
-            if len(hits) == limit or len(found) < want:
-                break
-            offset, want = offset + want, want * 2
-    finally:
-        con.close()
+    offset, want = 0, limit * OVERFETCH
+    for _ in range(FETCH_ROUNDS):
+        found = searcher.search(full, limit=want, offset=offset, count=False).hits
+        candidates = []
+        for score, address in found:
+            doc = searcher.doc(address)
+            url = doc.get_first("url")
+            if url not in seen:
+                seen.add(url)
+                candidates.append(
+                    (float(score), url, doc.get_first("version"), doc.get_first("body") or "")
+                )
+        current = {
+            row[0]: row
+            for row in con.execute(
+                sql("search/hits.sql"), {"urls": [c[1] for c in candidates]}
+            ).fetchall()
+        }
+        for score, url, version, body in candidates:
+            row = current.get(url)
+            if row is None or row[3] != version or len(hits) == limit:
+                continue
+            _, timestamp, title, _ = row
+            # the best passage of the body's start: the generator tokenizes all it is given
+            snippet = snippets.snippet_from_doc(tantivy.Document(body=[body[:SNIPPET_SCAN]]))
+            text = _marked(snippet, cjk) or " ".join(body[:SNIPPET_BYTES].split())
+            hits.append(Hit(url, timestamp, title, round(score, 4), text))
+        if len(hits) == limit or len(found) < want:
+            break
+        offset, want = offset + want, want * 2
     return hits

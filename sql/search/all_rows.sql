@@ -1,10 +1,22 @@
 -- Every article as the search index holds it: its host (as views/article_hosts.sql derives it)
--- and a version, a hash of what is indexed and shown (the same expression as rows_by_url.sql).
-SELECT
-    url,
-    "timestamp",
-    title,
-    body,
-    lower(regexp_extract(url, '^[a-z]+://(?:[^@/]*@)?([^/:?#]+)', 1)) AS host,
-    md5(concat_ws(chr(31), coalesce(epoch_us("timestamp")::VARCHAR, ''), title, body)) AS version
-FROM articles;
+-- and its version, the content hash lineage recorded for it when it was loaded (a changed
+-- article is a new lineage record; an unchanged one is not loaded again).
+WITH versions AS (
+    SELECT url, arg_max(content_hash, ingested_at) AS version
+    FROM lineage
+    GROUP BY url
+),
+
+final AS (
+    SELECT
+        articles.url,
+        articles."timestamp",
+        articles.title,
+        articles.body,
+        lower(regexp_extract(articles.url, '^[a-z]+://(?:[^@/]*@)?([^/:?#]+)', 1)) AS host,
+        coalesce(versions.version, '') AS version
+    FROM articles
+    LEFT JOIN versions ON versions.url = articles.url
+)
+
+SELECT * FROM final;
