@@ -16,7 +16,7 @@ from flows.cli import main
 from flows.ingest import ingest
 from flows.search import index as search_index
 from flows.search.query import BadQuery, Hit, search
-from flows.warehouse import CRASH_AT_ENV, connect
+from flows.warehouse import CRASH_AT_ENV, connect, run_lock
 
 from .items import write_item
 from .test_crash import cli_env, start_ingest
@@ -227,21 +227,24 @@ def test_a_stale_index_cannot_return_an_outdated_version(
     shutil.copytree(loaded, wh)
     old = tmp_path / "old-index"
     shutil.copytree(search_index.search_dir(wh), old)
-    write_items(
-        tmp_path / "in", ["tram"], {"tram": "A late amendment renamed it the harbour line."}
-    )
+    # the tram article changes: same url, title and date, another body
+    day, title, url, _ = ITEMS["tram"]
+    body = ("A late amendment renamed the project the harbour line before the final vote.", FILLER)
+    write_item(tmp_path / "in", "tram.txt", epoch_ms(day), title, url, body)
     ingest(sources=[str(tmp_path / "in")], warehouse=str(wh), workers=1)
     assert urls(search(wh, "harbour")) == [url_of("tram")]
-    # Put back the index from before the update and make it claim to be current: the hit it
-    # holds for the old version is dropped, never shown.
+    assert search(wh, "gallery") == []
+    # The index from before that run, as a crash would leave it, while another run holds the
+    # warehouse (so the search cannot repair it): the outdated version is never shown.
     shutil.rmtree(search_index.search_dir(wh))
     shutil.copytree(old, search_index.search_dir(wh))
-    state = {"format": search_index.STATE_FORMAT, "run_id": search_index.current_run(wh)}
-    (search_index.search_dir(wh) / search_index.STATE_FILE).write_text(json.dumps(state))
-    assert urls(search(wh, "eastern")) == []
-    assert search(wh, "harbour") == []  # the index never had it: missing, not wrong
-    assert search_index.sync(wh, rebuild=True).action == "built"
+    with run_lock(wh, 1):
+        assert search(wh, "gallery", lock_wait_s=0) == []
+        assert urls(search(wh, "tram", lock_wait_s=0)) == [url_of("budget")]
+        assert urls(search(wh, "species", lock_wait_s=0)) == [url_of("sea")]
+    # with the warehouse free, the next search brings the index in step first
     assert urls(search(wh, "harbour")) == [url_of("tram")]
+    assert search(wh, "gallery") == []
 
 
 def test_a_damaged_or_foreign_index_is_rebuilt_not_trusted(loaded: Path, tmp_path: Path) -> None:

@@ -2,14 +2,14 @@
 repaired when it is behind, rebuilt when it cannot be trusted.
 
 The index holds, per url, the terms of its title and body, its host and timestamp for the
-filters, the version it was built from (``sql/search/all_rows.sql``) and the body, for
-snippets. Beside tantivy's files, ``state.json`` records the
-last run the index holds. When that is not the warehouse's last run (a run killed between its
-commit and the index update), the runs after it are applied again by url; an index folder that
-is not ours (a symlink, a symlink inside it, no or a damaged state file, a run the warehouse
-never had, a document count that differs from ``articles``) is rebuilt from scratch, never
-trusted. Writers hold the warehouse's run lock: an ingest's load, maintenance, or a search
-that finds the index missing or behind while no run is going.
+filters, and a copy of title, timestamp and body (for checks and snippets). Beside tantivy's
+files, ``state.json`` records the last run the index holds. When that is not the warehouse's
+last run (a run killed between its commit and the index update), the runs after it are
+applied again by url; an index folder that is not ours (a symlink, a symlink inside it, no or
+a damaged state file, a run the warehouse never had, a document count that differs from
+``articles``) is rebuilt from scratch, never trusted. Writers hold the warehouse's run lock:
+an ingest's load, maintenance, or a search that finds the index missing or behind while no
+run is going.
 """
 
 from __future__ import annotations
@@ -36,8 +36,7 @@ from flows.warehouse import connect, tell
 
 STATE_FILE = "state.json"
 # What state.json must say: a folder written by another layout or schema is rebuilt.
-STATE_FORMAT = "article-etl-search/2"
-FIELDS = ("url", "version", "title", "body", "host", "timestamp")
+STATE_FORMAT = "article-etl-search/3"
 URL_CHUNK = 2_000  # urls bound per DuckDB query when updating by url
 WRITER_HEAP_BYTES = 96 * 1024 * 1024  # tantivy's indexing buffer, split between its threads
 WRITER_THREADS = 2
@@ -70,16 +69,15 @@ def search_dir(warehouse: Path) -> Path:
 
 
 def schema() -> tantivy.Schema:
-    """The index's fields: url and version to check hits, title and body to rank (the body
-    also for snippets), host and timestamp to filter."""
+    """The index's fields: title and body to rank (stored: hits are checked by title, the
+    body gives snippets), host and timestamp to filter (the timestamp stored for checks)."""
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("url", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("version", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("title", tokenizer_name=TOKENIZER_NAME)
+    builder.add_text_field("title", stored=True, tokenizer_name=TOKENIZER_NAME)
     # stored: snippets are cut from it (DuckDB reads long strings slowly one row at a time)
     builder.add_text_field("body", stored=True, tokenizer_name=TOKENIZER_NAME)
     builder.add_text_field("host", tokenizer_name="raw", index_option="basic")
-    builder.add_date_field("timestamp", indexed=True, fast=True)
+    builder.add_date_field("timestamp", stored=True, indexed=True, fast=True)
     return builder.build()
 
 
@@ -136,10 +134,9 @@ def open_index(warehouse: Path) -> tuple[tantivy.Index, dict[str, object]] | Non
 
 
 def _document(row: Sequence[object]) -> tantivy.Document:
-    url, timestamp, title, body, host, version = row
+    url, timestamp, title, body, host = row
     doc = tantivy.Document()
     doc.add_text("url", str(url))
-    doc.add_text("version", str(version))
     doc.add_text("title", str(title))
     doc.add_text("body", str(body))
     doc.add_text("host", str(host or ""))
@@ -257,7 +254,7 @@ def sync(warehouse: Path, progress: Progress | None = None, rebuild: bool = Fals
     index, state = opened
     con = connect(warehouse, read_only=True)
     try:
-        pending = _pending_runs(con, state["run_id"])  # type: ignore[arg-type]
+        pending = pending_runs(con, state["run_id"])  # type: ignore[arg-type]
         in_step = False
         if pending is not None:
             if pending:
@@ -273,7 +270,7 @@ def sync(warehouse: Path, progress: Progress | None = None, rebuild: bool = Fals
     return SyncResult("caught_up" if pending else "current", documents, len(pending))
 
 
-def _pending_runs(con: duckdb.DuckDBPyConnection, held: str | None) -> list[str] | None:
+def pending_runs(con: duckdb.DuckDBPyConnection, held: str | None) -> list[str] | None:
     """The runs committed after the one the index holds (every run when it was built before
     the first); None when it holds a run this warehouse never had: not its index."""
     if held == latest_run(con):

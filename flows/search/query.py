@@ -20,7 +20,14 @@ from typing import Any
 import duckdb
 import tantivy
 
-from flows.search.index import Progress, SearchIndexError, latest_run, open_index, sync
+from flows.search.index import (
+    Progress,
+    SearchIndexError,
+    latest_run,
+    open_index,
+    pending_runs,
+    sync,
+)
 from flows.search.tokenize import terms
 from flows.sqlfiles import sql
 from flows.warehouse import WarehouseLocked, connect, run_lock
@@ -32,7 +39,10 @@ MAX_HOST_CHARS = 253
 TITLE_BOOST = 2.0  # a word in the headline says more about the article than one in its body
 SNIPPET_BYTES = 200  # tantivy measures a fragment in UTF-8 bytes
 SNIPPET_SCAN = 20_000  # characters of a body a snippet is looked for in
-MARK = "**"  # around each matched word of a snippet
+MARK = "**"
+SNIPPET_LEAD = (
+    24  # characters kept before a snippet's first match  # around each matched word of a snippet
+)
 # Hits are checked against DuckDB; a stale index may hold a few outdated ones, so a search
 # asks for more than it shows, and for more again (a bounded number of times) if it must.
 OVERFETCH = 2
@@ -202,26 +212,33 @@ def ready_index(
     con: duckdb.DuckDBPyConnection,
     lock_wait_s: float = 5.0,
     progress: Progress | None = None,
-) -> tantivy.Index:
-    """The index, brought in step first when it is missing, behind or not to be trusted and no
-    run is writing the warehouse; while one is, the index as it is (hits are checked)."""
+) -> tuple[tantivy.Index, list[str]]:
+    """The index and the runs it is behind by. It is brought in step first when it is
+    missing, behind or not to be trusted and no run is writing the warehouse; while one is,
+    it is used as it is, and the hits of urls those runs changed are left out."""
     opened = open_index(warehouse)
     if opened is not None and opened[1]["run_id"] == latest_run(con):
-        return opened[0]
+        return opened[0], []
     try:
         with run_lock(warehouse, lock_wait_s):
             sync(warehouse, progress)
     except WarehouseLocked:
-        if opened is None:
+        behind = None if opened is None else pending_runs(con, opened[1]["run_id"])  # type: ignore[arg-type]
+        if opened is None or behind is None:
             raise SearchIndexError(
-                f"the search index of {warehouse} is not built yet and a run is writing the "
-                "warehouse; try again when it has finished"
+                f"the search index of {warehouse} must be built again and a run is writing "
+                "the warehouse; try again when it has finished"
             ) from None
-        return opened[0]
+        return opened[0], behind
     reopened = open_index(warehouse)
     if reopened is None:
         raise SearchIndexError(f"the search index of {warehouse} could not be built")
-    return reopened[0]
+    return reopened[0], []
+
+
+def _seconds(value: object) -> int | None:
+    """A timestamp to the second (the index keeps dates at that precision)."""
+    return int(value.timestamp()) if isinstance(value, datetime) else None
 
 
 def _marked(snippet: tantivy.Snippet, words: Sequence[str]) -> str:
@@ -246,7 +263,12 @@ def _marked(snippet: tantivy.Snippet, words: Sequence[str]) -> str:
         out += [raw[at:start].decode("utf-8", "replace"), MARK, text, MARK]
         at = end
     out.append(raw[at:].decode("utf-8", "replace"))
-    return " ".join("".join(out).split())
+    text = " ".join("".join(out).split())
+    first = text.find(MARK)
+    if first > SNIPPET_LEAD:  # start near the first match: a table shows a snippet's start
+        cut = text.rfind(" ", 0, first - SNIPPET_LEAD // 2)
+        text = "…" + text[(cut + 1 if cut > 0 else first - SNIPPET_LEAD // 2) :]
+    return text
 
 
 def _cjk_words(clauses: Sequence[Clause]) -> list[str]:
@@ -274,7 +296,7 @@ class Session:
     ) -> None:
         self.con = connect(warehouse, read_only=True, wait_s=wait_s)
         try:
-            self.index = ready_index(warehouse, self.con, lock_wait_s, progress)
+            self.index, self.behind = ready_index(warehouse, self.con, lock_wait_s, progress)
         except BaseException:
             self.con.close()
             raise
@@ -290,7 +312,14 @@ class Session:
         """Articles ranked by relevance to ``query``, as ``search`` says."""
         clauses = parse(query)
         return _ranked(
-            self.index, self.con, clauses, check_limit(limit), since, until, check_host(host)
+            self.index,
+            self.con,
+            self.behind,
+            clauses,
+            check_limit(limit),
+            since,
+            until,
+            check_host(host),
         )
 
     def close(self) -> None:
@@ -317,7 +346,7 @@ def search(
     progress: Progress | None = None,
 ) -> list[Hit]:
     """Articles ranked by relevance to ``query`` (BM25, title weighted), only as they are in
-    ``articles`` now: a hit whose url is gone or whose version changed is dropped."""
+    ``articles`` now: a hit whose url is gone or whose article changed is left out."""
     check_limit(limit)
     check_host(host)
     parse(query)  # a bad query is said before anything is opened or built
@@ -328,13 +357,16 @@ def search(
 def _ranked(
     index: tantivy.Index,
     con: duckdb.DuckDBPyConnection,
+    behind: Sequence[str],
     clauses: Sequence[Clause],
     limit: int,
     since: date | datetime | None,
     until: date | datetime | None,
     host: str | None,
 ) -> list[Hit]:
-    """The query run on the index; each hit checked against ``articles`` (``con``)."""
+    """The query run on the index; each hit checked against ``articles`` (``con``): its url
+    still there with the title and timestamp the index holds, and not changed by a run the
+    index is ``behind`` by."""
     schema = index.schema
     ranked = text_query(schema, clauses)
     full = filtered(schema, ranked, since, until, host)
@@ -358,20 +390,27 @@ def _ranked(
             url = doc.get_first("url")
             if url not in seen:
                 seen.add(url)
-                candidates.append(
-                    (float(score), url, doc.get_first("version"), doc.get_first("body") or "")
-                )
+                candidates.append((float(score), url, doc))
+        urls = [c[1] for c in candidates]
         current = {
-            row[0]: row
-            for row in con.execute(
-                sql("search/hits.sql"), {"urls": [c[1] for c in candidates]}
-            ).fetchall()
+            row[0]: row for row in con.execute(sql("search/hits.sql"), {"urls": urls}).fetchall()
         }
-        for score, url, version, body in candidates:
+        changed: set[str] = set()
+        if behind:
+            params = {"run_ids": list(behind), "urls": urls}
+            changed = {
+                row[0] for row in con.execute(sql("search/changed_since.sql"), params).fetchall()
+            }
+        for score, url, doc in candidates:
             row = current.get(url)
-            if row is None or row[3] != version or len(hits) == limit:
+            if row is None or url in changed or len(hits) == limit:
                 continue
-            _, timestamp, title, _ = row
+            _, timestamp, title = row
+            if title != doc.get_first("title") or _seconds(timestamp) != _seconds(
+                doc.get_first("timestamp")
+            ):
+                continue  # the index holds another version than articles
+            body = doc.get_first("body") or ""
             # the best passage of the body's start: the generator tokenizes all it is given
             snippet = snippets.snippet_from_doc(tantivy.Document(body=[body[:SNIPPET_SCAN]]))
             text = _marked(snippet, cjk) or " ".join(body[:SNIPPET_BYTES].split())
