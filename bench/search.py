@@ -5,10 +5,10 @@
 - build: a warehouse of N articles whose bodies are the real texts of ../shared/corpus (the
   Zyte ground truth and the boilerplate sets' human-made main texts), replicated with
   variations (paragraphs rotated, a few words of other pages mixed in, a unique token, 200
-  hosts, timestamps over 2020-2024); the index built from it by ``flows.search.index.build``
+  hosts, timestamps over 2020-2024); the index built from it by ``flows.load.search.index.build``
   (wall and CPU seconds, size on disk);
 - queries: QUERIES of each kind (word, phrase, boolean, CJK, a word with a date range and a
-  host) through ``flows.search.query.search``, the function the command line calls (open the
+  host) through ``flows.load.search.query.search``, the function the command line calls (open the
   index, check it is in step, rank, check every hit against DuckDB, cut snippets): p50/p95;
 - update: UPDATE articles changed by one run (new bodies in ``articles``, their lineage, a
   run row), then ``sync``, which applies that run by url as the load does;
@@ -35,10 +35,10 @@ from typing import Any
 import pyarrow as pa
 
 from bench import SHARED
-from flows.search import index as search_index
-from flows.search.query import Session, search
-from flows.search.tokenize import terms
-from flows.warehouse import connect, prepare_run
+from flows.load.search import index as search_index
+from flows.load.search.query import Session, search
+from flows.load.search.tokenize import terms
+from flows.load.warehouse import connect, prepare_run
 
 CORPUS = SHARED / "corpus"
 DEFAULT_WORKDIR = Path("/tmp") / "article-etl-bench-search"

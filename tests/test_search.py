@@ -1,4 +1,4 @@
-"""Full-text search (flows/search/) through the real pipeline: archived items ingested into a
+"""Full-text search (flows/load/search/) through the real pipeline: archived items ingested into a
 real warehouse by the ingest flow, then searched; the query language, CJK words inside running
 text, the filters, an index that is stale, damaged or not ours, and a real kill of
 `article-etl ingest` between the DuckDB commit and the index update."""
@@ -14,9 +14,9 @@ import pytest
 
 from flows.cli import main
 from flows.ingest import ingest
-from flows.search import index as search_index
-from flows.search.query import BadQuery, Hit, search
-from flows.warehouse import CRASH_AT_ENV, connect, run_lock
+from flows.load.search import index as search_index
+from flows.load.search.query import BadQuery, Hit, search
+from flows.load.warehouse import CRASH_AT_ENV, connect, run_lock
 
 from .items import write_item
 from .test_crash import cli_env, start_ingest

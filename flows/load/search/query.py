@@ -4,7 +4,7 @@ checked against DuckDB, snippets cut from the current bodies.
 The language: words (any may match; more matches rank higher), ``"a phrase"``, ``+required``,
 ``-excluded``, ``prefix*`` and ``title:word`` (also ``title:"a phrase"``, ``+title:word``).
 Words match title and body, a match in the title weighing more (BM25 per field). A Chinese
-or Japanese word is a phrase of its characters (flows/search/tokenize.py), so it is found
+or Japanese word is a phrase of its characters (flows/load/search/tokenize.py), so it is found
 inside running text; so is a Latin word written against CJK text.
 """
 
@@ -20,7 +20,8 @@ from typing import Any
 import duckdb
 import tantivy
 
-from flows.search.index import (
+from flows.core.sqlfiles import sql
+from flows.load.search.index import (
     Progress,
     SearchIndexError,
     latest_run,
@@ -28,9 +29,8 @@ from flows.search.index import (
     pending_runs,
     sync,
 )
-from flows.search.tokenize import terms
-from flows.sqlfiles import sql
-from flows.warehouse import WarehouseLocked, connect, run_lock
+from flows.load.search.tokenize import terms
+from flows.load.warehouse import WarehouseLocked, connect, run_lock
 
 MAX_QUERY_CHARS = 1_000
 MAX_CLAUSES = 32
@@ -52,7 +52,7 @@ _CLAUSE = re.compile(
 )
 
 
-# Han, Hiragana and Katakana, as flows/search/tokenize.py cuts them (Python's re has no \p{Han})
+# Han, Hiragana and Katakana, as tokenize.py cuts them (Python's re has no \p{Han})
 _CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
 _CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
 _CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")

@@ -9,8 +9,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows.search.query import search
-from flows.settings import DEFAULT_WAREHOUSE
+from flows.core.settings import DEFAULT_WAREHOUSE
+from flows.load.search.query import search
 
 
 @task(name="search-articles", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 5])

@@ -28,11 +28,11 @@ from pathlib import Path
 import duckdb
 import tantivy
 
-from flows.atomic import write_atomic
-from flows.search.tokenize import TOKENIZER_NAME, analyzer
-from flows.settings import SEARCH_DIRNAME
-from flows.sqlfiles import sql
-from flows.warehouse import connect, tell
+from flows.core.atomic import write_atomic
+from flows.core.settings import SEARCH_DIRNAME
+from flows.core.sqlfiles import sql
+from flows.load.search.tokenize import TOKENIZER_NAME, analyzer
+from flows.load.warehouse import connect, tell
 
 STATE_FILE = "state.json"
 # What state.json must say: a folder written by another layout or schema is rebuilt.
