@@ -233,13 +233,14 @@ def relevance(workdir: Path, pages: list[tuple[str, str, str]]) -> tuple[int, in
     for url, _, body in pages:
         by_body.setdefault(body, set()).add(url)
     first, misses = 0, []
-    for (url, _, body), unique in zip(pages, page_terms, strict=True):
-        rare = sorted(unique, key=lambda t: (df[t], t))[:3]
-        hits = search(warehouse, " ".join(rare), 1)
-        if hits and hits[0].url in by_body[body]:
-            first += 1
-        elif len(misses) < 5:
-            misses.append(f"{url}: {' '.join(rare)} -> {hits[0].url if hits else 'nothing'}")
+    with Session(warehouse) as session:
+        for (url, _, body), unique in zip(pages, page_terms, strict=True):
+            rare = sorted(unique, key=lambda t: (df[t], t))[:3]
+            hits = session.search(" ".join(rare), 1)
+            if hits and hits[0].url in by_body[body]:
+                first += 1
+            elif len(misses) < 5:
+                misses.append(f"{url}: {' '.join(rare)} -> {hits[0].url if hits else 'nothing'}")
     return first, len(pages), misses
 
 
@@ -250,9 +251,22 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--skip-relevance", action="store_true")
+    parser.add_argument("--only-relevance", action="store_true")
     args = parser.parse_args()
     pages = real_pages()
     print(f"real pages with a text: {len(pages)}")
+    if not args.only_relevance:
+        scale(args, pages)
+    if not args.skip_relevance:
+        (first, total, misses), wall, _ = timed(lambda: relevance(args.workdir, pages))
+        share = f"{first}/{total} ({first / total:.1%})"
+        print(f"relevance: {share} pages first for their three rarest terms, {wall:.0f} s")
+        for miss in misses:
+            print(f"  miss: {miss}")
+
+
+def scale(args: argparse.Namespace, pages: list[tuple[str, str, str]]) -> None:
+    """Build, queries and update at ``--n`` articles."""
     warehouse = args.workdir / f"wh-{args.n}"
     shutil.rmtree(warehouse, ignore_errors=True)
     _, wall, _ = timed(lambda: fill(warehouse, variants(pages, args.n), "bench-fill"))
@@ -274,12 +288,6 @@ def main() -> None:
     print(
         f"update of {len(changed):,} articles by url: {result}, {wall:.1f} s wall, {cpu:.1f} s CPU"
     )
-    if not args.skip_relevance:
-        (first, total, misses), wall, _ = timed(lambda: relevance(args.workdir, pages))
-        share = f"{first}/{total} ({first / total:.1%})"
-        print(f"relevance: {share} pages first for their three rarest terms, {wall:.0f} s")
-        for miss in misses:
-            print(f"  miss: {miss}")
 
 
 if __name__ == "__main__":

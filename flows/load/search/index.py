@@ -37,7 +37,7 @@ from flows.load.warehouse import connect, tell
 STATE_FILE = "state.json"
 # What state.json must say: a folder written by another layout or schema is rebuilt.
 STATE_FORMAT = "article-etl-search/3"
-URL_CHUNK = 2_000  # urls bound per DuckDB query when updating by url
+URL_CHUNK = 50_000  # urls bound per DuckDB query when updating by url
 WRITER_HEAP_BYTES = 96 * 1024 * 1024  # tantivy's indexing buffer, split between its threads
 WRITER_THREADS = 2
 
@@ -232,10 +232,11 @@ def apply_runs(
     urls = con.execute(sql("search/changed_urls.sql"), {"run_ids": list(run_ids)}).fetchall()
     reader = con.cursor()
     try:
+        # Large chunks: each is one scan of articles, which reads every body it passes.
         for chunk in _chunks(urls, URL_CHUNK):
             for url in chunk:
                 writer.delete_documents_by_term("url", url)
-            for row in reader.execute(sql("search/rows_by_url.sql"), {"urls": chunk}).fetchall():
+            for row in _fetch(reader.execute(sql("search/rows_by_url.sql"), {"urls": chunk})):
                 writer.add_document(_document(row))
         writer.commit()
         writer.wait_merging_threads()
