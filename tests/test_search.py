@@ -296,3 +296,11 @@ def test_a_run_killed_between_commit_and_index_update_is_repaired(
     assert urls(search(wh, "环境")) == [url_of("zh")]
     assert urls(search(wh, "気候変動")) == [url_of("ja")]
     assert urls(search(wh, "tram")) == [url_of("tram")]
+
+
+def test_the_prefect_task_returns_the_same_hits(loaded: Path) -> None:
+    from flows.load.search.tasks import search_articles
+
+    records = search_articles("気候変動 OR tram", warehouse=str(loaded), limit=5)
+    assert records == [hit.record() for hit in search(loaded, "気候変動 OR tram", limit=5)]
+    assert {r["url"] for r in records} == {url_of("ja"), url_of("tram"), url_of("budget")}
