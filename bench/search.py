@@ -289,6 +289,8 @@ def scale(args: argparse.Namespace, pages: list[tuple[str, str, str]]) -> None:
         how = "in a session" if session else "one search() call each"
         for kind, line in latencies(warehouse, sets, session).items():
             print(f"query {kind:<9} {how}: {line}")
+    if not args.update:
+        return
     picked = random.Random(5).sample(range(args.n), min(args.update, args.n))
     changed = list(variants(pages, len(picked), seed=99))
     for row, j in zip(changed, picked, strict=True):

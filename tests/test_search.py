@@ -299,8 +299,14 @@ def test_a_run_killed_between_commit_and_index_update_is_repaired(
 
 
 def test_the_prefect_task_returns_the_same_hits(loaded: Path) -> None:
+    from prefect import flow
+
     from flows.load.search.tasks import search_articles
 
-    records = search_articles("気候変動 OR tram", warehouse=str(loaded), limit=5)
+    @flow
+    def look_up(query: str, warehouse: str) -> list[dict[str, object]]:
+        return search_articles(query, warehouse=warehouse, limit=5)
+
+    records = look_up("気候変動 OR tram", str(loaded))
     assert records == [hit.record() for hit in search(loaded, "気候変動 OR tram", limit=5)]
     assert {r["url"] for r in records} == {url_of("ja"), url_of("tram"), url_of("budget")}

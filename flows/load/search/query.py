@@ -38,15 +38,16 @@ MAX_LIMIT = 1_000
 MAX_HOST_CHARS = 253
 TITLE_BOOST = 2.0  # a word in the headline says more about the article than one in its body
 SNIPPET_BYTES = 200  # tantivy measures a fragment in UTF-8 bytes
-SNIPPET_SCAN = 20_000  # characters of a body a snippet is looked for in
+SNIPPET_SCAN = 10_000  # characters of a body a snippet is looked for in (its cost grows with them)
 MARK = "**"
 SNIPPET_LEAD = (
     24  # characters kept before a snippet's first match  # around each matched word of a snippet
 )
 # Hits are checked against DuckDB; a stale index may hold a few outdated ones, so a search
-# asks for more than it shows, and for more again (a bounded number of times) if it must.
-OVERFETCH = 2
-FETCH_ROUNDS = 4
+# asks for a few more than it shows, and for more again (a bounded number of times) if it
+# must. Each hit read costs its stored body's decompression: not many more.
+OVERFETCH = 5
+FETCH_ROUNDS = 6
 _CLAUSE = re.compile(
     r'(?P<sign>[+-]?)(?:(?P<field>title):)?(?:"(?P<phrase>[^"]*)"?|(?P<word>[^\s"]+))'
 )
@@ -381,7 +382,7 @@ def _ranked(
     cjk = _cjk_words(clauses)
     hits: list[Hit] = []
     seen: set[str] = set()
-    offset, want = 0, limit * OVERFETCH
+    offset, want = 0, limit + OVERFETCH
     for _ in range(FETCH_ROUNDS):
         found = searcher.search(full, limit=want, offset=offset, count=False).hits
         candidates = []
