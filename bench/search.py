@@ -238,7 +238,7 @@ def relevance(workdir: Path, pages: list[tuple[str, str, str]]) -> tuple[int, in
     by_body: dict[str, set[str]] = {}
     for url, _, body in pages:
         by_body.setdefault(body, set()).add(url)
-    first, misses = 0, []
+    first, misses = 0, list[str]()
     with Session(warehouse) as session:
         for (url, _, body), unique in zip(pages, page_terms, strict=True):
             rare = sorted(unique, key=lambda t: (df[t], t))[:3]

@@ -120,11 +120,12 @@ def _field_query(
     if prefix and len(words) == 1:
         # every term with the prefix (a phrase-prefix query would stop at its first 50)
         return tantivy.Query.regex_query(schema, field, re.escape(words[0]) + ".*")
+    phrase: list[str | tuple[int, str]] = list(words)
     if prefix:
-        return tantivy.Query.phrase_prefix_query(schema, field, words)
+        return tantivy.Query.phrase_prefix_query(schema, field, phrase)
     if len(words) == 1:
         return tantivy.Query.term_query(schema, field, words[0])
-    return tantivy.Query.phrase_query(schema, field, words)
+    return tantivy.Query.phrase_query(schema, field, phrase)
 
 
 def clause_query(schema: tantivy.Schema, clause: Clause) -> tantivy.Query:
@@ -388,7 +389,7 @@ def _ranked(
         candidates = []
         for score, address in found:
             doc = searcher.doc(address)
-            url = doc.get_first("url")
+            url = str(doc.get_first("url"))
             if url not in seen:
                 seen.add(url)
                 candidates.append((float(score), url, doc))
