@@ -310,3 +310,20 @@ def test_the_prefect_task_returns_the_same_hits(loaded: Path) -> None:
     records = look_up("気候変動 OR tram", str(loaded))
     assert records == [hit.record() for hit in search(loaded, "気候変動 OR tram", limit=5)]
     assert {r["url"] for r in records} == {url_of("ja"), url_of("tram"), url_of("budget")}
+
+
+def test_an_index_of_another_layout_is_rebuilt(loaded: Path, tmp_path: Path) -> None:
+    import tantivy
+
+    wh = tmp_path / "wh"
+    shutil.copytree(loaded, wh)
+    folder = search_index.search_dir(wh)
+    state = (folder / search_index.STATE_FILE).read_text()
+    shutil.rmtree(folder)
+    folder.mkdir()
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("url", stored=True)
+    tantivy.Index(builder.build(), path=str(folder))
+    (folder / search_index.STATE_FILE).write_text(state)  # a state that says it is ours
+    assert search_index.open_index(wh) is None
+    assert urls(search(wh, "photosynthesis")) == [url_of("sea")]

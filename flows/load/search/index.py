@@ -22,7 +22,7 @@ import stat
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -128,9 +128,17 @@ def open_index(warehouse: Path) -> tuple[tantivy.Index, dict[str, object]] | Non
         index = tantivy.Index.open(str(folder))
         index.register_tokenizer(TOKENIZER_NAME, analyzer())
         index.searcher()  # opens every segment: a damaged one fails here
+        _probe(index.schema)
     except (ValueError, OSError):
         return None
     return index, state
+
+
+def _probe(found: tantivy.Schema) -> None:
+    """ValueError unless the index has our fields (another layout passes no other check)."""
+    for field in ("url", "title", "body", "host"):
+        tantivy.Query.term_query(found, field, "probe")
+    tantivy.Query.range_query(found, "timestamp", tantivy.FieldType.Date, datetime.now(UTC))
 
 
 def _document(row: Sequence[object]) -> tantivy.Document:
