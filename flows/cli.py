@@ -210,6 +210,58 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         metavar="SECONDS",
         help="stop the query after this long (default: no limit; Ctrl-C stops it too)",
     )
+    se = sub.add_parser(
+        "search",
+        help="find articles by words, phrases and filters, ranked by relevance",
+        description="Ranked full-text search over the articles' titles and bodies (BM25, the "
+        "title weighted higher). QUERY: words (any may match, more rank higher), "
+        '"a phrase", +required, -excluded, prefix*, title:word. Chinese and Japanese words '
+        "are found inside running text. The index is built on first use.",
+        parents=common,
+    )
+    se.add_argument("query", metavar="QUERY", help="what to look for (at most 1000 characters)")
+    _warehouse(se)
+    se.add_argument(
+        "--limit",
+        type=int,
+        default=10,
+        metavar="N",
+        help="how many results, 1 to 1000 (default: %(default)s)",
+    )
+    se.add_argument(
+        "--since",
+        type=_date_or_time,
+        default=None,
+        metavar="DATE",
+        help="published on or after this day (YYYY-MM-DD) or instant (ISO 8601, UTC unless "
+        "it says otherwise) (default: no bound)",
+    )
+    se.add_argument(
+        "--until",
+        type=_date_or_time,
+        default=None,
+        metavar="DATE",
+        help="published on or before this day (the whole day) or instant (default: no bound)",
+    )
+    se.add_argument(
+        "--host",
+        default=None,
+        metavar="HOST",
+        help="only articles of this host, e.g. news.example.com (default: every host)",
+    )
+    se.add_argument(
+        "--format",
+        choices=SEARCH_FORMATS,
+        default="table",
+        help=f"table (the default; cells cut past {MAX_CELL} characters), csv or json",
+    )
+    se.add_argument(
+        "--wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for a running load to release the file (default: %(default)g)",
+    )
     m = sub.add_parser(
         "maintenance",
         help="convert an older storage format, compact the Parquet files, checkpoint DuckDB, "
@@ -225,6 +277,12 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         metavar="DAYS",
         help="delete lineage older than this; each url's current record stays "
         "(default: %(default)s)",
+    )
+    m.add_argument(
+        "--rebuild-search",
+        action="store_true",
+        help="rebuild the search index from the articles (default: repair it only when it "
+        "is behind or damaged)",
     )
     m.add_argument(
         "--lock-wait",
@@ -271,6 +329,19 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
 
 
 QUERY_FORMATS = ("table", "csv", "json", "ndjson")
+SEARCH_FORMATS = ("table", "csv", "json")
+
+
+def _date_or_time(text: str) -> date | datetime:
+    """A --since/--until value: a day, or an instant in ISO 8601."""
+    try:
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date (2024-05-31) or an ISO 8601 time, got {text!r}"
+        ) from None
+
+
 MAX_TABLE_ROWS = 1_000  # a table is for reading; csv and json are for everything
 
 
@@ -441,6 +512,44 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_search(args: argparse.Namespace) -> int:
+    """``article-etl search``: ranked articles for a query, as a table, CSV or JSON."""
+    from flows.load.search.query import search
+    from flows.query import text_value
+
+    if not 0 <= args.wait <= 86_400:
+        raise ValueError(f"--wait must be from 0 to 86400 seconds, got {args.wait:g}")
+    bar = _Bar("search index") if sys.stderr.isatty() and not args.quiet else None
+    if bar is not None:
+        bar.progress.start()
+    try:
+        hits = search(
+            args.warehouse,
+            args.query,
+            args.limit,
+            args.since,
+            args.until,
+            args.host,
+            wait_s=args.wait,
+            progress=bar,
+        )
+    finally:
+        if bar is not None:
+            bar.progress.stop()
+    columns = ["score", "timestamp", "title", "url", "snippet"]
+    rows = [(h.score, h.timestamp, h.title, h.url, h.snippet) for h in hits]
+    if args.format == "json":
+        records = [{c: text_value(v) for c, v in zip(columns, row, strict=True)} for row in rows]
+        print(json.dumps(records, ensure_ascii=False, indent=1))
+    elif args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows([text_value(v) for v in row] for row in rows)
+    else:
+        print_table(columns, rows, "" if rows else "(no articles found)")
+    return 0
+
+
 def _log_level(args: argparse.Namespace, interactive: bool) -> str:
     """Prefect's log lines: plain INFO lines when not on a terminal; on a terminal a bar
     replaces per-batch lines unless -v; -q leaves errors only."""
@@ -453,18 +562,18 @@ class _Bar:
     """The terminal's progress bar: while discovery is still counting it says how many it
     has found; once it knows the total, items done, rate and time left."""
 
-    def __init__(self) -> None:
+    def __init__(self, label: str = "ingest") -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
-            TextColumn("ingest"),
+            TextColumn(label),
             BarColumn(),
             TextColumn("{task.fields[count]}"),
             TextColumn("{task.fields[rate]}"),
             TimeRemainingColumn(),
             transient=True,
         )
-        self.task = self.progress.add_task("ingest", total=None, count="starting", rate="")
+        self.task = self.progress.add_task(label, total=None, count="starting", rate="")
         self.started = time.monotonic()
 
     def __call__(self, done: int, total: int) -> None:
@@ -560,6 +669,7 @@ def run_maintenance(args: argparse.Namespace) -> int:
             warehouse=str(args.warehouse),
             lineage_retention_days=args.lineage_retention_days,
             lock_wait_s=args.lock_wait,
+            rebuild_search=args.rebuild_search,
         )
     if not args.quiet:
         print_table(("measure", "value"), list(result.items()))
@@ -584,6 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "query": run_query,
             "export": run_export,
             "maintenance": run_maintenance,
+            "search": run_search,
         }
         return commands[args.command](args)
     except KeyboardInterrupt:

@@ -46,6 +46,7 @@ from flows.extract.web.options import WebOptions
 from flows.load.known import Known
 from flows.load.merge import RunRecord, load_run
 from flows.load.resume import Resume, note_batch, resume_key
+from flows.load.search import index as search_index
 from flows.load.warehouse import (
     WarehouseBusy,
     connect,
@@ -98,8 +99,9 @@ def _not_closing(task: object, task_run: object, state: Any) -> bool:
     retry_condition_fn=_transient,
 )
 def prepare_warehouse(warehouse: str) -> None:
-    """Create tables and views, recover a crashed run."""
+    """Create tables and views, recover a crashed run, bring the search index in step."""
     prepare_run(Path(warehouse))
+    search_index.keep_in_step(Path(warehouse), _index_progress)
 
 
 @task(
@@ -153,6 +155,12 @@ def publish_report(warehouse: str, summary: dict[str, Any], name: str) -> None:
     artifacts.publish_summary(summary, name)
     artifacts.publish_rejects(rejects, name)
     artifacts.publish_per_day(per_day, name)
+
+
+def _index_progress(done: int, total: int) -> None:
+    """A search index built for an existing warehouse: a log line every 10,000 articles."""
+    if done % 10_000 == 0 or done == total:
+        get_run_logger().info("search index: %d of %d articles", done, total)
 
 
 LABEL_CHARS = 48

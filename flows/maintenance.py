@@ -24,6 +24,7 @@ from flows.core.settings import (
     STORAGE_VERSION,
 )
 from flows.core.sqlfiles import sql
+from flows.load.search import index as search_index
 from flows.load.warehouse import (
     COMPACTION_LOG,
     connect,
@@ -134,11 +135,18 @@ def prepare_task(warehouse: str) -> None:
     prepare_run(Path(warehouse))
 
 
+@task(name="sync-search-index", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def search_task(warehouse: str, rebuild: bool) -> str:
+    """Repair the search index when it is behind or damaged, or rebuild it from articles."""
+    return str(search_index.sync(Path(warehouse), rebuild=rebuild))
+
+
 @flow(name="maintenance", flow_run_name="maintenance {warehouse}")
 def maintenance(
     warehouse: str = str(DEFAULT_WAREHOUSE),
     lineage_retention_days: int = LINEAGE_RETENTION_DAYS,
     lock_wait_s: float = MAINTENANCE_LOCK_WAIT_S,
+    rebuild_search: bool = False,
 ) -> dict[str, int | str]:
     """Convert an older storage format, compact the Parquet dataset, checkpoint DuckDB and
     prune old lineage.
@@ -148,6 +156,7 @@ def maintenance(
         lineage_retention_days: Lineage records older than this are deleted, except the record
             of each url's current version.
         lock_wait_s: How long to wait for a running ingest of the same warehouse to finish.
+        rebuild_search: Rebuild the search index from the articles, not only repair it.
     """
     logger = get_run_logger()
     validate_params({"lineage_retention_days": lineage_retention_days, "lock_wait_s": lock_wait_s})
@@ -157,6 +166,7 @@ def maintenance(
         prepare_task(warehouse)
         before, after, rows = compact_task(warehouse)
         pruned = prune_task(warehouse, lineage_retention_days)
+        searched = search_task(warehouse, rebuild_search)
     if converted:
         logger.info("storage format %s -> %s", converted.rstrip("+"), STORAGE_VERSION)
     logger.info("parquet files %d -> %d (%d rows); lineage pruned %d", before, after, rows, pruned)
@@ -168,6 +178,7 @@ def maintenance(
         "files_after": after,
         "rows": rows,
         "lineage_pruned": pruned,
+        "search_index": searched,
     }
     create_table_artifact(
         [{"measure": k, "value": v} for k, v in result.items()],

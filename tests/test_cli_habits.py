@@ -13,7 +13,7 @@ from flows.core.settings import WARC_BASE_URL
 from .conftest import REPO
 from .test_crash import article_etl
 
-COMMANDS = ("ingest", "query", "export", "maintenance")
+COMMANDS = ("ingest", "query", "export", "maintenance", "search")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -7,6 +7,7 @@ import importlib
 import inspect
 import io
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,16 @@ def test_readme_output_is_what_the_main_command_prints(tmp_path: Path) -> None:
     expected = [ln for ln in _block_after("ingest-output").splitlines() if not volatile.match(ln)]
     expected += _block_after("sample-output").splitlines()
     assert [ln for ln in printed.splitlines() if not volatile.match(ln)] == expected
+    # the Search section's commands, run on the same warehouse
+    searched = io.StringIO()
+    block = _block_after("search-output")
+    commands = re.findall(r"^\$ article-etl (.+)$", block, re.M)
+    assert len(commands) == 2
+    with contextlib.chdir(tmp_path), contextlib.redirect_stdout(searched):
+        for command in commands:
+            print(f"$ article-etl {command}")
+            assert main(shlex.split(command)) == 0
+    assert searched.getvalue() == block
 
 
 def test_every_query_file_the_readme_names_exists() -> None:

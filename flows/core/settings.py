@@ -15,6 +15,7 @@ DB_FILENAME = "articles.duckdb"
 STORAGE_VERSION = "v1.5.0"
 PARQUET_DIRNAME = "parquet"
 STAGING_DIRNAME = "staging"
+SEARCH_DIRNAME = "search"  # the full-text index (flows/load/search/), rebuilt from articles at will
 
 # Items per Prefect task. Every task run costs CPU in the flow process and the API server,
 # taken from the cores the extraction uses, so batches are large; the last rounds are cut

@@ -23,6 +23,7 @@ from flows import __version__
 from flows.core.atomic import write_atomic
 from flows.core.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
 from flows.core.sqlfiles import sql
+from flows.load.search import index as search_index
 from flows.load.warehouse import (
     connect,
     create_tables,
@@ -114,7 +115,9 @@ def load_run(
         counts = LoadCounts(
             new + updated + unchanged + duplicates, new, updated, unchanged, 0, rejected
         )
-        return counts, publish(warehouse, stage, parquet_file)
+        published = publish(warehouse, stage, parquet_file)
+        search_index.keep_in_step(warehouse)
+        return counts, published
     parts = {
         "articles": article_parts,
         "rejects": reject_parts,
@@ -135,7 +138,9 @@ def load_run(
                 con = connect(warehouse, wait_s=wait_s, memory_mb=memory_mb)
     finally:
         con.close()
-    return counts, publish(warehouse, stage, parquet_name if written else None)
+    published = publish(warehouse, stage, parquet_name if written else None)
+    search_index.keep_in_step(warehouse)  # the index takes the run's urls (flows/load/search/)
+    return counts, published
 
 
 def _merge(

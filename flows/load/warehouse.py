@@ -203,7 +203,7 @@ def describe_process(pid: int) -> str:
     return f"process {pid} ({name})"
 
 
-_COMMANDS = ("ingest", "query", "export", "maintenance")
+_COMMANDS = ("ingest", "query", "export", "maintenance", "search")
 
 
 def _config(warehouse: Path, read_only: bool, memory_mb: int) -> _Config:
