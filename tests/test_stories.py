@@ -63,7 +63,7 @@ def page(
         'content="water"></head><body><nav><a href="/">Home</a><a href="/news">News</a>'
         f'<a href="/sport">Sport</a></nav><article><h1>{title}</h1>{body}</article>'
         '<div class="share">Share on Facebook Twitter Email</div>'
-        f'<aside><h2>Related</h2><ul>{links}</ul></aside>'
+        f"<aside><h2>Related</h2><ul>{links}</ul></aside>"
         f"<footer>© {site}. All rights reserved.</footer></body></html>"
     )
 
