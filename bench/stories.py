@@ -76,8 +76,7 @@ def side_cpu(raw: bytes, article: object) -> float:
     started = time.thread_time()
     about = read_about(tree, metas, {})
     choose_language(about.language, body)
-    len(tokens(body))
-    signature(body)
+    signature(tokens(body))
     return time.thread_time() - started
 
 
@@ -166,8 +165,11 @@ def build_set(shared: Path, out: Path, n: int, seed: int) -> tuple[dict[str, str
         for copy, site in enumerate(sites):
             rate = 0.0 if copy == 0 else rng.choice((0.05, 0.10, 0.15, 0.20))
             body = text if copy == 0 else _edit(text, rate, rng, vocabulary)
-            title = headlines[key] if copy == 0 else f"{rng.choice(('Update:', 'Report:'))} " + (
-                " ".join(reversed(headlines[key].split()[:6]))
+            title = (
+                headlines[key]
+                if copy == 0
+                else f"{rng.choice(('Update:', 'Report:'))} "
+                + (" ".join(reversed(headlines[key].split()[:6])))
             )
             others = rng.sample([k for k, _ in bases if k != key], 5)
             related = [(headlines[k], dict(bases)[k][:160]) for k in others]
@@ -323,8 +325,10 @@ def languages(shared: Path, workers: int) -> dict[str, object]:
     for path, declared, chosen in outcomes:
         if chosen is None and declared is None:
             continue  # no article (rejected): no language to score
-        group = "none" if declared is None else (
-            "declares correctly" if declared == truth[path] else "declares another"
+        group = (
+            "none"
+            if declared is None
+            else ("declares correctly" if declared == truth[path] else "declares another")
         )
         groups[group].append(chosen == truth[path])
         if chosen != truth[path]:

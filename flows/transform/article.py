@@ -315,8 +315,9 @@ def describe(article: Article, about: About) -> None:
     says and its body. A failure here leaves them empty and keeps the article."""
     try:
         article.language = choose_language(about.language, article.body)
-        article.word_count = len(tokens(article.body))
-        article.minhash = signature(article.body)
+        words = tokens(article.body)
+        article.word_count = len(words)
+        article.minhash = signature(words)
     except _SIDE_ERRORS as exc:
         log.warning("no language or signature for %s: %s", article.url, exc)
     article.author, article.sitename = about.author, about.sitename

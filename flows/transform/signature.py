@@ -28,10 +28,11 @@ def shingles(words: list[str], k: int = STORY_SHINGLE_WORDS) -> set[str]:
     return {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
 
 
-def signature(body: str, k: int = STORY_SHINGLE_WORDS) -> list[int] | None:
+def signature(body: str | list[str], k: int = STORY_SHINGLE_WORDS) -> list[int] | None:
     """The body's MinHash (STORY_PERMUTATIONS unsigned 32-bit values), or None for a body too
-    short to tell one story from another (it then starts a story of its own)."""
-    grams = shingles(tokens(body), k)
+    short to tell one story from another (it then starts a story of its own). ``body`` may be
+    given as its ``tokens`` already."""
+    grams = shingles(tokens(body) if isinstance(body, str) else body, k)
     if len(grams) < STORY_MIN_SHINGLES:
         return None
     minhash = rensa.RMinHash(num_perm=STORY_PERMUTATIONS, seed=_SEED)

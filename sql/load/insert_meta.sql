@@ -1,6 +1,7 @@
--- The side table follows articles: an updated url's row is replaced by its new version's.
+-- The side table follows articles: a loaded url's row is replaced by its new version's (a
+-- "new" url too: a row left behind when its article was removed by hand).
 DELETE FROM article_meta
-WHERE url IN (SELECT url FROM decided WHERE action = 'updated');
+WHERE url IN (SELECT url FROM decided WHERE action IN ('new', 'updated'));
 INSERT INTO article_meta
 SELECT
     part.url, part.language, part.author, part.sitename, part.description, part.categories,
