@@ -152,7 +152,7 @@ def _page(site: int, slug: str, title: str, text: str, published: datetime, rela
 
 
 def build_set(shared: Path, out: Path, n: int, seed: int) -> tuple[dict[str, str], list, list]:
-    """Write the pages into ``out``/run1 and ``out``/run2; returns each url's story label."""
+    """Write the pages into ``out``/run1 and ``out``/run2; returns each file's story label."""
     rng = random.Random(seed)
     bases = _bases(shared, n, rng)
     vocabulary = [w for _, t in bases[:20] for w in _WORDS.findall(t)]
@@ -180,7 +180,7 @@ def build_set(shared: Path, out: Path, n: int, seed: int) -> tuple[dict[str, str
             folder.mkdir(parents=True, exist_ok=True)
             page = _page(site, slug, title, body, published, related)
             (folder / f"{slug}.html").write_text(page, encoding="utf-8")
-            labels[f"https://site{site}.example/news/{slug}"] = key
+            labels[str(folder / f"{slug}.html")] = key
             rates.append(rate)
     real = _real_duplicates(shared, out / "run2", labels)
     return labels, rates, real
@@ -203,7 +203,7 @@ def _real_duplicates(shared: Path, folder: Path, labels: dict[str, str]) -> list
             # The address goes in the way a browser's "save page" records it.
             head = f"<!-- saved from url=({len(url):04d}){url} -->\n".encode()
             (folder / f"{rec['id']}.html").write_bytes(head + raw)
-            labels[url] = f"real-{recs[0]['id']}"
+            labels[str(folder / f"{rec['id']}.html")] = f"real-{recs[0]['id']}"
     return [r["id"] for recs in pairs for r in recs]
 
 
@@ -240,7 +240,7 @@ def ingest(warehouse: Path, folder: Path, run_id: str, workers: int) -> dict:
 
 
 def score_pairs(labels: dict[str, str], stories: dict[str, str]) -> dict[str, float]:
-    """Pair precision and recall of the stories against the labels (loaded urls only)."""
+    """Pair precision and recall of the stories against the labels (loaded inputs only)."""
     urls = sorted(u for u in labels if u in stories)
     tp = fp = fn = 0
     for a, b in itertools.combinations(urls, 2):
@@ -370,8 +370,17 @@ def main() -> None:
             print(f"{run}: {counts} in {time.perf_counter() - started:.1f} s")
         con = connect(warehouse, read_only=True)
         try:
-            stories = dict(con.execute("SELECT url, story_id FROM article_stories").fetchall())
-            signatures = dict(con.execute("SELECT url, minhash FROM story_signatures").fetchall())
+            # Scored by input file: a page's url is whatever its own canonical link says.
+            stories = dict(
+                con.execute(
+                    "SELECT lineage.source, story_id FROM article_stories JOIN lineage USING (url)"
+                ).fetchall()
+            )
+            signatures = dict(
+                con.execute(
+                    "SELECT lineage.source, minhash FROM story_signatures JOIN lineage USING (url)"
+                ).fetchall()
+            )
         finally:
             con.close()
         print("story pairs:", json.dumps(score_pairs(labels, stories)))

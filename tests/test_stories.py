@@ -3,6 +3,7 @@ worker batch, the load into a real DuckDB file (tests/test_bad_input.py's helper
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flows.load.warehouse import connect
@@ -175,3 +176,36 @@ def test_the_language_a_page_states_and_when_the_text_overrules_it() -> None:
     assert choose_language("fr", "\n".join(GERMAN)) == "de"  # confidently another language
     assert choose_language("en", "OK") == "en"  # too little text to overrule the page
     assert choose_language(None, "\n".join(WIRE)) == "en"
+
+
+def test_an_article_whose_signature_is_missing_or_damaged_still_loads_alone(
+    warehouse: Path,
+) -> None:
+    """Side columns never cost an article: a staged row without a signature (a short body)
+    or with a damaged one (read back from a part on disk) is loaded, in a story of its own."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from flows.core.schema import STAGING_SCHEMA
+    from flows.load.merge import RunRecord, load_run
+    from flows.load.warehouse import prepare_run, staging_dir
+
+    prepare_run(warehouse)
+    stage = staging_dir(warehouse, "r1")
+    stage.mkdir(parents=True)
+    good = signature("\n".join(WIRE))
+    rows = [
+        {"url": "https://a.example/1", "minhash": good},
+        {"url": "https://b.example/1", "minhash": good[:3]},  # damaged: not a signature
+        {"url": "https://c.example/1", "minhash": None, "language": None},
+    ]
+    for i, extra in enumerate(rows):
+        extra |= {"title": "T", "body": "\n".join(WIRE), "source": f"/in/{i}", "seq": i}
+        extra |= {"content_hash": f"{i:032x}", "timestamp": None, "image": None}
+    part = stage / "articles-000001.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=STAGING_SCHEMA), part)
+    record = RunRecord("r1", None, datetime.now(UTC), "test", 3, 0, 1)
+    counts, _ = load_run(warehouse, record, [str(part)], [])
+    assert counts.new == 3
+    stories = _stories(warehouse)
+    assert len(set(stories.values())) == 3  # the same body, but only one is signed
