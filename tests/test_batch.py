@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -30,6 +31,29 @@ def test_batch_writes_typed_parts(tmp_path: Path) -> None:
     assert rejects.schema.equals(REJECT_SCHEMA)
     assert rejects.column("source").to_pylist() == [str(empty)]
     assert not list(out.glob(".*"))  # no temporary files left visible or behind
+
+
+def test_the_runs_start_bounds_the_dates_of_every_document(tmp_path: Path) -> None:
+    """The run's start reaches the transform as a parameter: a date after it is not taken."""
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<html><head><meta property="article:published_time" content="2020-05-01T10:00:00Z">'
+        "<title>Harbour bridge reopens</title></head><body><article><h1>Harbour bridge reopens"
+        "</h1><p>"
+        + "The harbour bridge reopened on Friday after two years of repairs. " * 8
+        + "</p></article></body></html>",
+        encoding="utf-8",
+    )
+    unit = WorkUnit(source=str(page), path=str(page), url="https://port.example/bridge")
+    stamps = {}
+    for name, run_start in (("now", None), ("2010", datetime(2010, 1, 1, tzinfo=UTC))):
+        out = tmp_path / name
+        out.mkdir()
+        result = process_batch([unit], str(out), "000001", run_start=run_start)
+        row = pq.read_table(result.articles_path).to_pylist()[0]
+        stamps[name] = (row["timestamp"], row["timestamp_source"])
+    assert stamps["now"][0] == datetime(2020, 5, 1, 10, tzinfo=UTC)
+    assert stamps["2010"][0] is None and stamps["2010"][1].startswith("implausible:")
 
 
 # --- the per-document budget counts CPU time, not the wall clock ----------------------------
