@@ -25,9 +25,9 @@ def story_id(url: str) -> str:
     return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
 
 
-def load_side_tables(con: duckdb.DuckDBPyConnection, parts: Sequence[str]) -> int:
+def load_side_tables(con: duckdb.DuckDBPyConnection, parts: Sequence[str]) -> None:
     """Fill article_meta, the signatures and article_stories for the run's loaded versions
-    (the ``decided`` table of the merge); returns how many articles joined a story."""
+    (the ``decided`` table of the merge)."""
     con.execute(sql("load/insert_meta.sql"), {"parts": list(parts)})
     con.execute(
         sql("load/stage_stories.sql"),
@@ -51,19 +51,18 @@ def load_side_tables(con: duckdb.DuckDBPyConnection, parts: Sequence[str]) -> in
         con.execute(sql("load/insert_stories.sql"))
     finally:
         con.unregister("assigned_stories")
-    return sum(1 for url, story in chosen if story != story_id(url))
 
 
 def choose_stories(
-    run: Sequence[tuple[str, str | None, bool]],
+    run: Sequence[tuple[str, str | None]],
     matches: dict[str, list[tuple[str, str | None]]],
 ) -> list[tuple[str, str]]:
     """``(url, story_id)`` for each of the run's articles without a story yet. ``run``: its
-    ``(url, story it already has, signed)`` in founding order; ``matches``: for each url, its
+    ``(url, story it already has)`` in founding order; ``matches``: for each url, its
     similar articles, most similar first, with the story each already has (None: in this run)."""
     story_of: dict[str, str] = {}
     chosen: list[tuple[str, str]] = []
-    for url, existing, _signed in run:
+    for url, existing in run:
         if existing is not None:
             story_of[url] = existing  # stable: a story once given is never taken back
             continue
