@@ -169,6 +169,8 @@ def row(item: Any) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> Any:
+    if isinstance(value, list):  # a page's tags and sections: text from the page as well
+        return [_cell(v) for v in value]
     return printable(value) if isinstance(value, str) else value
 
 
