@@ -9,7 +9,8 @@ bar, a "related articles" list of other articles' headlines and teasers, footer)
 and third copies get another headline and 5 to 20 % of their words edited (sentences cut,
 sentences added, words replaced). Every site publishes many different articles under the
 same template and the same related list, and the base articles include many on the same
-topics (Google News clusters of one half-year): the different-story pairs are the hard kind.
+topics (Google News clusters of one half-year); 30 follow-ups repeat a paragraph of an earlier
+story on its site: the different-story pairs are the hard kind.
 The corpus's own duplicate pairs (the same article fetched twice, with different HTML) are
 added as they are. The pages go through the real pipeline (discovery, transform_unit in
 worker batches, the load into a fresh DuckDB file) in two runs, the first copies then the
@@ -44,6 +45,7 @@ from pathlib import Path
 from bench import SHARED
 
 SITES = 6  # each with its own template; a base article runs on three of them
+FOLLOW_UPS = 30  # different articles that repeat a paragraph of a base article
 _WORDS = re.compile(r"\S+")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+")
 ADDED = (
@@ -154,14 +156,17 @@ def _page(site: int, slug: str, title: str, text: str, published: datetime, rela
 def build_set(shared: Path, out: Path, n: int, seed: int) -> tuple[dict[str, str], list, list]:
     """Write the pages into ``out``/run1 and ``out``/run2; returns each file's story label."""
     rng = random.Random(seed)
-    bases = _bases(shared, n, rng)
+    pool = _bases(shared, n + FOLLOW_UPS, rng)
+    bases, fresh = pool[:n], pool[n:]
     vocabulary = [w for _, t in bases[:20] for w in _WORDS.findall(t)]
     headlines = {key: " ".join(_WORDS.findall(text)[:9]) for key, text in bases}
     labels: dict[str, str] = {}
+    first_site: dict[str, int] = {}
     rates = []
     start = datetime(2024, 5, 1, tzinfo=UTC)
     for number, (key, text) in enumerate(bases):
         sites = rng.sample(range(SITES), 3)
+        first_site[key] = sites[0]
         for copy, site in enumerate(sites):
             rate = 0.0 if copy == 0 else rng.choice((0.05, 0.10, 0.15, 0.20))
             body = text if copy == 0 else _edit(text, rate, rng, vocabulary)
@@ -182,6 +187,18 @@ def build_set(shared: Path, out: Path, n: int, seed: int) -> tuple[dict[str, str
             (folder / f"{slug}.html").write_text(page, encoding="utf-8")
             labels[str(folder / f"{slug}.html")] = key
             rates.append(rate)
+    # Follow-ups: another article on the same site that repeats a paragraph of an earlier one
+    # as background (a different story that shares text).
+    for number, (key, text) in enumerate(fresh):
+        base_key, base_text = bases[number]
+        paragraphs = [p for p in base_text.split("\n") if p.strip()]
+        background = max(paragraphs, key=len)
+        title = " ".join(_WORDS.findall(text)[:9])
+        published = start + timedelta(hours=number, minutes=50)
+        slug = f"follow-{number}"
+        page = _page(first_site[base_key], slug, title, f"{text}\n{background}", published, [])
+        (out / "run2" / f"{slug}.html").write_text(page, encoding="utf-8")
+        labels[str(out / "run2" / f"{slug}.html")] = f"follow-{key}"
     real = _real_duplicates(shared, out / "run2", labels)
     return labels, rates, real
 
@@ -356,7 +373,8 @@ def main() -> None:
         labels, rates, real = build_set(args.shared, work / "pages", args.bases, args.seed)
         print(
             f"labelled set: {len(labels)} pages, {len(set(labels.values()))} stories "
-            f"({len(real)} pages of the corpus's own duplicate pairs); edit rates "
+            f"({len(real)} pages of the corpus's own duplicate pairs, {FOLLOW_UPS} follow-ups "
+            f"repeating a paragraph of another story); edit rates "
             f"{dict(sorted(Counter(rates).items()))}"
         )
         print(
