@@ -307,7 +307,7 @@ def _transform(unit: WorkUnit, raw: bytes, run_start: datetime | None) -> Articl
 
 # What a library may raise on odd text; a timeout or an out-of-memory error still ends the
 # document as it would anywhere else in the transform.
-_SIDE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, UnicodeError)
+_SIDE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, ArithmeticError)
 
 
 def describe(article: Article, about: About) -> None:
