@@ -11,7 +11,10 @@ With --with-metadata the call is trafilatura's own default with metadata instead
 With --transform each worker runs the pipeline's whole per-input function instead
 (``transform_unit``: read, decode, metadata, dates, trafilatura), with no Prefect, no
 staging files and no DuckDB: the same work in a bare process pool, which is what the
-pipeline's orchestration is measured against.
+pipeline's orchestration is measured against. Its output adds the side work's share of the
+transform's CPU time (``side_share``): each worker times transform_unit, then times the side
+columns' work again on the same page (bench.stories.side_cpu: read_about, the language, the
+signature), which transform_unit has already done once inside.
 """
 
 from __future__ import annotations
@@ -41,14 +44,19 @@ def _init(
 
 
 def transform_file(path_str: str) -> tuple[str, str, int, str | None]:
-    """``extract_file``'s result for the pipeline's own per-input function."""
+    """``extract_file``'s result for the pipeline's own per-input function; its "text" is
+    the CPU seconds of the transform and of the side work in it (``"total side"``)."""
+    from bench.stories import side_cpu
     from flows.core.units import Article, WorkUnit
     from flows.executors.batch import transform_unit
 
+    started = time.thread_time()
     outcome = transform_unit(WorkUnit(source=path_str, path=path_str))
+    total = time.thread_time() - started
     if isinstance(outcome, Article):
-        return outcome.url, "ok", len(outcome.body), None
-    return path_str, "empty", 0, None
+        side = side_cpu(Path(path_str).read_bytes(), outcome)
+        return outcome.url, "ok", len(outcome.body), f"{total} {side}"
+    return path_str, "empty", 0, f"{total} 0"
 
 
 def _one(path_str: str) -> tuple[str, str, int, str | None]:
@@ -90,6 +98,7 @@ def run_limit(
     counts = {"ok": 0, "empty": 0, "error": 0}
     errors: list[str] = []
     chars = 0
+    cpu = {"transform": 0.0, "side": 0.0}
     out = texts.open("w", encoding="utf-8") if texts else None
     started = time.perf_counter()
     try:
@@ -100,6 +109,11 @@ def run_limit(
                 kind = status.split(":", 1)[0]
                 counts[kind] += 1
                 chars += length
+                if transform and text:
+                    total, side = map(float, text.split())
+                    cpu["transform"] += total
+                    cpu["side"] += side
+                    continue
                 if kind == "error" and len(errors) < 5:
                     errors.append(f"{url}: {status}")
                 if out is not None and text is not None:
@@ -117,6 +131,11 @@ def run_limit(
         "seconds": round(seconds, 3),
         "pages_per_s": round(len(paths) / seconds, 1) if seconds else None,
         "first_errors": errors,
+        **(
+            {"side_share": round(cpu["side"] / cpu["transform"], 4) if cpu["transform"] else None}
+            if transform
+            else {}
+        ),
     }
 
 

@@ -592,6 +592,10 @@ def _after(
                 f"{summary['seconds']} s in the pool, {summary['pages_per_s']} pages/s; "
                 f"ok {summary['ok']}, empty {summary['empty']}, error {summary['error']}"
             )
+            if summary.get("side_share") is not None:  # bench.limit --transform
+                stage.extra["signatures + metadata"] = (
+                    f"{100 * summary['side_share']:.1f} % of the transform's CPU time"
+                )
         except (IndexError, ValueError, KeyError):
             pass
         if ids and stage.kind == "limit":

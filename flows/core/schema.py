@@ -25,7 +25,18 @@ LINEAGE_FIELDS = [
     pa.field("crawled_at", pa.timestamp("us", tz="UTC"), nullable=True),  # a WARC's WARC-Date
     pa.field("title_source", pa.string(), nullable=True),
 ]
-STAGING_SCHEMA = pa.schema(list(ARTICLE_SCHEMA) + LINEAGE_FIELDS)
+# What the page says beside the five columns (article_meta) and the body's story signature.
+META_FIELDS = [
+    pa.field("language", pa.string(), nullable=True),
+    pa.field("author", pa.string(), nullable=True),
+    pa.field("sitename", pa.string(), nullable=True),
+    pa.field("description", pa.string(), nullable=True),
+    pa.field("categories", pa.list_(pa.string()), nullable=True),
+    pa.field("tags", pa.list_(pa.string()), nullable=True),
+    pa.field("word_count", pa.int64(), nullable=True),
+    pa.field("minhash", pa.list_(pa.uint32()), nullable=True),
+]
+STAGING_SCHEMA = pa.schema(list(ARTICLE_SCHEMA) + LINEAGE_FIELDS + META_FIELDS)
 
 REJECT_SCHEMA = pa.schema(
     [

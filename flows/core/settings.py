@@ -77,6 +77,21 @@ TRAFILATURA_OPTIONS: dict[str, object] = {
     "deduplicate": False,
 }
 
+# Stories (near-duplicate copies of one article across outlets): a MinHash of the body's
+# word shingles, cut into bands for the candidate join; a candidate joins a story when the
+# estimated Jaccard similarity of the bodies reaches the threshold. bench/stories.py chose the
+# values on its labelled set (bench/README.md).
+STORY_SHINGLE_WORDS = 3
+STORY_PERMUTATIONS = 128
+STORY_BAND_ROWS = 2  # 64 bands: a pair at the threshold is missed once in 4,000
+STORY_THRESHOLD = 0.35
+STORY_MIN_SHINGLES = 20  # a shorter body (a caption, a brief) is too little to match on
+
+# Language: a page's own statement wins unless py3langid, on the body's first characters,
+# names another language with at least this probability (bench/stories.py measures both).
+LANG_SAMPLE_CHARS = 500  # the whole body's verdict on every Zyte page, at a third the cost
+LANG_OVERRIDE_CONFIDENCE = 0.999
+
 TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid"})
 TRACKING_PREFIXES = ("utm_",)
 

@@ -77,6 +77,16 @@ class Article:
     # twitter:title, h1, heading or title, or a fallback (trafilatura, og:title, title, h1,
     # body).
     title_source: str | None = None
+    # Beside the five columns (the article_meta table and the story signature); empty when
+    # the page says nothing or reading it failed, which never costs the article.
+    language: str | None = None
+    author: str | None = None
+    sitename: str | None = None
+    description: str | None = None
+    categories: list[str] | None = None
+    tags: list[str] | None = None
+    word_count: int | None = None
+    minhash: list[int] | None = None  # flows/transform/signature.py
 
 
 @dataclass(slots=True)
@@ -160,6 +170,8 @@ def row(item: Any) -> dict[str, Any]:
 
 
 def _cell(value: Any) -> Any:
+    if isinstance(value, list):  # a page's tags and sections: text from the page as well
+        return [_cell(v) for v in value]
     return printable(value) if isinstance(value, str) else value
 
 

@@ -24,6 +24,7 @@ from flows.core.atomic import write_atomic
 from flows.core.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
 from flows.core.sqlfiles import sql
 from flows.load.search import index as search_index
+from flows.load.stories import load_side_tables
 from flows.load.warehouse import (
     connect,
     create_tables,
@@ -168,6 +169,8 @@ def _merge(
             run_sql(con, f"load/{step}.sql", params)
             if step == "decide":
                 counts = LoadCounts(*run_sql(con, "load/counts.sql", {}).fetchone())
+        if parts["articles"]:
+            load_side_tables(con, parts["articles"])  # article_meta and the stories
         written = _write_loaded(con, pending, parts["articles"]) if parts["articles"] else 0
         duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
         run_sql(

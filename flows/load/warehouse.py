@@ -40,13 +40,27 @@ _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 _Config = dict[str, str | bool | int | float | list[str]]  # what duckdb.connect takes
 
 # Created in this order: a later object may depend on an earlier one.
-TABLES = ("articles", "rejects", "lineage", "runs", "source_state", "http_validators")
+TABLES = (
+    "articles",
+    "rejects",
+    "lineage",
+    "runs",
+    "source_state",
+    "http_validators",
+    "article_meta",
+    "story_signatures",
+    "story_bands",
+    "article_stories",
+)
 VIEWS = (
     "article_hosts",
     "articles_per_day",
     "articles_per_host",  # from article_hosts
     "latest_articles",  # from article_hosts
     "rejects_by_reason",
+    "stories",  # from article_hosts
+    "articles_per_language",
+    "top_authors",  # from article_hosts
 )
 
 

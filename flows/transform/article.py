@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,7 @@ from flows.core.settings import (
 from flows.core.units import Article, Rejection, RejectReason, WorkUnit
 from flows.core.urls import BadURL, absolute_http_url, canonical_url
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
+from flows.transform.about import About, choose_language
 from flows.transform.decode import DecodeError, binary_kind, decode_html, looks_binary
 from flows.transform.metadata import (
     PageMeta,
@@ -31,6 +33,9 @@ from flows.transform.metadata import (
     remove_controls,
     title_tag,
 )
+from flows.transform.signature import signature, tokens
+
+log = logging.getLogger(__name__)
 
 # An HTML page, or a fragment of one (saved without <html> or <body>): any element of HTML's
 # own in its first 8 KB. JSON, CSV and plain text have none.
@@ -289,7 +294,7 @@ def _transform(unit: WorkUnit, raw: bytes, run_start: datetime | None) -> Articl
         title, title_source = fallback_title(tree, url, body)
     if archived:  # a feed item's body often repeats its headline; a page's is left whole
         body = drop_headline(body, title)
-    return Article(
+    article = Article(
         url=url,
         timestamp=published,
         title=title,
@@ -302,6 +307,28 @@ def _transform(unit: WorkUnit, raw: bytes, run_start: datetime | None) -> Articl
         seq=unit.seq,
         fingerprint=unit.fingerprint,
     )
+    describe(article, meta.about)
+    return article
+
+
+# What a library may raise on odd text; a timeout or an out-of-memory error still ends the
+# document as it would anywhere else in the transform.
+_SIDE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, ArithmeticError)
+
+
+def describe(article: Article, about: About) -> None:
+    """Fill the article's side columns (article_meta, the story signature) from what its page
+    says and its body. A failure here leaves them empty and keeps the article."""
+    try:
+        article.language = choose_language(about.language, article.body)
+        words = tokens(article.body)
+        article.word_count = len(words)
+        article.minhash = signature(words)
+    except _SIDE_ERRORS as exc:
+        log.warning("no language or signature for %s: %s", article.url, exc)
+    article.author, article.sitename = about.author, about.sitename
+    article.description = about.description
+    article.categories, article.tags = about.categories or None, about.tags or None
 
 
 def _same_day(instant: datetime, day: datetime) -> bool:

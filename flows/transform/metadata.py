@@ -13,6 +13,7 @@ from lxml.html import HtmlElement
 
 from flows.core.dates import is_plausible, parse_iso
 from flows.core.urls import absolute_http_url
+from flows.transform.about import About, read_about
 
 _ARTICLE_TYPES = {
     "newsarticle",
@@ -82,6 +83,7 @@ class PageMeta:
     invalid_canonical: str | None = None  # a stated canonical that is no http(s) URL
     # Every plausible timestamp the page states, in order of trust (``published`` is first).
     dates: list[tuple[str, datetime]] = field(default_factory=list)
+    about: About = field(default_factory=About)  # language, byline...: article_meta's columns
 
 
 def remove_controls(document: str) -> str:
@@ -437,6 +439,10 @@ def page_metadata(
     objects = list(_jsonld_objects(tree))
     jsonld = next((o for o in objects if _types(o) - {"webpage"}), objects[0] if objects else {})
 
+    try:
+        meta.about = read_about(tree, metas, jsonld)
+    except (ValueError, TypeError, AttributeError, KeyError):  # side data: never the article
+        meta.about = About()
     meta.url, meta.invalid_canonical = _page_url(tree, metas, jsonld, base_url, head)
     sites = site_names(metas, jsonld, base_url or meta.url)
 

@@ -1,0 +1,211 @@
+"""Stories and article metadata through the real pipeline: discovery, the transform in a
+worker batch, the load into a real DuckDB file (tests/test_bad_input.py's helper)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from flows.load.warehouse import connect
+from flows.transform.about import choose_language, language_code, read_about
+from flows.transform.article import parse_html
+from flows.transform.signature import signature, similarity
+
+from .test_bad_input import run_like_the_flow
+
+WIRE = (
+    "The regional water authority said on Monday that reservoir levels had fallen to their "
+    "lowest point in three decades after a summer with almost no rain across the valley.",
+    "Engineers have begun pumping from two emergency wells, and households in eleven towns "
+    "were asked to limit garden watering to one evening a week until further notice.",
+    "Farmers' groups warned that the restrictions would hit the autumn harvest hard, while "
+    "the authority's chief executive promised compensation for the worst affected growers.",
+    "A spokesperson added that a new pipeline linking the northern lakes to the valley would "
+    "be finished next spring, two years ahead of the schedule announced in the last budget.",
+)
+OTHER = (
+    "The city's orchestra will open its season with a programme of late romantic symphonies "
+    "conducted by a young guest from Helsinki making her first appearance in the hall.",
+    "Ticket sales have doubled since the concert hall reopened after its renovation, which "
+    "replaced the seats, rebuilt the stage and gave the building a new glass entrance.",
+    "Subscribers can now choose their own series of six concerts, and students under twenty "
+    "five will pay a flat price of ten euros for any seat left an hour before the start.",
+)
+GERMAN = (
+    "Die Stadtverwaltung hat am Dienstag beschlossen, die Öffnungszeiten der Bibliotheken im "
+    "kommenden Winter deutlich zu verlängern und an Sonntagen zusätzliche Lesungen anzubieten.",
+    "Nach Angaben der Bürgermeisterin sollen die Kosten aus einem Förderprogramm des Landes "
+    "gedeckt werden, das für kulturelle Einrichtungen in kleineren Gemeinden gedacht ist.",
+)
+
+
+def page(
+    url: str,
+    title: str,
+    paragraphs: tuple[str, ...],
+    published: str,
+    *,
+    lang: str = "en",
+    author: str = "Dana Reyes",
+    site: str = "Valley Post",
+    related: tuple[str, ...] = (),
+) -> str:
+    """A news page: the article inside the site's template (navigation, share bar, related
+    links, footer)."""
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    links = "".join(f'<li><a href="/r{i}">{t}</a></li>' for i, t in enumerate(related))
+    return (
+        f'<!DOCTYPE html><html lang="{lang}"><head><title>{title} | {site}</title>'
+        f'<link rel="canonical" href="{url}">'
+        f'<meta property="og:site_name" content="{site}">'
+        f'<meta property="article:published_time" content="{published}">'
+        f'<meta name="author" content="By {author}">'
+        '<meta property="article:tag" content="drought"><meta property="article:tag" '
+        'content="water"></head><body><nav><a href="/">Home</a><a href="/news">News</a>'
+        f'<a href="/sport">Sport</a></nav><article><h1>{title}</h1>{body}</article>'
+        '<div class="share">Share on Facebook Twitter Email</div>'
+        f"<aside><h2>Related</h2><ul>{links}</ul></aside>"
+        f"<footer>© {site}. All rights reserved.</footer></body></html>"
+    )
+
+
+def _stories(warehouse: Path) -> dict[str, str]:
+    con = connect(warehouse, read_only=True)
+    try:
+        return dict(con.execute("SELECT url, story_id FROM article_stories").fetchall())
+    finally:
+        con.close()
+
+
+def test_copies_share_a_story_that_stays_put_and_others_do_not(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    first = "https://valleypost.example/water"
+    (src / "a.html").write_text(
+        page(first, "Reservoirs at a 30-year low", WIRE, "2024-05-02T08:00:00Z"), "utf-8"
+    )
+    # Same site and template, same related-links list, another story.
+    (src / "b.html").write_text(
+        page(
+            "https://valleypost.example/orchestra",
+            "Orchestra opens its season",
+            OTHER,
+            "2024-05-02T09:00:00Z",
+            related=("Reservoirs at a 30-year low", "Orchestra opens its season"),
+        ),
+        "utf-8",
+    )
+    assert run_like_the_flow(warehouse, src, "run1")["new"] == 2
+    before = _stories(warehouse)
+    assert before[first] != before["https://valleypost.example/orchestra"]
+
+    # Later copies elsewhere: another template and headline, a sentence added, one cut.
+    copy = "https://daily.example/2024/05/drought-valley"
+    edited = (*WIRE[:3], "Residents can report leaks through the authority's phone line.")
+    (src / "c.html").write_text(
+        page(copy, "Valley told to save water", edited, "2024-05-02T11:30:00Z", site="Daily"),
+        "utf-8",
+    )
+    german = "https://zeitung.example/bibliothek"
+    (src / "d.html").write_text(
+        page(german, "Bibliotheken länger offen", GERMAN, "2024-05-03T07:00:00Z", site="Z"),
+        "utf-8",
+    )
+    assert run_like_the_flow(warehouse, src, "run2")["new"] == 2
+    after = _stories(warehouse)
+    assert {url: after[url] for url in before} == before  # nothing renumbered
+    assert after[copy] == after[first]
+    assert after[german] not in (after[first], after["https://valleypost.example/orchestra"])
+
+    assert run_like_the_flow(warehouse, src, "run3")["new"] == 0
+    assert _stories(warehouse) == after  # a re-run changes no story id
+
+    con = connect(warehouse, read_only=True)
+    try:
+        story = con.execute(
+            "SELECT title, articles, hosts, first_url FROM stories WHERE story_id = ?",
+            [after[first]],
+        ).fetchone()
+        meta = dict(
+            (row[0], row[1:])
+            for row in con.execute(
+                "SELECT url, language, author, sitename, tags FROM article_meta"
+            ).fetchall()
+        )
+        by_language = con.execute(
+            "SELECT language, sum(articles) FROM articles_per_language GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        authors = con.execute(
+            "SELECT host, author, articles FROM top_authors WHERE rank_in_host = 1 ORDER BY 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert story == (
+        "Reservoirs at a 30-year low",
+        2,
+        ["daily.example", "valleypost.example"],
+        first,
+    )
+    assert meta[first] == ("en", "Dana Reyes", "Valley Post", ["drought", "water"])
+    # The template says lang="en" on a page in German: the text wins.
+    assert meta[german][0] == "de"
+    assert by_language == [("de", 1), ("en", 3)]
+    assert ("valleypost.example", "Dana Reyes", 2) in authors
+
+
+def test_signature_is_the_body_only_and_short_bodies_have_none() -> None:
+    text = "\n".join(WIRE)
+    assert similarity(signature(text), signature(text.replace("Monday", "Sunday"))) > 0.8
+    assert similarity(signature(text), signature("\n".join(OTHER))) < 0.2
+    assert signature("Too short to tell one story from another.") is None
+
+
+def test_the_language_a_page_states_and_when_the_text_overrules_it() -> None:
+    assert [language_code(v) for v in ("en-US", "pt_BR", "ZH-Hans", "und", "", 42)] == [
+        "en",
+        "pt",
+        "zh",
+        None,
+        None,
+        None,
+    ]
+    tree = parse_html('<html><head><meta property="og:locale" content="fr_FR"></head></html>')
+    assert read_about(tree, {}, {}).language == "fr"
+    assert choose_language("fr", "\n".join(GERMAN)) == "de"  # confidently another language
+    assert choose_language("en", "OK") == "en"  # too little text to overrule the page
+    assert choose_language(None, "\n".join(WIRE)) == "en"
+
+
+def test_an_article_whose_signature_is_missing_or_damaged_still_loads_alone(
+    warehouse: Path,
+) -> None:
+    """Side columns never cost an article: a staged row without a signature (a short body)
+    or with a damaged one (read back from a part on disk) is loaded, in a story of its own."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from flows.core.schema import STAGING_SCHEMA
+    from flows.load.merge import RunRecord, load_run
+    from flows.load.warehouse import prepare_run, staging_dir
+
+    prepare_run(warehouse)
+    stage = staging_dir(warehouse, "r1")
+    stage.mkdir(parents=True)
+    good = signature("\n".join(WIRE))
+    rows = [
+        {"url": "https://a.example/1", "minhash": good},
+        {"url": "https://b.example/1", "minhash": good[:3]},  # damaged: not a signature
+        {"url": "https://c.example/1", "minhash": None, "language": None},
+    ]
+    for i, extra in enumerate(rows):
+        extra |= {"title": "T", "body": "\n".join(WIRE), "source": f"/in/{i}", "seq": i}
+        extra |= {"content_hash": f"{i:032x}", "timestamp": None, "image": None}
+    part = stage / "articles-000001.parquet"
+    pq.write_table(pa.Table.from_pylist(rows, schema=STAGING_SCHEMA), part)
+    record = RunRecord("r1", None, datetime.now(UTC), "test", 3, 0, 1)
+    counts, _ = load_run(warehouse, record, [str(part)], [])
+    assert counts.new == 3
+    stories = _stories(warehouse)
+    assert len(set(stories.values())) == 3  # the same body, but only one is signed
