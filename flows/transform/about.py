@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from lxml.html import HtmlElement
 
@@ -107,7 +108,8 @@ def read_about(tree: HtmlElement, metas: dict[str, str], jsonld: dict) -> About:
         ]
     about.author = ", ".join(dict.fromkeys(authors)) or None
     publisher = jsonld.get("publisher")
-    about.sitename = _clean(metas.get("og:site_name")) or (_names(publisher) or [None])[0]
+    publishers = _names(publisher)
+    about.sitename = _clean(metas.get("og:site_name")) or (publishers[0] if publishers else None)
     about.description = _clean(
         metas.get("og:description") or metas.get("description") or jsonld.get("description"),
         _MAX_DESCRIPTION,
@@ -122,7 +124,7 @@ def read_about(tree: HtmlElement, metas: dict[str, str], jsonld: dict) -> About:
 
 
 @functools.cache
-def _identifier() -> object:
+def _identifier() -> Any:  # py3langid ships no types
     """py3langid's model, loaded once per worker process (it takes a few hundred ms)."""
     from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
