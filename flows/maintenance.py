@@ -3,6 +3,7 @@ files, checkpoint DuckDB, prune old lineage."""
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,12 +15,15 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import artifact_key
+from flows.atomic import exchange, fsync_dir
 from flows.params import validate_params
+from flows.resume import regular_file, remove
 from flows.schema import ARTICLE_SCHEMA
 from flows.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME, STORAGE_VERSION
 from flows.sqlfiles import sql
 from flows.warehouse import (
     COMPACTION_LOG,
+    NEXT_PARQUET_DIRNAME,
     connect,
     convert_storage,
     crash_point,
@@ -27,6 +31,7 @@ from flows.warehouse import (
     finish_compaction,
     prepare_run,
     run_lock,
+    settle_compaction,
 )
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
@@ -35,39 +40,91 @@ SMALL_FILE_BYTES = 32 * 1024 * 1024
 def compact_parquet(warehouse: Path, small_bytes: int = SMALL_FILE_BYTES) -> tuple[int, int, int]:
     """Rewrite the small files into as few as possible: same rows, same schema.
 
-    The new file is written aside, then a log naming it and the files it replaces, then the
-    rename, then the deletes. A crash before the rename leaves the dataset as it was; after
-    it, rows are in the glob twice until ``finish_compaction`` (here, or at the next ingest's
-    recovery) deletes the replaced files.
+    The next set of files is built in a folder beside the dataset (the files kept, hard
+    linked; the compacted one, written whole), then swapped with ``parquet/`` in one step
+    (``exchange``): a glob over ``parquet/*.parquet`` sees either the old set or the new one,
+    each row once, also when the process dies at any point. The old set, now in the folder
+    beside, is removed after; a crash before that leaves it for recovery
+    (``settle_compaction``) to remove. Where the file system cannot swap folders, the older
+    way: rename the new file in, then delete the replaced ones (a crash between the two shows
+    their rows twice until the next run).
     """
     folder = warehouse / PARQUET_DIRNAME
-    if folder.is_dir():
-        finish_compaction(folder)
-    files = sorted(p for p in folder.glob("*.parquet")) if folder.is_dir() else []
-    small = [p for p in files if p.stat().st_size < small_bytes]
+    settle_compaction(warehouse)
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    small = [p for p in files if regular_file(p) and p.stat().st_size < small_bytes]
     if len(small) < 2:
         return len(files), len(files), sum(pq.ParquetFile(p).metadata.num_rows for p in files)
     name = f"compact-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}.parquet"
-    tmp = folder / f".{name}.tmp"
-    rows = 0
-    with pq.ParquetWriter(tmp, ARTICLE_SCHEMA, compression="zstd") as writer:
-        for path in small:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000):
+    swapped = _compact_by_exchange(warehouse, small, name)
+    if not swapped:
+        _compact_in_place(folder, small, name)
+    after = sorted(folder.glob("*.parquet"))
+    total = sum(pq.ParquetFile(p).metadata.num_rows for p in after)
+    return len(files), len(after), total
+
+
+def _write_compacted(path: Path, small: list[Path]) -> None:
+    """The small files' rows, in order, in one file written under ``path`` and synced."""
+    with pq.ParquetWriter(path, ARTICLE_SCHEMA, compression="zstd") as writer:
+        for part in small:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=20_000):
                 writer.write_batch(batch.cast(ARTICLE_SCHEMA))
-                rows += batch.num_rows
-    _fsync(tmp)
+    _fsync(path)
+
+
+def _compact_by_exchange(warehouse: Path, small: list[Path], name: str) -> bool:
+    """Build the next set beside ``parquet/`` and swap the two folders; False (nothing
+    changed) where the file system cannot, or ``parquet/`` holds what we cannot carry over."""
+    folder = warehouse / PARQUET_DIRNAME
+    nxt = warehouse / NEXT_PARQUET_DIRNAME
+    replaced = {p.name for p in small}
+    nxt.mkdir()
+    try:
+        for entry in folder.iterdir():
+            if entry.name in replaced or entry.name.startswith("."):
+                continue  # compacted, or a temporary file recovery would remove anyway
+            if regular_file(entry):
+                os.link(entry, nxt / entry.name, follow_symlinks=False)
+            elif entry.is_symlink():  # someone else's link: carried over as a link
+                os.symlink(os.readlink(entry), nxt / entry.name)
+            else:  # a folder, a FIFO, ...: not ours to move; leave the dataset as it is
+                raise OSError(errno.ENOTSUP, "not a file", str(entry))
+        tmp = nxt / f".{name}.tmp"
+        _write_compacted(tmp, small)
+        os.replace(tmp, nxt / name)
+        fsync_dir(nxt)
+        crash_point("compaction_before_rename")
+        exchange(nxt, folder)
+    except OSError as exc:
+        if exc.errno not in _NO_EXCHANGE:
+            remove(nxt)
+            raise
+        remove(nxt)
+        return False
+    fsync_dir(warehouse)
+    crash_point("compaction_after_rename")
+    remove(nxt)  # the old set: its compacted files go, the kept ones live on in parquet/
+    return True
+
+
+# Errors that mean "this file system (or C library) cannot swap folders or hard link".
+_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM, errno.EXDEV, errno.EMLINK}
+
+
+def _compact_in_place(folder: Path, small: list[Path], name: str) -> None:
+    """The fallback: the new file, a log naming it and the files it replaces, the rename, the
+    deletes. A crash before the rename leaves the dataset as it was; after it, rows are in the
+    glob twice until ``finish_compaction`` (here, or at the next run's recovery)."""
+    tmp = folder / f".{name}.tmp"
+    _write_compacted(tmp, small)
     # The log appears atomically too: a torn list would leave replaced files behind.
     log_tmp = folder / f".{COMPACTION_LOG}.tmp"
     log_tmp.write_text("\n".join([name, *(p.name for p in small)]), encoding="utf-8")
     _fsync(log_tmp)
     os.replace(log_tmp, folder / COMPACTION_LOG)
-    crash_point("compaction_before_rename")
     os.replace(tmp, folder / name)
-    crash_point("compaction_after_rename")
     finish_compaction(folder)
-    after = sorted(folder.glob("*.parquet"))
-    total = sum(pq.ParquetFile(p).metadata.num_rows for p in after)
-    return len(files), len(after), total
 
 
 def _fsync(path: Path) -> None:

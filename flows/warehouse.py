@@ -41,6 +41,8 @@ CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
 # runs in a row under one version (then it waits for a change of file or of version).
 INTERNAL_ERROR_ATTEMPTS = 3
 COMPACTION_LOG = ".compaction.log"  # in parquet/: a compaction between its rename and deletes
+# Beside parquet/: the next set of files a compaction builds, then (swapped) the old set.
+NEXT_PARQUET_DIRNAME = ".parquet.next"
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
 # Created in this order: a later object may depend on an earlier one.
@@ -327,8 +329,8 @@ def recover(warehouse: Path, committed: Sequence[str]) -> None:
                 remove(run_dir)  # a file or symlink as itself; a committed run's folder
             else:  # a run that never committed: what its finished batches did is kept
                 keep(staging, run_dir, key)
+    settle_compaction(warehouse)
     if parquet.is_dir():
-        finish_compaction(parquet)
         for leftover in parquet.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
 
@@ -352,6 +354,16 @@ def _recover_elsewhere(pointer: Path, done: set[str], key: bytes) -> None:
             else:
                 keep(folder.parent, folder, key)
     pointer.unlink(missing_ok=True)
+
+
+def settle_compaction(warehouse: Path) -> None:
+    """Finish what a compaction that died left: the folder beside parquet/ holds either the
+    unfinished next set (not swapped in) or the old set (swapped out); neither is read by
+    anyone, so it goes, as itself (a symlink in its place is removed, not followed). A log
+    of the older in-place compaction is finished."""
+    remove(warehouse / NEXT_PARQUET_DIRNAME)
+    if real_dir(warehouse / PARQUET_DIRNAME):
+        finish_compaction(warehouse / PARQUET_DIRNAME)
 
 
 def finish_compaction(parquet: Path) -> None:
