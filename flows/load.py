@@ -47,6 +47,7 @@ MERGE_STEPS: tuple[tuple[str, str | None], ...] = (
     ("transient_rejects", None),
     ("decide", None),
     ("insert_lineage", None),
+    ("upsert_current_versions", None),
     ("insert_rejects", None),
     ("upsert_source_state", None),
     ("upsert_source_files", "sources"),

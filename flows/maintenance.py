@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
@@ -132,8 +133,10 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def prune_lineage(warehouse: Path, retention_days: int) -> int:
-    """Drop lineage older than the retention, but never the record of a url's current version."""
+def prune_lineage(warehouse: Path, retention_days: int) -> tuple[int, int]:
+    """Drop lineage older than the retention, but never the record of a url's current version;
+    repair current_versions where it disagrees with articles and lineage. Returns how many
+    lineage records went and how many versions were repaired."""
     cutoff = datetime.now(UTC) - timedelta(days=retention_days)
     con = connect(warehouse)
     try:
@@ -141,11 +144,22 @@ def prune_lineage(warehouse: Path, retention_days: int) -> int:
         before = con.execute("SELECT count(*) FROM lineage").fetchone()[0]
         con.execute(sql("maintenance/prune_lineage.sql"), {"cutoff": cutoff})
         after = con.execute("SELECT count(*) FROM lineage").fetchone()[0]
+        repaired = repair_versions(con)
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    return before - after
+    return before - after, repaired
+
+
+def repair_versions(con: duckdb.DuckDBPyConnection) -> int:
+    """Make current_versions say what articles and lineage say (rows written or deleted by
+    hand leave it behind; the load only ever keeps it in step); returns the rows changed."""
+    con.execute(sql("warehouse/expected_versions.sql"))
+    dropped = con.execute(sql("maintenance/drop_stale_versions.sql")).fetchone()[0]
+    fixed = con.execute(sql("maintenance/repair_versions.sql")).fetchone()[0]
+    con.execute("DROP TABLE expected_versions")
+    return dropped + fixed
 
 
 @task(name="compact-parquet", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -155,8 +169,9 @@ def compact_task(warehouse: str) -> tuple[int, int, int]:
 
 
 @task(name="prune-lineage-and-checkpoint", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def prune_task(warehouse: str, retention_days: int) -> int:
-    """Delete lineage past the retention (keeping each url's current record), checkpoint DuckDB."""
+def prune_task(warehouse: str, retention_days: int) -> tuple[int, int]:
+    """Delete lineage past the retention (keeping each url's current record), repair
+    current_versions, checkpoint DuckDB."""
     return prune_lineage(Path(warehouse), retention_days)
 
 
@@ -204,10 +219,13 @@ def maintenance(
         converted = convert_task(warehouse)
         prepare_task(warehouse)
         before, after, rows = compact_task(warehouse)
-        pruned = prune_task(warehouse, lineage_retention_days)
+        pruned, repaired = prune_task(warehouse, lineage_retention_days)
     if converted:
         logger.info("storage format %s -> %s", converted.rstrip("+"), STORAGE_VERSION)
-    logger.info("parquet files %d -> %d (%d rows); lineage pruned %d", before, after, rows, pruned)
+    logger.info(
+        "parquet files %d -> %d (%d rows); lineage pruned %d; versions repaired %d",
+        *(before, after, rows, pruned, repaired),
+    )
     result: dict[str, int | str] = {
         "storage_format": f"{converted.rstrip('+')} -> {STORAGE_VERSION}"
         if converted
@@ -216,6 +234,7 @@ def maintenance(
         "files_after": after,
         "rows": rows,
         "lineage_pruned": pruned,
+        "versions_repaired": repaired,
     }
     create_table_artifact(
         [{"measure": k, "value": v} for k, v in result.items()],

@@ -46,7 +46,15 @@ NEXT_PARQUET_DIRNAME = ".parquet.next"
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 
 # Created in this order: a later object may depend on an earlier one.
-TABLES = ("articles", "rejects", "lineage", "runs", "source_state", "http_validators")
+TABLES = (
+    "articles",
+    "rejects",
+    "lineage",
+    "current_versions",  # from articles and lineage, when a warehouse made before lacks it
+    "runs",
+    "source_state",
+    "http_validators",
+)
 VIEWS = (
     "article_hosts",
     "articles_per_day",
@@ -274,8 +282,31 @@ def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | N
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables that are missing and migrate older ones in place; current_versions,
+    new to a warehouse made before it, is built from articles and lineage in the transaction
+    that creates it, so it never exists half filled."""
+    existing = {row[0] for row in con.execute(sql("warehouse/table_names.sql")).fetchall()}
     for name in TABLES:
-        con.execute(sql(f"ddl/{name}.sql"))
+        if name == "current_versions" and name not in existing:
+            _build_current_versions(con)
+        else:
+            con.execute(sql(f"ddl/{name}.sql"))
+
+
+def _build_current_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """The migration to current_versions: one transaction, so a crash leaves no empty table
+    (which the next start would take as built)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(sql("ddl/current_versions.sql"))
+        con.execute(sql("warehouse/expected_versions.sql"))
+        con.execute(sql("warehouse/fill_current_versions.sql"))
+        con.execute("DROP TABLE expected_versions")
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        raise
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:

@@ -237,3 +237,61 @@ def test_prepare_creates_missing_views_and_leaves_the_catalog_alone_otherwise(
         assert sorted(con.execute(views).fetchall()) == names
     finally:
         con.close()
+
+
+def _versions(warehouse: Path) -> list[tuple]:
+    con = connect(warehouse, read_only=True)
+    try:
+        return con.execute("SELECT * FROM current_versions ORDER BY url").fetchall()
+    finally:
+        con.close()
+
+
+def test_current_versions_follow_the_loads_and_are_built_in_an_older_warehouse(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """The load keeps each url's current timestamp and content hash; a warehouse made before
+    that table existed gets it built from articles and lineage, and decides as before."""
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501000, "A", "https://n.example/a")
+    write_item(src, "b.txt", 1690933502000, "B", "https://n.example/b")
+    _load(warehouse, [src], "run1")
+    write_item(src, "a.txt", 1690933509000, "A2", "https://n.example/a")  # a later version
+    assert _load(warehouse, [src], "run2")["updated"] == 1
+    kept = _versions(warehouse)
+    con = connect(warehouse)
+    try:  # what each url's newest lineage record and its articles row say
+        expected = con.execute(
+            'SELECT a.url, a."timestamp", arg_max(l.content_hash, l.ingested_at) '
+            "FROM articles a JOIN lineage l USING (url) GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        con.execute("DROP TABLE current_versions")  # as a warehouse made before it
+    finally:
+        con.close()
+    assert kept == expected and len(kept) == 2
+    prepare_run(warehouse)  # the migration
+    assert _versions(warehouse) == expected
+    write_item(src, "b.txt", 1690933502000, "B", "https://n.example/b")  # touched, same content
+    write_item(src, "c.txt", 1690933502000, "C", "https://n.example/c")
+    third = _load(warehouse, [src], "run3")
+    assert (third["new"], third["unchanged"], third["updated"]) == (1, 1, 0)
+    assert [r[0] for r in _versions(warehouse)] == [f"https://n.example/{c}" for c in "abc"]
+
+
+def test_an_interrupted_migration_leaves_no_half_built_table(warehouse: Path) -> None:
+    """The table is created and filled in one transaction: a failure in between (here a
+    lineage without the column it reads) leaves no empty current_versions that the next
+    start would trust."""
+    prepare_run(warehouse)
+    con = connect(warehouse)
+    try:
+        con.execute("DROP TABLE current_versions")
+        con.execute("ALTER TABLE lineage RENAME COLUMN content_hash TO renamed")
+        with pytest.raises(duckdb.BinderException):
+            from flows.warehouse import create_tables
+
+            create_tables(con)
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    finally:
+        con.close()
+    assert "current_versions" not in tables

@@ -560,6 +560,7 @@ def test_an_input_stranded_by_an_older_version_is_loaded_by_a_real_run(
         con.execute("UPDATE source_state SET outcome = 'internal_error' WHERE source LIKE '%a.txt'")
         con.execute("DELETE FROM articles WHERE url = 'https://s.example/a'")
         con.execute("DELETE FROM lineage WHERE url = 'https://s.example/a'")
+        con.execute("DROP TABLE current_versions")  # built again by the upgraded command
     finally:
         con.close()
     again = cli("ingest", src, "--warehouse", warehouse, "--json", env=env)
