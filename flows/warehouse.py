@@ -29,6 +29,7 @@ from flows.atomic import write_atomic
 from flows.resume import RESUME_DIRNAME, keep, real_dir, regular_file, remove, resume_key
 from flows.settings import (
     DB_FILENAME,
+    LOAD_MEMORY_MAX_MB,
     LOAD_MEMORY_MB,
     PARQUET_DIRNAME,
     STAGING_DIRNAME,
@@ -295,18 +296,33 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 def _build_current_versions(con: duckdb.DuckDBPyConnection) -> None:
     """The migration to current_versions: one transaction, so a crash leaves no empty table
-    (which the next start would take as built)."""
-    con.execute("BEGIN TRANSACTION")
+    (which the next start would take as built). Its key index is built whole in memory, so
+    a large warehouse gets a larger DuckDB memory limit for it, as the load does."""
+    before = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    memory_mb = LOAD_MEMORY_MB
     try:
-        con.execute(sql("ddl/current_versions.sql"))
-        con.execute(sql("warehouse/expected_versions.sql"))
-        con.execute(sql("warehouse/fill_current_versions.sql"))
-        con.execute("DROP TABLE expected_versions")
-        con.execute("COMMIT")
-    except BaseException:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        raise
+        while True:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql("ddl/current_versions.sql"))
+                con.execute(sql("warehouse/expected_versions.sql"))
+                con.execute(sql("warehouse/fill_current_versions.sql"))
+                con.execute("DROP TABLE expected_versions")
+                con.execute("COMMIT")
+                return
+            except duckdb.OutOfMemoryException:
+                con.execute("ROLLBACK")
+                if memory_mb >= LOAD_MEMORY_MAX_MB:
+                    raise
+                memory_mb = min(memory_mb * 4, LOAD_MEMORY_MAX_MB)
+                tell(f"building current_versions needs more memory: a {memory_mb} MB limit")
+                con.execute(sql("warehouse/memory_limit.sql"), {"limit": f"{memory_mb}MB"})
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+    finally:
+        con.execute(sql("warehouse/memory_limit.sql"), {"limit": before})
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:

@@ -295,3 +295,30 @@ def test_an_interrupted_migration_leaves_no_half_built_table(warehouse: Path) ->
     finally:
         con.close()
     assert "current_versions" not in tables
+
+
+def test_the_migration_out_of_memory_retries_with_a_larger_limit(
+    warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Building current_versions holds its key index in memory: past the connection's limit
+    it is rolled back and retried with a larger one, then the limit is as it was."""
+    from flows.warehouse import create_tables
+
+    prepare_run(warehouse)
+    part = _big_part(warehouse, "r1", 3000)
+    load_run(warehouse, RunRecord("r1", None, datetime.now(UTC), "t", 3000, 0, 1), [str(part)], [])
+    con = connect(warehouse, memory_mb=1)
+    try:
+        con.execute("DROP TABLE current_versions")
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        create_tables(con)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == limit
+    finally:
+        con.close()
+    assert "building current_versions needs more memory" in capsys.readouterr().err
+    con = connect(warehouse, read_only=True)
+    try:
+        built = con.execute("SELECT count(*), count(content_hash) FROM current_versions")
+        assert built.fetchall() == [(3000, 3000)]
+    finally:
+        con.close()
