@@ -1,6 +1,6 @@
 -- One candidate per url (the newest, on a tie the later ingest), compared with the warehouse's
--- current version of that url (current_versions: its timestamp and content hash, one narrow
--- table, so neither lineage nor the articles' bodies are read).
+-- current version of that url (its timestamp and content hash from current_versions, looked
+-- up by key into known_versions: neither lineage, articles nor all of current_versions is read).
 -- A timestamp outside the plausible window (before 1990, after the run's start plus one day)
 -- counts as no timestamp: a row dated 2099 never wins against a correctly dated version.
 CREATE OR REPLACE TEMP TABLE decided AS
@@ -34,8 +34,7 @@ current_rows AS (
             WHEN kept."timestamp" BETWEEN window_bounds.earliest AND window_bounds.latest
                 THEN kept."timestamp"
         END AS plausible_ts
-    FROM current_versions AS kept, window_bounds
-    WHERE kept.url IN (SELECT url FROM latest)
+    FROM known_versions AS kept, window_bounds
 ),
 
 compared AS (

@@ -2,7 +2,4 @@
 INSERT INTO current_versions
 SELECT url, "timestamp", content_hash
 FROM decided
-WHERE action IN ('new', 'updated')
-ON CONFLICT (url) DO UPDATE SET
-    "timestamp" = excluded."timestamp",
-    content_hash = excluded.content_hash;
+WHERE action IN ('new', 'updated');
