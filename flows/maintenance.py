@@ -16,13 +16,13 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import artifact_key
-from flows.atomic import exchange, fsync_dir
-from flows.params import validate_params
-from flows.resume import regular_file, remove
-from flows.schema import ARTICLE_SCHEMA
-from flows.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME, STORAGE_VERSION
-from flows.sqlfiles import sql
-from flows.warehouse import (
+from flows.core.atomic import exchange, fsync_dir, regular_file
+from flows.core.params import validate_params
+from flows.core.schema import ARTICLE_SCHEMA
+from flows.core.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME, STORAGE_VERSION
+from flows.core.sqlfiles import sql
+from flows.load.resume import remove
+from flows.load.warehouse import (
     COMPACTION_LOG,
     NEXT_PARQUET_DIRNAME,
     connect,

@@ -8,15 +8,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import flows.load as load_module
+import flows.load.merge as load_module
+from flows.core.schema import ARTICLE_SCHEMA, STAGING_SCHEMA
+from flows.core.sqlfiles import sql
+from flows.core.units import WorkUnit
+from flows.executors.batch import process_batch
 from flows.extract.files import discover_files
-from flows.known import known_fingerprints
-from flows.load import RunRecord, load_run
-from flows.schema import ARTICLE_SCHEMA, STAGING_SCHEMA
-from flows.sqlfiles import sql
-from flows.transform.batch import process_batch
-from flows.units import WorkUnit
-from flows.warehouse import connect, prepare_run, staging_dir
+from flows.load.known import known_fingerprints
+from flows.load.merge import RunRecord, load_run
+from flows.load.warehouse import connect, prepare_run, staging_dir
 
 from .items import write_item
 
@@ -288,7 +288,7 @@ def test_an_interrupted_migration_leaves_no_half_built_table(warehouse: Path) ->
         con.execute("DROP TABLE current_versions")
         con.execute("ALTER TABLE lineage RENAME COLUMN content_hash TO renamed")
         with pytest.raises(duckdb.BinderException):
-            from flows.warehouse import create_tables
+            from flows.load.warehouse import create_tables
 
             create_tables(con)
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
@@ -302,7 +302,7 @@ def test_the_migration_out_of_memory_retries_with_a_larger_limit(
 ) -> None:
     """Building current_versions holds its key index in memory: past the connection's limit
     it is rolled back and retried with a larger one, then the limit is as it was."""
-    from flows.warehouse import create_tables
+    from flows.load.warehouse import create_tables
 
     prepare_run(warehouse)
     part = _big_part(warehouse, "r1", 3000)
