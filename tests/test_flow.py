@@ -171,6 +171,12 @@ def test_a_run_without_rejects_says_so(tmp_path: Path, warehouse: Path) -> None:
     assert (rejects.type, rejects.data) == ("markdown", "No rejects in this run.")
     chart = next(a for a in arts if a.key and a.key.endswith("-per-day"))
     assert "| 2023-08-01 | 1 |" in chart.data
+    # the same again: nothing loaded, so no chart (it would scan every article), no connection
+    again = ingest(sources=[str(src)], warehouse=str(warehouse), return_state=True)
+    assert again.result()["skipped_unchanged"] == 1
+    _, _, arts = _client_view(again.state_details.flow_run_id)
+    assert {a.key.rsplit("-", 1)[-1] for a in arts if a.key} >= {"summary", "rejects"}
+    assert not any(a.key and a.key.endswith("-per-day") for a in arts)
 
 
 def test_the_chart_picks_buckets_whose_bars_differ() -> None:

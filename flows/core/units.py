@@ -44,7 +44,7 @@ class WorkUnit:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What a worker reports of one batch (flows/executors/batch.py); its rows are in the Parquet parts."""
+    """What a worker reports of one batch (flows/executors/batch.py); rows: in Parquet parts."""
 
     batch_id: str
     items: int = 0
