@@ -21,7 +21,7 @@ import duckdb
 
 from flows import __version__
 from flows.core.atomic import write_atomic
-from flows.core.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
+from flows.core.settings import KEYS_PER_QUERY, LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
 from flows.core.sqlfiles import sql
 from flows.load.warehouse import (
     connect,
@@ -68,7 +68,6 @@ MERGE_STEPS: tuple[tuple[str, str | None, str | None], ...] = (
     ("delete_replaced", "articles", "updated_keys"),
     ("insert_articles", "articles", None),
 )
-KEYS_PER_QUERY = 2048  # DuckDB's index_scan_max_count: a longer list is a scan
 _PARAM = re.compile(r"\$([a-z_]+)")
 
 
