@@ -4,7 +4,9 @@
     python -m bench.scale [--sizes 10000,1000000,10000000] [--new 5000] [--rerun 10000]
 
 Each warehouse is built with SQL (synthetic rows in articles, lineage and source_state, small
-bodies), then takes real `article-etl ingest` runs against one `prefect server start`:
+bodies; current_versions by the migration that builds it in place), once per workdir (later
+runs copy the built one), then takes real `article-etl ingest` runs against one
+`prefect server start`:
 
 - setup (not timed): RERUN generated archived items, so that they are known;
 - new: NEW other generated archived items (wall, peak RSS of the process tree, preparation:
@@ -36,11 +38,12 @@ import duckdb
 
 from bench.corpus import ITEM_SUFFIX, generated_item
 from bench.run import BIN, DEFAULT_WORKDIR, REPO, Stage, _kill_group, _start_server, measure
-from flows.load.warehouse import connect, prepare_run
+from flows.load.warehouse import connect, create_tables, prepare_run
 
 SIZES = (10_000, 1_000_000, 10_000_000)
 VIEWS = ("articles_per_day", "articles_per_host", "latest_articles")
 ROWS_PER_STEP = 1_000_000  # synthetic rows per INSERT: bounded memory while building
+BUILD_VERSION = 2  # of what build_warehouse writes: a cached build of another is not reused
 _QUESTIONS = re.compile(r"inputs looked up in the warehouse: \d+ queries, ([0-9.]+) s")
 
 # Synthetic rows: urls on 500 hosts, a timestamp in 2020-2024, a body of ~200 characters;
@@ -76,8 +79,10 @@ FROM range($lo, $hi) AS t(i)
 """
 
 
-def build_warehouse(warehouse: Path, n: int, prefix: str) -> float:
-    """A warehouse of ``n`` synthetic articles (with lineage and source_state); seconds taken."""
+def build_warehouse(warehouse: Path, n: int, prefix: str) -> tuple[float, float]:
+    """A warehouse of ``n`` synthetic articles (with lineage and source_state); seconds taken
+    in all, and by the migration that builds current_versions from articles and lineage (as
+    for a warehouse made before that table existed)."""
     started = time.perf_counter()
     prepare_run(warehouse)  # the real tables and views, in the storage format we write
     con = connect(warehouse)
@@ -89,10 +94,27 @@ def build_warehouse(warehouse: Path, n: int, prefix: str) -> float:
             con.execute(FILL_LINEAGE, {**params, "run": "synthetic", "prefix": prefix})
             con.execute(FILL_SOURCES, {**params, "run": "synthetic", "prefix": prefix})
             con.execute("COMMIT")
+        con.execute("DROP TABLE current_versions")
+        migrated = time.perf_counter()
+        create_tables(con)  # the real migration
+        migrated = time.perf_counter() - migrated
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, migrated
+
+
+def cached_warehouse(workdir: Path, n: int, prefix: str, into: Path) -> None:
+    """A copy of the built warehouse of ``n`` articles in ``into``; built once per workdir
+    (remove ``built-N-vK`` to build again: K changes with what the build writes)."""
+    built = workdir / f"built-{n}-v{BUILD_VERSION}"
+    if not built.exists():
+        tmp = built.with_name(built.name + ".partial")
+        shutil.rmtree(tmp, ignore_errors=True)
+        seconds, migrated = build_warehouse(tmp, n, prefix)
+        print(f"  {n:,} articles built in {seconds:.0f} s (current_versions: {migrated:.1f} s)")
+        tmp.rename(built)
+    shutil.copytree(built, into)
 
 
 def write_items(folder: Path, first: int, n: int) -> Path:
@@ -176,8 +198,7 @@ def measure_size(
     new, rerun = items
     warehouse = run_dir / f"warehouse-{n}"
     shutil.rmtree(warehouse, ignore_errors=True)
-    built = build_warehouse(warehouse, n, str(new.parent / "archive") + "/")
-    print(f"  {n:,} articles built in {built:.0f} s", flush=True)
+    cached_warehouse(run_dir.parent, n, str(new.parent / "archive") + "/", warehouse)
     ingest = [str(BIN / "article-etl"), "ingest", "--warehouse", str(warehouse), "--json"]
     run_stage(f"setup-{n}", [*ingest, str(rerun)], run_dir, env)
     fresh = run_stage(f"new-{n}", [*ingest, str(new)], run_dir, env)

@@ -143,18 +143,28 @@ def load_warehouse(
 
 @task(name="publish-report", retries=1, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def publish_report(warehouse: str, summary: dict[str, Any], name: str) -> None:
-    """Summary, first rejects and articles per day as artifacts in the Prefect UI."""
-    con = connect(Path(warehouse), read_only=True)
-    try:
-        rejects = con.execute(
-            sql("report/rejects.sql"), {"run_id": summary["run_id"], "limit": SAMPLE_REJECTS}
-        ).fetchall()
-        per_day = con.execute(sql("report/per_day.sql")).fetchall()
-    finally:
-        con.close()
+    """Summary, first rejects and articles per day as artifacts in the Prefect UI.
+
+    Only what the run changed is read back: its rejects if it had any, and the chart (a scan
+    of all articles, seconds at 10 million) only if it loaded something; a run that loaded
+    nothing leaves the key's last chart, which still holds, and opens no connection."""
+    loaded = summary.get("new", 0) + summary.get("updated", 0)
+    rejects: list[tuple[Any, ...]] = []
+    per_day: list[tuple[Any, ...]] = []
+    if loaded or summary.get("rejected", 0):
+        con = connect(Path(warehouse), read_only=True)
+        try:
+            if summary.get("rejected", 0):
+                params = {"run_id": summary["run_id"], "limit": SAMPLE_REJECTS}
+                rejects = con.execute(sql("report/rejects.sql"), params).fetchall()
+            if loaded:
+                per_day = con.execute(sql("report/per_day.sql")).fetchall()
+        finally:
+            con.close()
     artifacts.publish_summary(summary, name)
     artifacts.publish_rejects(rejects, name)
-    artifacts.publish_per_day(per_day, name)
+    if loaded:
+        artifacts.publish_per_day(per_day, name)
 
 
 def _index_progress(done: int, total: int) -> None:

@@ -3,17 +3,20 @@ files, checkpoint DuckDB, prune old lineage."""
 
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import artifact_key
+from flows.core.atomic import exchange, fsync_dir, regular_file
 from flows.core.params import validate_params
 from flows.core.schema import ARTICLE_SCHEMA
 from flows.core.settings import (
@@ -24,9 +27,11 @@ from flows.core.settings import (
     STORAGE_VERSION,
 )
 from flows.core.sqlfiles import sql
+from flows.load.resume import remove
 from flows.load.search import index as search_index
 from flows.load.warehouse import (
     COMPACTION_LOG,
+    NEXT_PARQUET_DIRNAME,
     connect,
     convert_storage,
     db_path,
@@ -34,6 +39,7 @@ from flows.load.warehouse import (
     prepare_run,
     run_lock,
     scalar,
+    settle_compaction,
 )
 
 SMALL_FILE_BYTES = 32 * 1024 * 1024
@@ -42,33 +48,85 @@ SMALL_FILE_BYTES = 32 * 1024 * 1024
 def compact_parquet(warehouse: Path, small_bytes: int = SMALL_FILE_BYTES) -> tuple[int, int, int]:
     """Rewrite the small files into as few as possible: same rows, same schema.
 
-    The new file is written aside, then a log naming it and the files it replaces, then the
-    rename, then the deletes. A crash before the rename leaves the dataset as it was; after
-    it, rows are in the glob twice until ``finish_compaction`` (here, or at the next ingest's
-    recovery) deletes the replaced files.
+    The next set of files is built in a folder beside the dataset (the files kept, hard
+    linked; the compacted one, written whole), then swapped with ``parquet/`` in one step
+    (``exchange``): a glob over ``parquet/*.parquet`` sees either the old set or the new one,
+    each row once, also when the process dies at any point. The old set, now in the folder
+    beside, is removed after; a crash before that leaves it for recovery
+    (``settle_compaction``) to remove. Where the file system cannot swap folders, the older
+    way: rename the new file in, then delete the replaced ones (a crash between the two shows
+    their rows twice until the next run).
     """
     folder = warehouse / PARQUET_DIRNAME
-    if folder.is_dir():
-        finish_compaction(folder)
-    files = sorted(p for p in folder.glob("*.parquet")) if folder.is_dir() else []
-    small = [p for p in files if p.stat().st_size < small_bytes]
+    settle_compaction(warehouse)
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    small = [p for p in files if regular_file(p) and p.stat().st_size < small_bytes]
     if len(small) < 2:
         return len(files), len(files), sum(pq.ParquetFile(p).metadata.num_rows for p in files)
     name = f"compact-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}.parquet"
-    tmp = folder / f".{name}.tmp"
-    rows = 0
-    with pq.ParquetWriter(tmp, ARTICLE_SCHEMA, compression="zstd") as writer:
-        for path in small:
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=20_000):
-                writer.write_batch(batch.cast(ARTICLE_SCHEMA))
-                rows += batch.num_rows
-    _fsync(tmp)
-    write_compaction_log(folder, name, small)
-    os.replace(tmp, folder / name)
-    finish_compaction(folder)
+    swapped = _compact_by_exchange(warehouse, small, name)
+    if not swapped:
+        _compact_in_place(folder, small, name)
     after = sorted(folder.glob("*.parquet"))
     total = sum(pq.ParquetFile(p).metadata.num_rows for p in after)
     return len(files), len(after), total
+
+
+def _write_compacted(path: Path, small: list[Path]) -> None:
+    """The small files' rows, in order, in one file written under ``path`` and synced."""
+    with pq.ParquetWriter(path, ARTICLE_SCHEMA, compression="zstd") as writer:
+        for part in small:
+            for batch in pq.ParquetFile(part).iter_batches(batch_size=20_000):
+                writer.write_batch(batch.cast(ARTICLE_SCHEMA))
+    _fsync(path)
+
+
+def _compact_by_exchange(warehouse: Path, small: list[Path], name: str) -> bool:
+    """Build the next set beside ``parquet/`` and swap the two folders; False (nothing
+    changed) where the file system cannot, or ``parquet/`` holds what we cannot carry over."""
+    folder = warehouse / PARQUET_DIRNAME
+    nxt = warehouse / NEXT_PARQUET_DIRNAME
+    replaced = {p.name for p in small}
+    nxt.mkdir()
+    try:
+        for entry in folder.iterdir():
+            if entry.name in replaced or entry.name.startswith("."):
+                continue  # compacted, or a temporary file recovery would remove anyway
+            if regular_file(entry):
+                os.link(entry, nxt / entry.name, follow_symlinks=False)
+            elif entry.is_symlink():  # someone else's link: carried over as a link
+                os.symlink(os.readlink(entry), nxt / entry.name)
+            else:  # a folder, a FIFO, ...: not ours to move; leave the dataset as it is
+                raise OSError(errno.ENOTSUP, "not a file", str(entry))
+        tmp = nxt / f".{name}.tmp"
+        _write_compacted(tmp, small)
+        os.replace(tmp, nxt / name)
+        fsync_dir(nxt)
+        exchange(nxt, folder)
+    except OSError as exc:
+        if exc.errno not in _NO_EXCHANGE:
+            remove(nxt)
+            raise
+        remove(nxt)
+        return False
+    fsync_dir(warehouse)
+    remove(nxt)  # the old set: its compacted files go, the kept ones live on in parquet/
+    return True
+
+
+# Errors that mean "this file system (or C library) cannot swap folders or hard link".
+_NO_EXCHANGE = {errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EPERM, errno.EXDEV, errno.EMLINK}
+
+
+def _compact_in_place(folder: Path, small: list[Path], name: str) -> None:
+    """The fallback: the new file, a log naming it and the files it replaces, the rename, the
+    deletes. A crash before the rename leaves the dataset as it was; after it, rows are in the
+    glob twice until ``finish_compaction`` (here, or at the next run's recovery)."""
+    tmp = folder / f".{name}.tmp"
+    _write_compacted(tmp, small)
+    write_compaction_log(folder, name, small)
+    os.replace(tmp, folder / name)
+    finish_compaction(folder)
 
 
 def write_compaction_log(folder: Path, name: str, replaced: list[Path]) -> None:
@@ -85,8 +143,10 @@ def _fsync(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def prune_lineage(warehouse: Path, retention_days: int) -> int:
-    """Drop lineage older than the retention, but never the record of a url's current version."""
+def prune_lineage(warehouse: Path, retention_days: int) -> tuple[int, int]:
+    """Drop lineage older than the retention, but never the record of a url's current version;
+    repair current_versions where it disagrees with articles and lineage. Returns how many
+    lineage records went and how many versions were repaired."""
     cutoff = datetime.now(UTC) - timedelta(days=retention_days)
     con = connect(warehouse)
     try:
@@ -94,11 +154,29 @@ def prune_lineage(warehouse: Path, retention_days: int) -> int:
         before = scalar(con, "SELECT count(*) FROM lineage")
         con.execute(sql("maintenance/prune_lineage.sql"), {"cutoff": cutoff})
         after = scalar(con, "SELECT count(*) FROM lineage")
+        repaired = repair_versions(con)
         con.execute("COMMIT")
         con.execute("CHECKPOINT")
     finally:
         con.close()
-    return before - after
+    return before - after, repaired
+
+
+def repair_versions(con: duckdb.DuckDBPyConnection) -> int:
+    """Make current_versions say what articles and lineage say where rows were written or
+    deleted by hand (the load keeps the two in step); returns the rows changed. The full
+    comparison reads both tables whole (minutes at 10 million rows), so it runs only when
+    their row counts differ."""
+    counts = con.execute(sql("maintenance/version_counts.sql")).fetchone()
+    assert counts is not None  # an aggregate: always one row
+    articles, versions = counts
+    if articles == versions:
+        return 0
+    con.execute(sql("warehouse/expected_versions.sql"))
+    dropped = scalar(con, sql("maintenance/drop_stale_versions.sql"))
+    fixed = scalar(con, sql("maintenance/repair_versions.sql"))
+    con.execute("DROP TABLE expected_versions")
+    return dropped + fixed
 
 
 @task(name="compact-parquet", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
@@ -108,8 +186,9 @@ def compact_task(warehouse: str) -> tuple[int, int, int]:
 
 
 @task(name="prune-lineage-and-checkpoint", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def prune_task(warehouse: str, retention_days: int) -> int:
-    """Delete lineage past the retention (keeping each url's current record), checkpoint DuckDB."""
+def prune_task(warehouse: str, retention_days: int) -> tuple[int, int]:
+    """Delete lineage past the retention (keeping each url's current record), repair
+    current_versions, checkpoint DuckDB."""
     return prune_lineage(Path(warehouse), retention_days)
 
 
@@ -165,11 +244,14 @@ def maintenance(
         converted = convert_task(warehouse)
         prepare_task(warehouse)
         before, after, rows = compact_task(warehouse)
-        pruned = prune_task(warehouse, lineage_retention_days)
+        pruned, repaired = prune_task(warehouse, lineage_retention_days)
         searched = search_task(warehouse, rebuild_search)
     if converted:
         logger.info("storage format %s -> %s", converted.rstrip("+"), STORAGE_VERSION)
-    logger.info("parquet files %d -> %d (%d rows); lineage pruned %d", before, after, rows, pruned)
+    logger.info(
+        "parquet files %d -> %d (%d rows); lineage pruned %d; versions repaired %d",
+        *(before, after, rows, pruned, repaired),
+    )
     result: dict[str, int | str] = {
         "storage_format": f"{converted.rstrip('+')} -> {STORAGE_VERSION}"
         if converted
@@ -179,6 +261,7 @@ def maintenance(
         "rows": rows,
         "lineage_pruned": pruned,
         "search_index": searched,
+        "versions_repaired": repaired,
     }
     create_table_artifact(
         [{"measure": k, "value": v} for k, v in result.items()],

@@ -35,10 +35,10 @@ POINTS = {
     "before_commit": "after:flows.load.merge:create_views",
     # Committed, the run's Parquet file not yet renamed into parquet/.
     "after_commit": "before:flows.load.merge:publish",
-    # The maintenance compaction: its log written, the compacted file not yet renamed in...
-    "compaction_before_rename": "after:flows.maintenance:write_compaction_log",
-    # ...renamed in, the replaced files not yet deleted (the first call settles an earlier one).
-    "compaction_after_rename": "before:flows.maintenance:finish_compaction#2",
+    # The maintenance compaction: the next set of files built beside parquet/, not swapped in...
+    "compaction_before_rename": "before:flows.maintenance:exchange",
+    # ...swapped in, the old set not yet removed.
+    "compaction_after_rename": "after:flows.maintenance:exchange",
 }
 
 

@@ -433,27 +433,35 @@ def _parquet_file(path: Path, urls: Sequence[str]) -> None:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("point", ["compaction_before_rename", "compaction_after_rename"])
-def test_kill_9_during_compaction_loses_nothing(point: str, warehouse: Path) -> None:
+def test_kill_9_during_compaction_shows_each_row_once(point: str, warehouse: Path) -> None:
+    """A real process killed just before or just after the compaction swaps the new set of
+    files in: the glob sees every row exactly once at that moment, before any recovery, and
+    recovery leaves the set the glob saw, with nothing beside it."""
     folder = warehouse / "parquet"
     folder.mkdir(parents=True)
     for n in range(3):
         _parquet_file(folder / f"run{n}.parquet", [f"https://n.example/{n}/{i}" for i in range(5)])
+    big = folder / "big.parquet"  # a file compaction keeps: it must stay readable throughout
+    _parquet_file(big, [f"https://n.example/big/{i}" for i in range(300)])
     files, rows = dataset(warehouse)
     code = (
         "import sys, pathlib, tests.crashing as c, flows.maintenance as m; c.arm(sys.argv[1]); "
-        "m.compact_parquet(pathlib.Path(sys.argv[2]))"
+        "m.compact_parquet(pathlib.Path(sys.argv[2]), small_bytes=int(sys.argv[3]))"
     )
-    proc = subprocess.run([sys.executable, "-c", code, point, str(warehouse)], cwd=REPO)
+    limit = str(big.stat().st_size)  # the three run files are smaller than the kept one
+    assert all((folder / f"run{n}.parquet").stat().st_size < int(limit) for n in range(3))
+    proc = subprocess.run([sys.executable, "-c", code, point, str(warehouse), limit], cwd=REPO)
     assert proc.returncode == -signal.SIGKILL
-    seen = dataset(warehouse)[1]
-    if point == "compaction_before_rename":
-        assert seen == rows  # the compacted file is not in the glob yet
-    else:  # replaced files not deleted yet: rows twice until recovery, never fewer
-        assert set(seen) == set(rows) and len(seen) == 2 * len(rows)
+    seen_files, seen = dataset(warehouse)
+    assert seen == rows  # each row once, none missing: no duplicates in the glob
+    swapped = point == "compaction_after_rename"
+    assert seen_files == (2 if swapped else files)
+    assert (warehouse / ".parquet.next").is_dir()  # what recovery will remove
     prepare_run(warehouse)  # what the next ingest or maintenance run does first
     after_files, after_rows = dataset(warehouse)
     assert after_rows == rows
-    assert after_files == (1 if point == "compaction_after_rename" else files)
+    assert after_files == seen_files
+    assert not (warehouse / ".parquet.next").exists()
     assert not list(folder.glob(".*"))  # no temporary file or log left
 
 

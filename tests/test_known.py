@@ -105,8 +105,8 @@ def test_a_run_asks_only_for_its_own_inputs_one_question_per_chunk(
     assert router.inputs == 2502 and router.skipped == 1200 + 1 + 2
     assert str(stranded) in fresh and str(changed) in fresh and str(given_up) not in fresh
     assert len(fresh) == 2500 - 1201
-    # one question per chunk of discovered files, never one per input: the router reuses
-    # discovery's answers instead of asking again
+    # one question per chunk of discovered files (per 2,048 of its keys), never one per input:
+    # the router reuses discovery's answers instead of asking again
     assert 1 <= asked <= 5
     assert feed == Validator("https://a.example/feed", '"e1"', None, "h1") and none is None
     assert one == "fp7"

@@ -237,3 +237,88 @@ def test_prepare_creates_missing_views_and_leaves_the_catalog_alone_otherwise(
         assert sorted(con.execute(views).fetchall()) == names
     finally:
         con.close()
+
+
+def _versions(warehouse: Path) -> list[tuple]:
+    con = connect(warehouse, read_only=True)
+    try:
+        return con.execute("SELECT * FROM current_versions ORDER BY url").fetchall()
+    finally:
+        con.close()
+
+
+def test_current_versions_follow_the_loads_and_are_built_in_an_older_warehouse(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """The load keeps each url's current timestamp and content hash; a warehouse made before
+    that table existed gets it built from articles and lineage, and decides as before."""
+    src = tmp_path / "in"
+    write_item(src, "a.txt", 1690933501000, "A", "https://n.example/a")
+    write_item(src, "b.txt", 1690933502000, "B", "https://n.example/b")
+    _load(warehouse, [src], "run1")
+    write_item(src, "a.txt", 1690933509000, "A2", "https://n.example/a")  # a later version
+    assert _load(warehouse, [src], "run2")["updated"] == 1
+    kept = _versions(warehouse)
+    con = connect(warehouse)
+    try:  # what each url's newest lineage record and its articles row say
+        expected = con.execute(
+            'SELECT a.url, a."timestamp", arg_max(l.content_hash, l.ingested_at) '
+            "FROM articles a JOIN lineage l USING (url) GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        con.execute("DROP TABLE current_versions")  # as a warehouse made before it
+    finally:
+        con.close()
+    assert kept == expected and len(kept) == 2
+    prepare_run(warehouse)  # the migration
+    assert _versions(warehouse) == expected
+    write_item(src, "b.txt", 1690933502000, "B", "https://n.example/b")  # touched, same content
+    write_item(src, "c.txt", 1690933502000, "C", "https://n.example/c")
+    third = _load(warehouse, [src], "run3")
+    assert (third["new"], third["unchanged"], third["updated"]) == (1, 1, 0)
+    assert [r[0] for r in _versions(warehouse)] == [f"https://n.example/{c}" for c in "abc"]
+
+
+def test_an_interrupted_migration_leaves_no_half_built_table(warehouse: Path) -> None:
+    """The table is created and filled in one transaction: a failure in between (here a
+    lineage without the column it reads) leaves no empty current_versions that the next
+    start would trust."""
+    prepare_run(warehouse)
+    con = connect(warehouse)
+    try:
+        con.execute("DROP TABLE current_versions")
+        con.execute("ALTER TABLE lineage RENAME COLUMN content_hash TO renamed")
+        with pytest.raises(duckdb.BinderException):
+            from flows.load.warehouse import create_tables
+
+            create_tables(con)
+        tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    finally:
+        con.close()
+    assert "current_versions" not in tables
+
+
+def test_the_migration_out_of_memory_retries_with_a_larger_limit(
+    warehouse: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Building current_versions holds its key index in memory: past the connection's limit
+    it is rolled back and retried with a larger one, then the limit is as it was."""
+    from flows.load.warehouse import create_tables
+
+    prepare_run(warehouse)
+    part = _big_part(warehouse, "r1", 3000)
+    load_run(warehouse, RunRecord("r1", None, datetime.now(UTC), "t", 3000, 0, 1), [str(part)], [])
+    con = connect(warehouse, memory_mb=1)
+    try:
+        con.execute("DROP TABLE current_versions")
+        limit = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        create_tables(con)
+        assert con.execute("SELECT current_setting('memory_limit')").fetchone() == limit
+    finally:
+        con.close()
+    assert "building current_versions needs more memory" in capsys.readouterr().err
+    con = connect(warehouse, read_only=True)
+    try:
+        built = con.execute("SELECT count(*), count(content_hash) FROM current_versions")
+        assert built.fetchall() == [(3000, 3000)]
+    finally:
+        con.close()

@@ -561,6 +561,7 @@ def test_an_input_stranded_by_an_older_version_is_loaded_by_a_real_run(
         con.execute("UPDATE source_state SET outcome = 'internal_error' WHERE source LIKE '%a.txt'")
         con.execute("DELETE FROM articles WHERE url = 'https://s.example/a'")
         con.execute("DELETE FROM lineage WHERE url = 'https://s.example/a'")
+        con.execute("DROP TABLE current_versions")  # built again by the upgraded command
     finally:
         con.close()
     again = cli("ingest", src, "--warehouse", warehouse, "--json", env=env)
@@ -615,3 +616,18 @@ def test_a_forged_compaction_log_removes_nothing_outside_the_dataset(
     finish_compaction(parquet)
     assert sorted(p.name for p in parquet.iterdir()) == ["new.parquet"]
     assert precious.read_bytes() == b"the database" and elsewhere.exists()
+
+
+def test_a_forged_next_dataset_folder_removes_nothing_it_points_to(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """Recovery removes what a dead compaction left beside parquet/; a symlink put there in
+    its place is removed as itself, never followed."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.parquet").write_bytes(b"PAR1")
+    warehouse.mkdir(parents=True, exist_ok=True)
+    (warehouse / ".parquet.next").symlink_to(outside, target_is_directory=True)
+    prepare_run(warehouse)
+    assert not (warehouse / ".parquet.next").exists()
+    assert (outside / "keep.parquet").read_bytes() == b"PAR1"

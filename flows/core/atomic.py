@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import stat
 import uuid
@@ -31,6 +33,33 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     import pyarrow.parquet as pq
 
     write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2  # renameat2(2): swap the two paths in one step
+
+
+def exchange(a: Path, b: Path) -> None:
+    """Swap two paths (here: two folders) in one atomic step, Linux's renameat2 with
+    RENAME_EXCHANGE: a reader resolves either the old folder or the new one, never a mix.
+
+    Raises OSError (ENOSYS, EINVAL, ...) where the C library or the file system lacks it."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        raise OSError(errno.ENOSYS, "renameat2 is not available", str(a))
+    done = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if done != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), str(a), None, str(b))
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a folder's entries (a rename into it, a new name) durable."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def regular_file(path: Path) -> bool:

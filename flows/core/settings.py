@@ -29,6 +29,10 @@ BATCH_SIZE = 1000
 # 10,000-article load to disk and take twice as long.
 LOAD_MEMORY_MB = 256
 LOAD_MEMORY_MAX_MB = 4096
+# Keys per `IN` list looked up in the warehouse: DuckDB answers up to index_scan_max_count
+# (2048, or 0.1 % of the table's rows if more) from the primary key's index, and scans the
+# whole table for a longer list.
+KEYS_PER_QUERY = 2048
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # larger inputs are rejected too_large
 # A downloaded web archive: Common Crawl's news files are about 1 GB, other crawlers roll
 # theirs at 1 GB by default; four times that still fits a staging disk, and a larger one is

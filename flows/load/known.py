@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from flows import __version__
+from flows.core.settings import KEYS_PER_QUERY
 from flows.core.sqlfiles import sql
 from flows.extract.web.options import Validator
 from flows.load.warehouse import INTERNAL_ERROR_ATTEMPTS, connect
@@ -75,8 +76,10 @@ class Known:
                     found[source] = state
             else:
                 ask.append(source)
-        if ask:
-            params = {"sources": ask, **self._remembered()}
+        # In lists DuckDB answers from the index: one longer than KEYS_PER_QUERY (a chunk may
+        # hold 20,000) would scan all of source_state, seconds at 10 million rows.
+        for start in range(0, len(ask), KEYS_PER_QUERY):
+            params = {"sources": ask[start : start + KEYS_PER_QUERY], **self._remembered()}
             found.update(self.rows("warehouse/known_fingerprints.sql", params))
         return found
 

@@ -21,7 +21,7 @@ import duckdb
 
 from flows import __version__
 from flows.core.atomic import write_atomic
-from flows.core.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
+from flows.core.settings import KEYS_PER_QUERY, LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
 from flows.core.sqlfiles import sql
 from flows.load.search import index as search_index
 from flows.load.stories import load_side_tables
@@ -33,27 +33,41 @@ from flows.load.warehouse import (
     tell,
 )
 
-# The merge, in order; a step that reads a kind of part runs only when the run has such parts.
-# Keys first, bodies last: the upserts' indexes need memory that cannot be spilled, which the
+# The merge, in order: (step, the kind of part it reads or None, its keys or None). A step that
+# reads a kind of part runs only when the run has such parts. A step with keys runs once per
+# chunk of the keys that sql/load/<keys>.sql lists, bound as $keys: DuckDB answers `IN` a
+# bound list from the primary key's index, where a join or an upsert (ON CONFLICT is a MERGE
+# that scans the whole table) would read every row the warehouse holds.
+# Keys first, bodies last: the indexes need memory that cannot be spilled, which the
 # bodies (spillable, but pinned while the transaction holds them) would take.
-MERGE_STEPS: tuple[tuple[str, str | None], ...] = (
-    ("stage_articles", None),
-    ("stage_rejects", None),
-    ("stage_validators", None),
-    ("stage_sources", None),
-    ("fill_articles", "articles"),
-    ("fill_rejects", "rejects"),
-    ("fill_validators", "validators"),
-    ("fill_sources", "sources"),
-    ("transient_rejects", None),
-    ("decide", None),
-    ("insert_lineage", None),
-    ("insert_rejects", None),
-    ("upsert_source_state", None),
-    ("upsert_source_files", "sources"),
-    ("upsert_validators", None),
-    ("delete_replaced", "articles"),
-    ("insert_articles", "articles"),
+MERGE_STEPS: tuple[tuple[str, str | None, str | None], ...] = (
+    ("stage_articles", None, None),
+    ("stage_rejects", None, None),
+    ("stage_validators", None, None),
+    ("stage_sources", None, None),
+    ("fill_articles", "articles", None),
+    ("fill_rejects", "rejects", None),
+    ("fill_validators", "validators", None),
+    ("fill_sources", "sources", None),
+    ("transient_rejects", None, None),
+    ("stage_known", None, None),
+    ("known_versions", "articles", "run_urls_keys"),
+    ("known_states", None, "run_sources_keys"),
+    ("known_validators", "validators", "run_validator_keys"),
+    ("decide", None, None),
+    ("insert_lineage", None, None),
+    ("delete_replaced_versions", "articles", "updated_keys"),
+    ("insert_current_versions", None, None),
+    ("insert_rejects", None, None),
+    ("incoming_states", None, None),
+    ("incoming_source_files", "sources", None),
+    ("delete_replaced_states", None, "replaced_states_keys"),
+    ("insert_states", None, None),
+    ("incoming_validators", None, None),
+    ("delete_replaced_validators", "validators", "replaced_validators_keys"),
+    ("insert_validators", None, None),
+    ("delete_replaced", "articles", "updated_keys"),
+    ("insert_articles", "articles", None),
 )
 _PARAM = re.compile(r"\$([a-z_]+)")
 
@@ -84,6 +98,15 @@ def run_sql(con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any]
     text = sql(name)
     needed = set(_PARAM.findall(text))
     return con.execute(text, {key: params[key] for key in needed} if needed else None)
+
+
+def run_by_keys(
+    con: duckdb.DuckDBPyConnection, name: str, keys: str, params: Mapping[str, Any]
+) -> None:
+    """Run ``sql/<name>`` once per chunk of the keys ``sql/<keys>`` lists, bound as $keys."""
+    found = [row[0] for row in con.execute(sql(keys)).fetchall()]
+    for start in range(0, len(found), KEYS_PER_QUERY):
+        run_sql(con, name, {**params, "keys": found[start : start + KEYS_PER_QUERY]})
 
 
 def load_run(
@@ -156,7 +179,7 @@ def _merge(
     try:
         con.execute("BEGIN TRANSACTION")
         counts = LoadCounts()
-        for step, kind in MERGE_STEPS:
+        for step, kind, keys in MERGE_STEPS:
             if kind is not None and not parts[kind]:
                 continue
             params = {
@@ -166,7 +189,10 @@ def _merge(
                 "started_at": run.started_at,
                 "parts": list(parts[kind or "articles"]),
             }
-            run_sql(con, f"load/{step}.sql", params)
+            if keys is None:
+                run_sql(con, f"load/{step}.sql", params)
+            else:
+                run_by_keys(con, f"load/{step}.sql", f"load/{keys}.sql", params)
             if step == "decide":
                 counts = LoadCounts(*run_sql(con, "load/counts.sql", {}).fetchone())
         if parts["articles"]:

@@ -22,6 +22,7 @@ import duckdb
 from flows.core.atomic import real_dir, regular_file, write_atomic
 from flows.core.settings import (
     DB_FILENAME,
+    LOAD_MEMORY_MAX_MB,
     LOAD_MEMORY_MB,
     PARQUET_DIRNAME,
     READ_WAIT_S,
@@ -36,6 +37,8 @@ from flows.load.resume import keep, remove, resume_key
 # runs in a row under one version (then it waits for a change of file or of version).
 INTERNAL_ERROR_ATTEMPTS = 3
 COMPACTION_LOG = ".compaction.log"  # in parquet/: a compaction between its rename and deletes
+# Beside parquet/: the next set of files a compaction builds, then (swapped) the old set.
+NEXT_PARQUET_DIRNAME = ".parquet.next"
 _HOLDER_PID = re.compile(r"\(PID (\d+)\)")
 _Config = dict[str, str | bool | int | float | list[str]]  # what duckdb.connect takes
 
@@ -44,6 +47,7 @@ TABLES = (
     "articles",
     "rejects",
     "lineage",
+    "current_versions",  # from articles and lineage, when a warehouse made before lacks it
     "runs",
     "source_state",
     "http_validators",
@@ -286,9 +290,46 @@ def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | N
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every table of sql/ddl that is missing, in TABLES order."""
+    """Create the tables that are missing and migrate older ones in place; current_versions,
+    new to a warehouse made before it, is built from articles and lineage in the transaction
+    that creates it, so it never exists half filled."""
+    existing = {row[0] for row in con.execute(sql("warehouse/table_names.sql")).fetchall()}
     for name in TABLES:
-        con.execute(sql(f"ddl/{name}.sql"))
+        if name == "current_versions" and name not in existing:
+            _build_current_versions(con)
+        else:
+            con.execute(sql(f"ddl/{name}.sql"))
+
+
+def _build_current_versions(con: duckdb.DuckDBPyConnection) -> None:
+    """The migration to current_versions: one transaction, so a crash leaves no empty table
+    (which the next start would take as built). Its key index is built whole in memory, so
+    a large warehouse gets a larger DuckDB memory limit for it, as the load does."""
+    before = scalar(con, "SELECT current_setting('memory_limit')")
+    memory_mb = LOAD_MEMORY_MB
+    try:
+        while True:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(sql("ddl/current_versions.sql"))
+                con.execute(sql("warehouse/expected_versions.sql"))
+                con.execute(sql("warehouse/fill_current_versions.sql"))
+                con.execute("DROP TABLE expected_versions")
+                con.execute("COMMIT")
+                return
+            except duckdb.OutOfMemoryException:
+                con.execute("ROLLBACK")
+                if memory_mb >= LOAD_MEMORY_MAX_MB:
+                    raise
+                memory_mb = min(memory_mb * 4, LOAD_MEMORY_MAX_MB)
+                tell(f"building current_versions needs more memory: a {memory_mb} MB limit")
+                con.execute(sql("warehouse/memory_limit.sql"), {"limit": f"{memory_mb}MB"})
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise
+    finally:
+        con.execute(sql("warehouse/memory_limit.sql"), {"limit": before})
 
 
 def create_views(con: duckdb.DuckDBPyConnection) -> None:
@@ -342,8 +383,8 @@ def recover(warehouse: Path, committed: Sequence[str]) -> None:
                 remove(run_dir)  # a file or symlink as itself; a committed run's folder
             else:  # a run that never committed: what its finished batches did is kept
                 keep(staging, run_dir, key)
+    settle_compaction(warehouse)
     if parquet.is_dir():
-        finish_compaction(parquet)
         for leftover in parquet.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
 
@@ -367,6 +408,16 @@ def _recover_elsewhere(pointer: Path, done: set[str], key: bytes) -> None:
             else:
                 keep(folder.parent, folder, key)
     pointer.unlink(missing_ok=True)
+
+
+def settle_compaction(warehouse: Path) -> None:
+    """Finish what a compaction that died left: the folder beside parquet/ holds either the
+    unfinished next set (not swapped in) or the old set (swapped out); neither is read by
+    anyone, so it goes, as itself (a symlink in its place is removed, not followed). A log
+    of the older in-place compaction is finished."""
+    remove(warehouse / NEXT_PARQUET_DIRNAME)
+    if real_dir(warehouse / PARQUET_DIRNAME):
+        finish_compaction(warehouse / PARQUET_DIRNAME)
 
 
 def finish_compaction(parquet: Path) -> None:

@@ -1,5 +1,6 @@
--- One candidate per url (the newest, on a tie the later ingest), compared with the warehouse:
--- its current timestamp from articles, its current content hash from the newest lineage row.
+-- One candidate per url (the newest, on a tie the later ingest), compared with the warehouse's
+-- current version of that url (its timestamp and content hash from current_versions, looked
+-- up by key into known_versions: neither lineage, articles nor all of current_versions is read).
 -- A timestamp outside the plausible window (before 1990, after the run's start plus one day)
 -- counts as no timestamp: a row dated 2099 never wins against a correctly dated version.
 CREATE OR REPLACE TEMP TABLE decided AS
@@ -25,22 +26,15 @@ latest AS (
     QUALIFY row_number() OVER (PARTITION BY url ORDER BY plausible_ts DESC NULLS LAST, seq DESC) = 1
 ),
 
-current_hash AS (
-    SELECT url, arg_max(content_hash, ingested_at) AS content_hash
-    FROM lineage
-    WHERE url IN (SELECT url FROM latest)
-    GROUP BY url
-),
-
 current_rows AS (
     SELECT
-        articles.url,
+        kept.url,
+        kept.content_hash,
         CASE
-            WHEN articles."timestamp" BETWEEN window_bounds.earliest AND window_bounds.latest
-                THEN articles."timestamp"
+            WHEN kept."timestamp" BETWEEN window_bounds.earliest AND window_bounds.latest
+                THEN kept."timestamp"
         END AS plausible_ts
-    FROM articles, window_bounds
-    WHERE articles.url IN (SELECT url FROM latest)
+    FROM known_versions AS kept, window_bounds
 ),
 
 compared AS (
@@ -48,13 +42,12 @@ compared AS (
         latest.* EXCLUDE (plausible_ts),
         current.url IS NOT NULL AS existed,
         current.url IS NOT NULL
-            AND current_hash.content_hash IS NOT DISTINCT FROM latest.content_hash AS same,
+            AND current.content_hash IS NOT DISTINCT FROM latest.content_hash AS same,
         current.url IS NOT NULL
             AND current.plausible_ts IS NOT NULL
             AND (latest.plausible_ts IS NULL OR latest.plausible_ts < current.plausible_ts) AS older
     FROM latest
     LEFT JOIN current_rows AS current ON current.url = latest.url
-    LEFT JOIN current_hash ON current_hash.url = latest.url
 ),
 
 final AS (

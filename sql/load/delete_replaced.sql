@@ -1,4 +1,3 @@
 -- Updated urls: their old row goes first, so the insert below needs no conflict handling
 -- (a plain insert streams to disk; an upsert holds the run in memory).
-DELETE FROM articles
-WHERE url IN (SELECT url FROM decided WHERE action = 'updated');
+DELETE FROM articles WHERE url IN $keys;

@@ -1,0 +1,1 @@
+INSERT INTO http_validators SELECT * FROM incoming_validators;

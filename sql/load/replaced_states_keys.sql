@@ -1,0 +1,1 @@
+SELECT source FROM known_states WHERE source IN (SELECT source FROM incoming_states);

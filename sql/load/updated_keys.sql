@@ -1,0 +1,1 @@
+SELECT url FROM decided WHERE action = 'updated';
