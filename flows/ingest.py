@@ -23,7 +23,7 @@ from prefect.utilities.annotations import quote
 from flows import artifacts, progress
 from flows.executors.pool import PoolClosed, WorkerPool
 from flows.extract.discover import check_all
-from flows.extract.warc import DownloadedFiles
+from flows.extract.web.downloaded import DownloadedFiles
 from flows.extract.web.options import WebOptions
 from flows.known import Known
 from flows.load import RunRecord, load_run

@@ -10,13 +10,15 @@ from typing import Any, Literal
 
 from flows.extract.discover import (
     Discovered,
+    FileEstimate,
+    FileIndexed,
+    FileUnchanged,
     KnownStates,
     NothingKnown,
     chunked,
     count_local,
     discover,
 )
-from flows.extract.warc import FileEstimate, FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.resume import DOWNLOADS_DIRNAME
 from flows.settings import WARC_BASE_URL

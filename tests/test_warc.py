@@ -181,7 +181,7 @@ def test_a_content_length_that_runs_on_cannot_swallow_the_records_after_it(
         with pytest.raises(RecordError) as raised:  # rejected by the reader, not cut short
             read_payload(str(path), found[1].meta, 10**7)
         assert raised.value.reason == "corrupt_record"
-        assert "ends 40 bytes before the end of its gzip member" in raised.value.detail
+        assert "its Content-Length ends before its gzip or zstd frame" in raised.value.detail
         for i in (0, 2, 3, 4, 5):
             assert read_payload(str(path), found[i].meta, 10**7) == page(f"R {i}")
         return
@@ -536,18 +536,19 @@ def test_an_exception_on_one_record_or_file_rejects_only_it(
     """Isolation in discovery: a bug met on one record is that record's internal_error; one
     met on the file ends its indexing with the records read so far kept, and the file is not
     remembered as indexed; a file gone before it is read is a read_error."""
-    import flows.extract.warc as warc
+    from flows.extract import discover as warc
+    from flows.extract.warc import index
 
     recs = [response(f"https://i.example/{i}", page(f"I {i}")) for i in range(3)]
     path = write_warc(tmp_path / "i.warc.gz", recs)
-    real = warc._classify
+    real = index.classify
 
-    def classify(record, path_, source, offset):  # type: ignore[no-untyped-def]
+    def classify(record, path_, name, where):  # type: ignore[no-untyped-def]
         if "/1" in (record.headers.get("WARC-Target-URI") or ""):
             raise ValueError("a library bug on this record")
-        return real(record, path_, source, offset)
+        return real(record, path_, name, where)
 
-    monkeypatch.setattr(warc, "_classify", classify)
+    monkeypatch.setattr(index, "classify", classify)
     found = list(warc.discover_warc(str(path), "i", "fp", {}))
     units = [f for f in found if isinstance(f, WorkUnit)]
     bad = [f for f in found if isinstance(f, Rejection)]

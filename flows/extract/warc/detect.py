@@ -1,0 +1,74 @@
+"""Is it a WARC, and how is it compressed: plain, gzip or zstd (a dictionary frame first or not)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import zlib
+from typing import BinaryIO
+from urllib.parse import urlsplit
+
+from fastwarc.stream_io import GzipReader, WarcReader, ZstdReader
+
+_ZSTD = b"\x28\xb5\x2f\xfd"
+_WARC_URL = re.compile(r"\.warc(\.gz|\.zst)?$", re.IGNORECASE)
+LISTING = re.compile(r"\.paths(\.gz)?$", re.IGNORECASE)  # Common Crawl's warc.paths.gz
+
+
+def compression(head: bytes) -> str:
+    """``gzip``, ``zstd`` or ``''`` (none), from a file's first four bytes."""
+    # zstd: a frame, or a skippable one first (which a WARC uses for its dictionary)
+    skippable = len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18"
+    return "gzip" if head[:2] == b"\x1f\x8b" else "zstd" if head[:4] == _ZSTD or skippable else ""
+
+
+def open_reader(fh: BinaryIO, kind: str, offset: int) -> WarcReader | BinaryIO:
+    """The records from ``offset`` on (a frame's start, if compressed). A zstd reader starts
+    at the file's start, where it finds the dictionary frame if there is one, then moves."""
+    fh.seek(0 if kind == "zstd" else offset)
+    if kind != "zstd":
+        return GzipReader(fh) if kind else fh
+    reader = ZstdReader(fh)
+    reader.read(1)
+    reader.inner_seek(offset)
+    return reader
+
+
+def sniff_warc(head: bytes) -> bool:
+    """A WARC starts with ``WARC/``, or is a gzip member or zstd frame whose bytes start so."""
+    try:
+        if compression(head) == "gzip":
+            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 16)
+        elif compression(head) == "zstd":
+            head = ZstdReader(io.BytesIO(head)).read(5)
+    except (OSError, zlib.error):
+        return False
+    return head.startswith(b"WARC/")
+
+
+def is_warc_source(source: str) -> bool:
+    """An http(s) URL of a WARC file or of a paths listing, or a local paths listing."""
+    path = urlsplit(source).path if "://" in source else source
+    if "://" in source and not source.lower().startswith(("http://", "https://")):
+        return False
+    return bool(LISTING.search(path)) or ("://" in source and bool(_WARC_URL.search(path)))
+
+
+def is_warc_file(path: str) -> bool:
+    """Whether the file at ``path`` is a WARC, from its first bytes (a zstd one's after its
+    dictionary, up to 1 MiB). Unbuffered and non-blocking: a FIFO cannot hang discovery."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        head = os.read(fd, 512)
+        if compression(head) == "zstd" and head[:4] != _ZSTD:
+            room = int.from_bytes(head[4:8], "little") + 520
+            head += os.read(fd, max(0, min(room, 1 << 20) - len(head)))
+        return sniff_warc(head)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
