@@ -28,14 +28,14 @@ import flows.load as load_module
 import flows.transform.batch as batch_module
 from flows import __version__
 from flows.extract.files import count_files, discover_files, fingerprint
-from flows.extract.warc import crawled_at, index_warc
+from flows.extract.warc import index_warc
 from flows.extract.web.download import LISTING_MAX_BYTES, Downloader, warc_urls
 from flows.extract.web.options import WebOptions
 from flows.known import known_fingerprints
 from flows.load import RunRecord, load_run
 from flows.resume import RESUME_ARTICLES, RESUME_DIRNAME, Resume, note_batch, resume_key
 from flows.schema import REJECT_SCHEMA, SOURCE_STATE_SCHEMA, STAGING_SCHEMA
-from flows.transform.batch import process_batch
+from flows.transform.batch import crawled_at, process_batch
 from flows.transform.urls import BadURL, absolute_http_url, canonical_url
 from flows.units import BatchResult, Rejection, WorkUnit
 from flows.warehouse import connect, finish_compaction, prepare_run

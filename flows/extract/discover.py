@@ -4,19 +4,23 @@ background while the files are transformed)."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from flows.extract.files import check_sources, count_files, discover_files
-from flows.extract.warc import Found, index_warc, is_warc_file, is_warc_source
+from flows.extract.warc import Found, index_warc, is_warc_file
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.sources import is_web_source
 from flows.settings import WARC_BASE_URL
 from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 T = TypeVar("T")
+_WARC_URL = re.compile(r"\.warc(\.gz|\.zst)?$", re.IGNORECASE)
+LISTING = re.compile(r"\.paths(\.gz)?$", re.IGNORECASE)  # Common Crawl's warc.paths.gz
 
 
 class FileEstimate(NamedTuple):
@@ -76,6 +80,14 @@ def chunked(
 Discovered = (
     WorkUnit | Rejection | NotModified | Validator | FileIndexed | FileUnchanged | FileEstimate
 )
+
+
+def is_warc_source(source: str) -> bool:
+    """An http(s) URL of a WARC file or of a paths listing, or a local paths listing."""
+    path = urlsplit(source).path if "://" in source else source
+    if "://" in source and not source.lower().startswith(("http://", "https://")):
+        return False
+    return bool(LISTING.search(path)) or ("://" in source and bool(_WARC_URL.search(path)))
 
 
 def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:

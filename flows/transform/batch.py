@@ -15,16 +15,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.atomic import write_parquet
-from flows.extract.warc import crawled_at
 from flows.resume import RESUME_ARTICLES, RESUME_DIGEST, RESUME_REJECTS
 from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.settings import DOC_TIME_BUDGET_S
+from flows.transform.dates import is_plausible, parse_iso
 from flows.units import (
     TRANSIENT_REASONS,
     Article,
@@ -132,6 +133,13 @@ def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejectio
         )
     except Exception as exc:  # isolation: whatever one input raises rejects that input alone
         return internal_error(unit.source, exc, unit.seq, unit.fingerprint)
+
+
+def crawled_at(unit: WorkUnit) -> datetime | None:
+    """A WARC record's WARC-Date: when it was crawled (lineage, never the article's timestamp)."""
+    # The same parser and window as every other date: a WARC-Date in year 9999 is no crawl time
+    value = parse_iso(unit.meta.get("crawled_at"), naive_is_utc=True)
+    return value if value is not None and is_plausible(value) else None
 
 
 def articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> pa.Table:

@@ -5,10 +5,10 @@ page; each record becomes a unit naming its file and offset, and the worker that
 it seeks there and reads that record only (``read``, ``http``).
 """
 
-from flows.extract.warc.detect import LISTING, is_warc_file, is_warc_source, sniff_warc
+from flows.extract.warc.detect import compression, is_warc_file, sniff_warc
 from flows.extract.warc.http import RecordError
 from flows.extract.warc.index import Found, index_warc
-from flows.extract.warc.read import crawled_at, read_payload
+from flows.extract.warc.read import read_payload
 
-__all__ = ["LISTING", "Found", "RecordError", "crawled_at", "index_warc", "is_warc_file"]
-__all__ += ["is_warc_source", "read_payload", "sniff_warc"]
+__all__ = ["Found", "RecordError", "compression", "index_warc", "is_warc_file"]
+__all__ += ["read_payload", "sniff_warc"]

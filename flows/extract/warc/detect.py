@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import zlib
 from typing import BinaryIO
-from urllib.parse import urlsplit
 
 from fastwarc.stream_io import GzipReader, WarcReader, ZstdReader
 
 _ZSTD = b"\x28\xb5\x2f\xfd"
-_WARC_URL = re.compile(r"\.warc(\.gz|\.zst)?$", re.IGNORECASE)
-LISTING = re.compile(r"\.paths(\.gz)?$", re.IGNORECASE)  # Common Crawl's warc.paths.gz
 
 
 def compression(head: bytes) -> str:
@@ -45,14 +41,6 @@ def sniff_warc(head: bytes) -> bool:
     except (OSError, zlib.error):
         return False
     return head.startswith(b"WARC/")
-
-
-def is_warc_source(source: str) -> bool:
-    """An http(s) URL of a WARC file or of a paths listing, or a local paths listing."""
-    path = urlsplit(source).path if "://" in source else source
-    if "://" in source and not source.lower().startswith(("http://", "https://")):
-        return False
-    return bool(LISTING.search(path)) or ("://" in source and bool(_WARC_URL.search(path)))
 
 
 def is_warc_file(path: str) -> bool:

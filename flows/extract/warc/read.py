@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import datetime
 
 from fastwarc.stream_io import WarcReader
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from flows.extract.warc.detect import compression, open_reader
 from flows.extract.warc.http import RecordError, http_body
-from flows.transform.dates import is_plausible, parse_iso
-from flows.units import RejectReason, WorkUnit
+from flows.units import RejectReason
 
 HEADER_ROOM = 65536  # a record may exceed the page limit by its WARC and HTTP headers
 QUIRKS = {"quirks_mode": True}  # as the index reads: both number a member's records alike
@@ -79,10 +77,3 @@ def _by_place(path: str, scan: int, nth: int) -> WarcRecord | None:
         if cursor[1] > nth:
             return record
     return None
-
-
-def crawled_at(unit: WorkUnit) -> datetime | None:
-    """The record's WARC-Date: when it was crawled (lineage, never the article's timestamp)."""
-    # The same parser and window as every other date: a WARC-Date in year 9999 is no crawl time
-    value = parse_iso(unit.meta.get("crawled_at"), naive_is_utc=True)
-    return value if value is not None and is_plausible(value) else None

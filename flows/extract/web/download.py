@@ -24,8 +24,13 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from flows.extract.discover import FileIndexed, FileUnchanged, discover_warc, unchanged_records
-from flows.extract.warc import LISTING
+from flows.extract.discover import (
+    LISTING,
+    FileIndexed,
+    FileUnchanged,
+    discover_warc,
+    unchanged_records,
+)
 from flows.extract.web.body import (
     BadEncoding,
     BoundedDecoder,
