@@ -12,7 +12,17 @@ from flows.extract.warc import RecordError, index_warc, read_payload, sniff_warc
 from flows.units import Rejection, WorkUnit
 from flows.warehouse import connect
 
-from .warcs import chunked, encoded_response, http_block, page, record, response, write_warc
+from .warcs import (
+    chunked,
+    digested,
+    encoded_response,
+    http_block,
+    page,
+    record,
+    response,
+    write_warc,
+    write_zstd_warc,
+)
 
 GBK_TITLE = "市议会批准新预算"
 GBK_PAGE = (
@@ -503,6 +513,44 @@ def test_a_warc_gzipped_as_a_whole_is_read_record_by_record(
     assert sorted(rows) == sorted(
         (f"https://whole.example/{i}", f"Whole story {i}") for i in range(30)
     )
+
+
+@pytest.mark.parametrize("dictionary", [False, True])
+def test_a_zstd_warc_is_read_record_by_record(tmp_path: Path, dictionary: bool) -> None:
+    """A .warc.zst (one frame per record, a dictionary frame first or not) is recognised by
+    its bytes, indexed with each record at its frame's offset, and read there."""
+    from fastwarc.stream_io import zstd_train_dictionary_from_samples
+
+    from flows.extract.warc import is_warc_file
+
+    records = [response(f"https://z.example/{i}", page(f"Z {i}")) for i in range(6)]
+    trained = zstd_train_dictionary_from_samples(records * 20, 2048) if dictionary else None
+    path = write_zstd_warc(tmp_path / "crawl.warc.zst", records, trained)
+    assert is_warc_file(str(path))
+    found = list(index_warc(str(path), "z"))
+    assert [getattr(f, "url", None) for f in found] == [f"https://z.example/{i}" for i in range(6)]
+    offsets = [int(u.meta["warc_offset"]) for u in found]
+    assert len(set(offsets)) == 6 and all(u.meta.get("warc_direct") for u in found)
+    for i in (5, 0, 3):  # any order: each one read at its own offset
+        assert read_payload(str(path), found[i].meta, 10**7) == page(f"Z {i}")
+
+
+@pytest.mark.parametrize("name", ["digest.warc", "digest.warc.gz"])
+def test_a_record_whose_digest_does_not_match_is_a_corrupt_record(
+    tmp_path: Path, name: str
+) -> None:
+    """A block digest, when a record has one, is checked by the reader: a byte changed in
+    the page (the length still right) is a corrupt_record; the records around it load."""
+    records = [digested(response(f"https://g.example/{i}", page(f"G {i}"))) for i in range(3)]
+    records[1] = records[1].replace(b"council", b"cuoncil", 1)
+    path = write_warc(tmp_path / name, records)
+    found = list(index_warc(str(path), "g"))
+    assert all(isinstance(f, WorkUnit) for f in found) and len(found) == 3
+    assert read_payload(str(path), found[0].meta, 10**7) == page("G 0")
+    with pytest.raises(RecordError) as raised:
+        read_payload(str(path), found[1].meta, 10**7)
+    assert raised.value.reason == "corrupt_record" and "digest" in raised.value.detail
+    assert read_payload(str(path), found[2].meta, 10**7) == page("G 2")
 
 
 def test_http_block_helper_is_well_formed() -> None:

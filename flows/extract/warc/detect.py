@@ -20,8 +20,7 @@ def compression(head: bytes) -> str:
 
 
 def open_reader(fh: BinaryIO, kind: str, offset: int) -> WarcReader | BinaryIO:
-    """The records from ``offset`` on (a frame's start, if compressed). A zstd reader starts
-    at the file's start, where it finds the dictionary frame if there is one, then moves."""
+    """The records from ``offset`` on; zstd from the start, which may hold its dictionary."""
     fh.seek(0 if kind == "zstd" else offset)
     if kind != "zstd":
         return GzipReader(fh) if kind else fh
@@ -44,8 +43,7 @@ def sniff_warc(head: bytes) -> bool:
 
 
 def is_warc_file(path: str) -> bool:
-    """Whether the file at ``path`` is a WARC, from its first bytes (a zstd one's after its
-    dictionary, up to 1 MiB). Unbuffered and non-blocking: a FIFO cannot hang discovery."""
+    """Whether a file is a WARC; non-blocking, so that a FIFO cannot hang discovery."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:

@@ -21,13 +21,8 @@ class RecordError(Exception):
 
 
 def http_body(record: WarcRecord, block: bytes, limit: int, where: str) -> bytes:
-    """The body of the response whose checked block is ``block``, at most ``limit`` decoded.
-
-    Crawlers that archive what the server sent (wget, warcprox, browsertrix) keep chunks and
-    content encodings: both are undone, a bomb stopping at the limit. A header that does not
-    match its body (a body stored decoded) leaves the bytes as they are; a stream cut short
-    is not the page.
-    """
+    """The body in ``block`` as a browser gets it (wget, warcprox keep chunks and encodings),
+    at most ``limit`` decoded; as it is when its header does not fit (it was stored decoded)."""
     record.set_bytes_content(block)
     record.parse_http(quirks_mode=True)  # headers ended by LF alone: old servers, crawlers
     headers, body = record.http_headers, record.reader.read()

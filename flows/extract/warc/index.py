@@ -1,8 +1,5 @@
-"""One pass over a WARC file with fastwarc: its inputs, each with where its record is. Ours is
-what the library lacks: going on after damage (an unreadable record is rejected with its
-offset; the index goes on at the next record found by its bytes), and catching a
-Content-Length that disagrees with where its record ends, which would make the records after
-it part of its page, lost uncounted (a record's digest, if any, is checked by its reader)."""
+"""One pass over a WARC file with fastwarc: its inputs and where each is. Ours is only what it
+lacks: going on after damage; a Content-Length that runs over records (lost in its page)."""
 
 from __future__ import annotations
 
@@ -14,7 +11,7 @@ from typing import BinaryIO, NamedTuple
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
 from flows.extract.warc.detect import compression, open_reader, sniff_warc
-from flows.extract.warc.read import HEADER_ROOM, QUIRKS
+from flows.extract.warc.read import HEADER_ROOM
 from flows.settings import MAX_INPUT_BYTES
 from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
@@ -25,8 +22,7 @@ _PAGE_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")  # '': sn
 _STEP_OVER = MAX_INPUT_BYTES + HEADER_ROOM  # a larger record is never a page: never inflated
 _CHUNK, _CORRUPT = 1 << 20, RejectReason.CORRUPT_RECORD
 _STARTS = {"gzip": b"\x1f\x8b\x08", "zstd": b"\x28\xb5\x2f\xfd", "": b"WARC/"}
-# A record's first line inside another's block: ``WARC/1.x`` and CRLF, as writers end WARC
-# header lines (a page that shows a record, with the LF of its text, is no record).
+# A record's first line inside another's block, ended by CRLF as writers do (not a page's LF)
 _EMBEDDED = re.compile(rb"\nWARC/\d\.\d+\r\n(?=[A-Za-z][A-Za-z0-9-]*:|\Z)")
 _EMBEDDED_TYPE = re.compile(rb"^WARC-Type:[ \t]*([A-Za-z-]+)", re.IGNORECASE | re.MULTILINE)
 
@@ -43,8 +39,7 @@ class _Held(NamedTuple):
 
 
 def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[Found]:
-    """The inputs of one WARC file in file order, each with its record's offset when it starts
-    its own gzip or zstd frame (or the file is plain), else its place after that frame."""
+    """A WARC file's inputs in order; each at its offset, or its place in a shared frame."""
     with open(path, "rb") as fh:
         kind, start = compression(fh.read(4)), 0
         while start is not None:
@@ -57,27 +52,26 @@ def _index_from(
     """The inputs from offset ``start`` on; then where to index again from, if anywhere."""
     reader, last, nth, held, unread = open_reader(fh, kind, start), None, -1, None, None
     try:
-        for record in ArchiveIterator(reader, parse_http=True, **QUIRKS):
+        for record in ArchiveIterator(reader, parse_http=True, quirks_mode=True):
             nth += 1
             at = reader.frame_start_position() if kind else record.stream_pos  # type: ignore[union-attr]
             own, last = at != last, at
             if held is not None:
                 found, resume = _settle(fh, held, at, own)
                 yield from found
-                if (held := None) is None and resume is not None:
+                held = None
+                if resume is not None:
                     return resume
             name = f"{source}#{at}" if own else f"{source}#{f'{start}+' * bool(start)}record-{nth}"
             where = {"warc_offset": str(at), "warc_scan": str(start), "warc_nth": str(nth)}
             where |= {"warc_id": record.record_id or ""} | ({"warc_direct": "1"} if own else {})
-            if fingerprint:  # the file's: what a record's earlier outcome must match
-                where["warc_fingerprint"] = fingerprint
+            where |= {"warc_fingerprint": fingerprint} if fingerprint else {}  # of the file
             try:
                 unread = classify(record, path, name, where)
             except Exception as exc:  # isolation: this record alone
                 unread = internal_error(name, exc)
-            left = record.content_length  # what follows its HTTP headers
-            written = (record.headers.get("Content-Length") or "").strip()
-            length = int(written) if written.isdigit() else left
+            left, written = record.content_length, record.headers.get("Content-Length") or ""
+            length = int(written) if written.strip().isdigit() else left  # HTTP headers'
             if kind and own and left > _STEP_OVER:  # a video, or a bomb claiming terabytes
                 yield from [unread] if unread else []
                 return _next_record(fh, kind, at + 1)
@@ -109,8 +103,7 @@ def _index_from(
 def _settle(
     fh: BinaryIO, held: _Held, next_at: int | None, own: bool
 ) -> tuple[list[Found], int | None]:
-    """A held record's outcome, now that the next record (or the file's end) shows where it
-    ends; and where to index again from (the first record its length ran over), if anywhere."""
+    """A held record's outcome, now that the next one shows where it ends; where to go on."""
     if held.end is not None:  # plain: its block must end where the next record starts
         stop = os.fstat(fh.fileno()).st_size if next_at is None else next_at
         gap, over = stop - held.end, None
@@ -119,11 +112,9 @@ def _settle(
             if over is not None or next_at is not None or gap > 0:  # else: cut by the end
                 what = f"runs over the record at offset {over}" if over else "does not end"
                 what += f" where the next record starts (offset {stop})" * (over is None)
-                bad = held.outcome  # one damaged otherwise says so already
-                if not (isinstance(bad, Rejection) and bad.reason == _CORRUPT):
-                    what = f"record at offset {held.at}: its Content-Length {what}"
-                    bad = Rejection(held.name, _CORRUPT, what)
-                return [bad], over
+                damaged = isinstance(held.outcome, Rejection) and held.outcome.reason == _CORRUPT
+                what = f"record at offset {held.at}: its Content-Length {what}"  # unless damaged
+                return [held.outcome if damaged else Rejection(held.name, _CORRUPT, what)], over
     elif held.embedded and next_at is not None and not own:
         return list(_swallowing(held.name, held.at, held.length, held.embedded)), None
     return ([held.outcome] if held.outcome else []), None
@@ -140,9 +131,8 @@ def classify(record: WarcRecord, path: str, name: str, where: dict[str, str]) ->
         what = f"unknown WARC-Type {found!r}" if found else "no WARC-Type"
         return None if found.lower() in _NOT_INPUTS else no(_CORRUPT, f"{what} {at}")
     if not length.isdigit():
-        return no(
-            _CORRUPT, f"Content-Length {length!r} {at}" if length else f"no Content-Length {at}"
-        )
+        what = f"Content-Length {length!r}" if length else "no Content-Length"
+        return no(_CORRUPT, f"{what} {at}")
     if kind == WarcRecordType.revisit:
         profile = (header("WARC-Profile") or "").rsplit("/", 1)[-1] or "no profile"
         return no(RejectReason.REVISIT, f"revisit of {url} ({profile})")
@@ -173,8 +163,7 @@ def classify(record: WarcRecord, path: str, name: str, where: dict[str, str]) ->
 
 
 def _read_block(record: WarcRecord, scan: bool) -> tuple[int, list[str]]:
-    """How many bytes the rest of the record's block holds; with ``scan``, the WARC-Type of
-    each record that starts inside it ('' when cut off), read in chunks to bound memory."""
+    """The rest of the block's size; with ``scan``, the WARC-Type of each record inside it."""
     if not scan:
         return record.reader.consume(), []
     size, kinds, buf, done = 0, [], b"", 0
@@ -195,8 +184,7 @@ def _read_block(record: WarcRecord, scan: bool) -> tuple[int, list[str]]:
 
 
 def _swallowing(name: str, at: int, length: int, kinds: list[str]) -> Iterator[Rejection]:
-    """A record whose Content-Length runs over others inside its gzip member, which no offset
-    reaches: it is rejected, and so is each input among those it ran over."""
+    """A record that runs over others in its gzip member, and each input it ran over."""
     what = f"its Content-Length {length} runs over the start of {len(kinds)} more record(s)"
     yield Rejection(name, _CORRUPT, f"record at offset {at}: {what} inside its gzip member")
     for k, kind in enumerate(kinds, start=1):
@@ -215,8 +203,7 @@ def _header_length(fh: BinaryIO, at: int) -> int:
 def _next_record(
     fh: BinaryIO, kind: str, start: int, stop: int | None = None, readable: bool = True
 ) -> int | None:
-    """The offset of the first record from ``start`` (before ``stop``), found by its bytes;
-    ``readable``: only one whose first bytes are a WARC record's."""
+    """The first record's offset from ``start`` (before ``stop``), found by its bytes."""
     fd, pos, marker = fh.fileno(), start, _STARTS[kind]
     while stop is None or pos < stop:
         span = _CHUNK if stop is None else min(_CHUNK, stop - pos)

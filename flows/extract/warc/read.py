@@ -13,14 +13,12 @@ from flows.extract.warc.http import RecordError, http_body
 from flows.units import RejectReason
 
 HEADER_ROOM = 65536  # a record may exceed the page limit by its WARC and HTTP headers
-QUIRKS = {"quirks_mode": True}  # as the index reads: both number a member's records alike
 _CORRUPT = RejectReason.CORRUPT_RECORD
 _cursors = threading.local()  # a worker thread's place in a file compressed as a whole
 
 
 def read_payload(path: str, meta: Mapping[str, str], limit: int) -> bytes:
-    """The payload of the record ``meta`` locates (as the index wrote it): an HTTP response's
-    body, decoded as a browser would, or a resource's bytes. Raises RecordError."""
+    """The page of the record ``meta`` locates: a response's body, a resource's bytes."""
     at, scan, nth = (int(meta[k]) for k in ("warc_offset", "warc_scan", "warc_nth"))
     where = f"offset {at} of {path}" if meta.get("warc_direct") else f"record {nth} after {scan}"
     try:
@@ -45,8 +43,6 @@ def _payload(record: WarcRecord | None, meta: Mapping[str, str], limit: int, whe
     """The record's block, checked whole and against its digest (if any); a response's body."""
     if record is None or (record.record_id or "") != meta.get("warc_id", ""):
         raise RecordError(_CORRUPT, f"no such record at {where}: the file changed since")
-    if record.record_type not in (WarcRecordType.response, WarcRecordType.resource):
-        raise RecordError(_CORRUPT, f"not a response at {where}")
     expected = record.content_length
     if expected > limit + HEADER_ROOM:
         raise RecordError(RejectReason.TOO_LARGE, f"record of {expected} bytes at {where}")
@@ -61,15 +57,14 @@ def _payload(record: WarcRecord | None, meta: Mapping[str, str], limit: int, whe
 
 
 def _by_place(path: str, scan: int, nth: int) -> WarcRecord | None:
-    """The ``nth`` record after offset ``scan``, read on from the thread's last place when it
-    can (a batch holds records in file order)."""
+    """The ``nth`` record after ``scan`` (lenient, as the index counts), on from the last."""
     key, cursor = (path, scan), getattr(_cursors, "cursor", None)
     if cursor is None or cursor[0] != key or cursor[1] > nth:
         fh = open(path, "rb")  # noqa: SIM115 (kept open between records; closed with its cursor)
         if cursor is not None:
             cursor[3].close()
         reader = open_reader(fh, compression(fh.read(4)), scan)
-        cursor = [key, 0, iter(ArchiveIterator(reader, parse_http=False, **QUIRKS)), fh]
+        cursor = [key, 0, iter(ArchiveIterator(reader, parse_http=False, quirks_mode=True)), fh]
         _cursors.cursor = cursor
     records: Iterator[WarcRecord] = cursor[2]
     for record in records:
