@@ -515,6 +515,21 @@ def test_a_warc_gzipped_as_a_whole_is_read_record_by_record(
     )
 
 
+@pytest.mark.parametrize("name", ["bare.warc.gz", "bare.warc"])
+def test_records_without_the_blank_lines_after_their_block_are_read(
+    tmp_path: Path, name: str
+) -> None:
+    """Some writers leave out the two CRLF after a block: each record then ends exactly where
+    its gzip member does, which is no Content-Length running past it."""
+    records = [response(f"https://e.example/{i}", page(f"E {i}"))[:-4] for i in range(4)]
+    path = write_warc(tmp_path / name, records)
+    found = list(index_warc(str(path), "e"))
+    assert [getattr(f, "url", None) for f in found] == [f"https://e.example/{i}" for i in range(4)]
+    assert [read_payload(str(path), f.meta, 10**7) for f in found] == [
+        page(f"E {i}") for i in range(4)
+    ]
+
+
 @pytest.mark.parametrize("dictionary", [False, True])
 def test_a_zstd_warc_is_read_record_by_record(tmp_path: Path, dictionary: bool) -> None:
     """A .warc.zst (one frame per record, a dictionary frame first or not) is recognised by

@@ -45,16 +45,11 @@ def sniff_warc(head: bytes) -> bool:
 def is_warc_file(path: str) -> bool:
     """Whether a file is a WARC; non-blocking, so that a FIFO cannot hang discovery."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as fh:
+            head = fh.read(512) or b""  # (None: a FIFO with nothing written yet)
+            if compression(head) == "zstd" and head[:4] != _ZSTD:  # past its dictionary
+                room = int.from_bytes(head[4:8], "little") + 520
+                head += fh.read(max(0, min(room, 1 << 20) - len(head))) or b""
+            return sniff_warc(head)
     except OSError:
         return False
-    try:
-        head = os.read(fd, 512)
-        if compression(head) == "zstd" and head[:4] != _ZSTD:
-            room = int.from_bytes(head[4:8], "little") + 520
-            head += os.read(fd, max(0, min(room, 1 << 20) - len(head)))
-        return sniff_warc(head)
-    except OSError:
-        return False
-    finally:
-        os.close(fd)

@@ -27,12 +27,10 @@ _EMBEDDED = re.compile(rb"\nWARC/\d\.\d+\r\n(?=[A-Za-z][A-Za-z0-9-]*:|\Z)")
 _EMBEDDED_TYPE = re.compile(rb"^WARC-Type:[ \t]*([A-Za-z-]+)", re.IGNORECASE | re.MULTILINE)
 
 
-class _Held(NamedTuple):
-    """A record whose end only the next record shows."""
-
+class _Held(NamedTuple):  # a record whose end only the next record shows
     at: int
     name: str
-    end: int | None  # a plain record's end by its Content-Length (None: compressed)
+    end: int | None  # where its block ends: by its length (plain), else the frame it ended in
     length: int
     embedded: list[str]  # the records that start inside its block (compressed)
     outcome: Found | None
@@ -41,7 +39,8 @@ class _Held(NamedTuple):
 def index_warc(path: str, source: str, fingerprint: str = "") -> Iterator[Found]:
     """A WARC file's inputs in order; each at its offset, or its place in a shared frame."""
     with open(path, "rb") as fh:
-        kind, start = compression(fh.read(4)), 0
+        kind = compression(fh.read(4))
+        start: int | None = 0
         while start is not None:
             start = yield from _index_from(fh, kind, start, path, source, fingerprint)
 
@@ -50,14 +49,15 @@ def _index_from(
     fh: BinaryIO, kind: str, start: int, path: str, source: str, fingerprint: str
 ) -> Generator[Found, None, int | None]:
     """The inputs from offset ``start`` on; then where to index again from, if anywhere."""
-    reader, last, nth, held, unread = open_reader(fh, kind, start), None, -1, None, None
+    last, nth, held, unread = None, -1, None, None
     try:
+        reader = open_reader(fh, kind, start)  # (a zstd one reads the file's first frame)
         for record in ArchiveIterator(reader, parse_http=True, quirks_mode=True):
             nth += 1
-            at = reader.frame_start_position() if kind else record.stream_pos  # type: ignore[union-attr]
+            at = (reader.frame_start_position() or 0) if kind else record.stream_pos  # type: ignore[union-attr]
             own, last = at != last, at
             if held is not None:
-                found, resume = _settle(fh, held, at, own)
+                found, resume = _settle(fh, kind, held, at, own)
                 yield from found
                 held = None
                 if resume is not None:
@@ -75,20 +75,16 @@ def _index_from(
             if kind and own and left > _STEP_OVER:  # a video, or a bomb claiming terabytes
                 yield from [unread] if unread else []
                 return _next_record(fh, kind, at + 1)
-            size, embedded = _read_block(record, bool(kind))
-            outcome, unread = unread, None
-            if kind and own and reader.frame_start_position() != at:  # type: ignore[union-attr]
-                what = f"record at offset {at}: its Content-Length {length} runs past its frame"
-                yield Rejection(name, _CORRUPT, what)
-                return _next_record(fh, kind, at + 1)
-            if embedded and (not own or size < left):
+            (size, embedded), outcome, unread = _read_block(record, bool(kind)), unread, None
+            end = reader.frame_start_position() if kind else at + _header_length(fh, at) + length  # type: ignore[union-attr]
+            end = None if kind and end == at else end  # within its own frame: nothing to check
+            if embedded and end is None and (not own or size < left):  # records in its frame
                 yield from _swallowing(name, at, length, embedded)
-            elif not kind or embedded:
-                end = None if kind else at + _header_length(fh, at) + length
+            elif end is not None or embedded:
                 held = _Held(at, name, end, length, embedded, outcome)
             elif outcome is not None:
                 yield outcome
-        found, resume = _settle(fh, held, None, True) if held else ([], None)
+        found, resume = _settle(fh, kind, held, None, True) if held else ([], None)
         yield from found
         return resume
     except OSError as exc:
@@ -101,20 +97,26 @@ def _index_from(
 
 
 def _settle(
-    fh: BinaryIO, held: _Held, next_at: int | None, own: bool
+    fh: BinaryIO, kind: str, held: _Held, next_at: int | None, own: bool
 ) -> tuple[list[Found], int | None]:
     """A held record's outcome, now that the next one shows where it ends; where to go on."""
-    if held.end is not None:  # plain: its block must end where the next record starts
+    if held.end is not None:  # its block must end where the next record starts
         stop = os.fstat(fh.fileno()).st_size if next_at is None else next_at
-        gap, over = stop - held.end, None
-        if not 0 <= gap <= 8 or os.pread(fh.fileno(), gap, held.end).strip(b"\r\n"):
-            over = _next_record(fh, "", held.at + 1, stop)
+        gap = 0 if kind else stop - held.end
+        if kind:  # in the frame where its block ended, with no frame in between
+            fits = next_at == held.end and _next_record(fh, kind, held.at + 1, held.end) is None
+        else:  # after blank lines only
+            fits = 0 <= gap <= 8 and not os.pread(fh.fileno(), gap, held.end).strip(b"\r\n")
+        if not fits:
+            over = _next_record(fh, kind, held.at + 1, stop)
             if over is not None or next_at is not None or gap > 0:  # else: cut by the end
                 what = f"runs over the record at offset {over}" if over else "does not end"
                 what += f" where the next record starts (offset {stop})" * (over is None)
-                damaged = isinstance(held.outcome, Rejection) and held.outcome.reason == _CORRUPT
-                what = f"record at offset {held.at}: its Content-Length {what}"  # unless damaged
-                return [held.outcome if damaged else Rejection(held.name, _CORRUPT, what)], over
+                what = f"record at offset {held.at}: its Content-Length {what}"
+                bad = Rejection(held.name, _CORRUPT, what)
+                if isinstance(held.outcome, Rejection) and held.outcome.reason == _CORRUPT:
+                    bad = held.outcome  # damaged otherwise: it says so already
+                return [bad], over
     elif held.embedded and next_at is not None and not own:
         return list(_swallowing(held.name, held.at, held.length, held.embedded)), None
     return ([held.outcome] if held.outcome else []), None
@@ -139,27 +141,25 @@ def classify(record: WarcRecord, path: str, name: str, where: dict[str, str]) ->
     response = kind == WarcRecordType.response
     if response and not record.is_http:
         return no(RejectReason.NOT_HTML, f"not an HTTP response: {url}")
-    if response and http.status_code is None:  # an empty or blank HTTP block: no status line
+    status = http.status_code if response else 200
+    if status is None:  # an empty or blank HTTP block: no status line
         return no(_CORRUPT, f"no HTTP status in {(http.status_line or '')[:80]!r} {at}: {url}")
-    if response and not 200 <= http.status_code < 300:
-        return no(RejectReason.HTTP_STATUS, f"archived HTTP {http.status_code}: {url}")
-    content_type = header("Content-Type")
+    if not 200 <= status < 300:
+        return no(RejectReason.HTTP_STATUS, f"archived HTTP {status}: {url}")
+    ctype = header("Content-Type")
     if response:
-        content_type = record.http_content_type or http.get("Content-Type")
-    media = (content_type or "").split(";", 1)[0].strip().lower()
+        ctype = record.http_content_type or http.get("Content-Type")
+    media = (ctype or "").split(";", 1)[0].strip().lower()
     if media not in _PAGE_TYPES:
         return no(RejectReason.NOT_HTML, f"{media}: {url}")
-    cut, segment = (header("WARC-Truncated") or "").strip(), header("WARC-Segment-Number")
-    if cut or segment:  # its page would load cut: a body that ends mid-article is a wrong field
+    cut, segment = (header("WARC-Truncated") or "").strip(), header("WARC-Segment-Number") or ""
+    if cut or segment.strip():  # its page would load cut: a body that ends mid-article is wrong
         what = f"payload cut by its crawler (WARC-Truncated: {cut[:40]})" if cut else ""
         what = what or f"segment {segment.strip()[:20]} of a record continued in other records"
         return no(RejectReason.TRUNCATED, f"{what} {at}: {url}")
+    charset = (record.http_charset if response else None) or None
     meta = {**where, "crawled_at": header("WARC-Date") or ""}
-    charset = record.http_charset if response else None
-    content_type = content_type or None
-    return WorkUnit(
-        name, path, url=url, charset=charset or None, content_type=content_type, meta=meta
-    )
+    return WorkUnit(name, path, url=url, charset=charset, content_type=ctype or None, meta=meta)
 
 
 def _read_block(record: WarcRecord, scan: bool) -> tuple[int, list[str]]:
