@@ -15,9 +15,9 @@ from flows import __version__
 from flows.extract.discover import chunked, file_state
 from flows.extract.files import fingerprint
 from flows.extract.web.options import Validator, WebOptions
-from flows.known import Known
+from flows.load.known import Known
+from flows.load.warehouse import INTERNAL_ERROR_ATTEMPTS, connect, prepare_run
 from flows.plan import plan
-from flows.warehouse import INTERNAL_ERROR_ATTEMPTS, connect, prepare_run
 
 from .items import write_item
 from .warcs import page, response, write_warc

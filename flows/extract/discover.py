@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from flows.core.settings import WARC_BASE_URL
+from flows.core.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 from flows.extract.files import check_sources, count_files, discover_files
 from flows.extract.warc import Found, index_warc, is_warc_file
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.sources import is_web_source
-from flows.settings import WARC_BASE_URL
-from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 T = TypeVar("T")
 _WARC_URL = re.compile(r"\.warc(\.gz|\.zst)?$", re.IGNORECASE)

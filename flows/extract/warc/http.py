@@ -8,8 +8,8 @@ import io
 from fastwarc.stream_io import BrotliReader, ChunkedReader
 from fastwarc.warc import WarcRecord
 
+from flows.core.units import RejectReason
 from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge, Truncated
-from flows.units import RejectReason
 
 
 class RecordError(Exception):

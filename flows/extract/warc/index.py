@@ -10,10 +10,10 @@ from typing import BinaryIO, NamedTuple
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from flows.core.settings import MAX_INPUT_BYTES
+from flows.core.units import Rejection, RejectReason, WorkUnit, internal_error
 from flows.extract.warc.detect import compression, open_reader, sniff_warc
 from flows.extract.warc.read import HEADER_ROOM
-from flows.settings import MAX_INPUT_BYTES
-from flows.units import Rejection, RejectReason, WorkUnit, internal_error
 
 Found = WorkUnit | Rejection
 _INPUTS = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.revisit

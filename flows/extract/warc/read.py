@@ -8,9 +8,9 @@ from collections.abc import Iterator, Mapping
 from fastwarc.stream_io import WarcReader
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
+from flows.core.units import RejectReason
 from flows.extract.warc.detect import compression, open_reader
 from flows.extract.warc.http import RecordError, http_body
-from flows.units import RejectReason
 
 HEADER_ROOM = 65536  # a record may exceed the page limit by its WARC and HTTP headers
 _CORRUPT = RejectReason.CORRUPT_RECORD

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from flows.units import WorkUnit
+from flows.core.units import WorkUnit
 
 
 class DownloadedFiles:
