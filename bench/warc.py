@@ -12,6 +12,11 @@ each a subprocess timed by wall clock with the peak RSS of its process tree:
   pipeline  article-etl ingest WARC, end to end with start-up, against a Prefect server
   second    the same ingest again: the file is unchanged, every record skipped_unchanged
   startup   an ingest of one small page already loaded: the fixed start-up of any run
+
+    .venv/bin/python -m bench.warc reader WARC
+
+The WARC reader alone, in one process: the index of WARC, then every indexed record's payload
+read at its offset; CPU and wall seconds of each (run it in two checkouts to compare them).
 """
 
 from __future__ import annotations
@@ -95,6 +100,26 @@ def run_limit(warc: Path, workers: int, chunksize: int) -> dict[str, object]:
     }
 
 
+def run_reader(warc: Path) -> dict[str, object]:
+    """Index the records, then read each one's payload, without transforming them."""
+    from flows.core.settings import MAX_INPUT_BYTES
+    from flows.core.units import WorkUnit
+    from flows.extract.warc import index_warc, read_payload
+
+    cpu, wall = time.process_time(), time.perf_counter()
+    units = [u for u in index_warc(str(warc), str(warc)) if isinstance(u, WorkUnit)]
+    index_cpu, index_wall = time.process_time() - cpu, time.perf_counter() - wall
+    size = sum(len(read_payload(str(warc), u.meta, MAX_INPUT_BYTES)) for u in units)
+    return {
+        "records": len(units),
+        "payload_bytes": size,
+        "index_cpu_s": round(index_cpu, 2),
+        "index_wall_s": round(index_wall, 2),
+        "read_cpu_s": round(time.process_time() - cpu - index_cpu, 2),
+        "read_wall_s": round(time.perf_counter() - wall - index_wall, 2),
+    }
+
+
 def _summary(log: Path) -> dict[str, object]:
     text = log.read_text(errors="replace")
     start = text.find("{")
@@ -106,7 +131,7 @@ def _summary(log: Path) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", nargs="?", default="bench", choices=("bench", "limit"))
+    parser.add_argument("command", nargs="?", default="bench", choices=("bench", "limit", "reader"))
     parser.add_argument("warc", nargs="?", type=Path)
     parser.add_argument("--n", type=int, default=10_000, help="response records in the WARC")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -127,6 +152,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "limit":
         print(json.dumps(run_limit(args.warc, args.workers, 64)))
+        return 0
+    if args.command == "reader":
+        print(json.dumps(run_reader(args.warc)))
         return 0
 
     args.workdir.mkdir(parents=True, exist_ok=True)

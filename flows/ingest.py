@@ -41,7 +41,7 @@ from flows.core.units import TRANSIENT_REASONS, BatchResult, RejectReason, WorkU
 from flows.executors.base import Executor
 from flows.executors.pool import PoolClosed, WorkerPool
 from flows.extract.discover import check_all
-from flows.extract.warc import DownloadedFiles
+from flows.extract.web.downloaded import DownloadedFiles
 from flows.extract.web.options import WebOptions
 from flows.load.known import Known
 from flows.load.merge import RunRecord, load_run

@@ -13,13 +13,15 @@ from flows.core.settings import RESUME_DIRNAME, WARC_BASE_URL
 from flows.core.units import TRANSIENT_REASONS, Lookup, Rejection, WorkUnit, row
 from flows.extract.discover import (
     Discovered,
+    FileEstimate,
+    FileIndexed,
+    FileUnchanged,
     KnownStates,
     NothingKnown,
     chunked,
     count_local,
     discover,
 )
-from flows.extract.warc import FileEstimate, FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.load.resume import DOWNLOADS_DIRNAME
 

@@ -88,7 +88,7 @@ def test_maintenance_command(loaded: Path, capsys: pytest.CaptureFixture[str]) -
     capsys.readouterr()
     assert main(["maintenance", "--warehouse", str(loaded)]) == 0
     out = capsys.readouterr().out
-    assert "| files_after    | 1 " in out and "(6 rows)" in out
+    assert "| files_after       | 1 " in out and "(7 rows)" in out
     assert "| search_index   | current (" in out
 
 
@@ -291,6 +291,7 @@ OPTIONS: dict[str, tuple[str, dict[str, str]]] = {
             "warehouse": "warehouse",
             "lineage_retention_days": "lineage_retention_days",
             "lock_wait_s": "lock_wait",
+            "rebuild_search": "rebuild_search",
         },
     ),
     "query": ("flows.query:run_query", {"wait_s": "wait", "timeout_s": "timeout"}),

@@ -6,11 +6,13 @@ every time; no example database is written."""
 from __future__ import annotations
 
 import gzip
+import io
 import re
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fastwarc.stream_io import ZstdWriter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -264,10 +266,14 @@ RECORD = st.one_of(
 
 @st.composite
 def warc_files(draw: st.DrawFn) -> tuple[bytes, bool]:
-    """Records, some of them damaged: bytes flipped, cut short, or a Content-Length that lies."""
+    """Records, some of them damaged: bytes flipped, cut short, or a Content-Length that lies;
+    plain, one gzip member or one zstd frame per record."""
     records = draw(st.lists(RECORD, min_size=1, max_size=4))
-    gzipped = draw(st.booleans())
+    compressed = draw(st.sampled_from(["", "gzip", "zstd"]))
+    gzipped = compressed == "gzip"
     data = b"".join(gzip.compress(r, mtime=0) if gzipped else r for r in records)
+    if compressed == "zstd":
+        data = b"".join(_zstd_frame(r) for r in records)
     damage = draw(st.sampled_from(["none", "cut", "flip", "length"]))
     if damage == "cut":
         data = data[: draw(st.integers(0, len(data)))]
@@ -277,6 +283,15 @@ def warc_files(draw: st.DrawFn) -> tuple[bytes, bool]:
     elif damage == "length":
         data = re.sub(rb"Content-Length: \d+", b"Content-Length: 7", data, count=1)
     return data, gzipped
+
+
+def _zstd_frame(data: bytes) -> bytes:
+    out = io.BytesIO()
+    writer = ZstdWriter(out)
+    writer.write(data)
+    writer.finish()
+    writer.flush()
+    return out.getvalue()
 
 
 @fuzz(300)

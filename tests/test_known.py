@@ -12,9 +12,8 @@ import duckdb
 import pytest
 
 from flows import __version__
-from flows.extract.discover import chunked
+from flows.extract.discover import chunked, file_state
 from flows.extract.files import fingerprint
-from flows.extract.warc import file_state
 from flows.extract.web.options import Validator, WebOptions
 from flows.load.known import Known
 from flows.load.warehouse import INTERNAL_ERROR_ATTEMPTS, connect, prepare_run

@@ -31,9 +31,9 @@ from flows.core.schema import REJECT_SCHEMA, SOURCE_STATE_SCHEMA, STAGING_SCHEMA
 from flows.core.settings import RESUME_DIRNAME
 from flows.core.units import BatchResult, Rejection, WorkUnit
 from flows.core.urls import BadURL, absolute_http_url, canonical_url
-from flows.executors.batch import process_batch
+from flows.executors.batch import crawled_at, process_batch
 from flows.extract.files import count_files, discover_files, fingerprint
-from flows.extract.warc import crawled_at, index_warc
+from flows.extract.warc import index_warc
 from flows.extract.web.download import LISTING_MAX_BYTES, RemoteFiles, warc_urls
 from flows.extract.web.options import WebOptions
 from flows.load.known import known_fingerprints

@@ -12,7 +12,17 @@ from flows.core.units import Rejection, WorkUnit
 from flows.extract.warc import RecordError, index_warc, read_payload, sniff_warc
 from flows.load.warehouse import connect
 
-from .warcs import chunked, encoded_response, http_block, page, record, response, write_warc
+from .warcs import (
+    chunked,
+    digested,
+    encoded_response,
+    http_block,
+    page,
+    record,
+    response,
+    write_warc,
+    write_zstd_warc,
+)
 
 GBK_TITLE = "市议会批准新预算"
 GBK_PAGE = (
@@ -181,7 +191,7 @@ def test_a_content_length_that_runs_on_cannot_swallow_the_records_after_it(
         with pytest.raises(RecordError) as raised:  # rejected by the reader, not cut short
             read_payload(str(path), found[1].meta, 10**7)
         assert raised.value.reason == "corrupt_record"
-        assert "ends 40 bytes before the end of its gzip member" in raised.value.detail
+        assert "its Content-Length ends before its gzip or zstd frame" in raised.value.detail
         for i in (0, 2, 3, 4, 5):
             assert read_payload(str(path), found[i].meta, 10**7) == page(f"R {i}")
         return
@@ -505,6 +515,59 @@ def test_a_warc_gzipped_as_a_whole_is_read_record_by_record(
     )
 
 
+@pytest.mark.parametrize("name", ["bare.warc.gz", "bare.warc"])
+def test_records_without_the_blank_lines_after_their_block_are_read(
+    tmp_path: Path, name: str
+) -> None:
+    """Some writers leave out the two CRLF after a block: each record then ends exactly where
+    its gzip member does, which is no Content-Length running past it."""
+    records = [response(f"https://e.example/{i}", page(f"E {i}"))[:-4] for i in range(4)]
+    path = write_warc(tmp_path / name, records)
+    found = list(index_warc(str(path), "e"))
+    assert [getattr(f, "url", None) for f in found] == [f"https://e.example/{i}" for i in range(4)]
+    assert [read_payload(str(path), f.meta, 10**7) for f in found] == [
+        page(f"E {i}") for i in range(4)
+    ]
+
+
+@pytest.mark.parametrize("dictionary", [False, True])
+def test_a_zstd_warc_is_read_record_by_record(tmp_path: Path, dictionary: bool) -> None:
+    """A .warc.zst (one frame per record, a dictionary frame first or not) is recognised by
+    its bytes, indexed with each record at its frame's offset, and read there."""
+    from fastwarc.stream_io import zstd_train_dictionary_from_samples
+
+    from flows.extract.warc import is_warc_file
+
+    records = [response(f"https://z.example/{i}", page(f"Z {i}")) for i in range(6)]
+    trained = zstd_train_dictionary_from_samples(records * 20, 2048) if dictionary else None
+    path = write_zstd_warc(tmp_path / "crawl.warc.zst", records, trained)
+    assert is_warc_file(str(path))
+    found = list(index_warc(str(path), "z"))
+    assert [getattr(f, "url", None) for f in found] == [f"https://z.example/{i}" for i in range(6)]
+    offsets = [int(u.meta["warc_offset"]) for u in found]
+    assert len(set(offsets)) == 6 and all(u.meta.get("warc_direct") for u in found)
+    for i in (5, 0, 3):  # any order: each one read at its own offset
+        assert read_payload(str(path), found[i].meta, 10**7) == page(f"Z {i}")
+
+
+@pytest.mark.parametrize("name", ["digest.warc", "digest.warc.gz"])
+def test_a_record_whose_digest_does_not_match_is_a_corrupt_record(
+    tmp_path: Path, name: str
+) -> None:
+    """A block digest, when a record has one, is checked by the reader: a byte changed in
+    the page (the length still right) is a corrupt_record; the records around it load."""
+    records = [digested(response(f"https://g.example/{i}", page(f"G {i}"))) for i in range(3)]
+    records[1] = records[1].replace(b"council", b"cuoncil", 1)
+    path = write_warc(tmp_path / name, records)
+    found = list(index_warc(str(path), "g"))
+    assert all(isinstance(f, WorkUnit) for f in found) and len(found) == 3
+    assert read_payload(str(path), found[0].meta, 10**7) == page("G 0")
+    with pytest.raises(RecordError) as raised:
+        read_payload(str(path), found[1].meta, 10**7)
+    assert raised.value.reason == "corrupt_record" and "digest" in raised.value.detail
+    assert read_payload(str(path), found[2].meta, 10**7) == page("G 2")
+
+
 def test_http_block_helper_is_well_formed() -> None:
     assert http_block(b"x").endswith(b"\r\n\r\nx")
 
@@ -536,18 +599,19 @@ def test_an_exception_on_one_record_or_file_rejects_only_it(
     """Isolation in discovery: a bug met on one record is that record's internal_error; one
     met on the file ends its indexing with the records read so far kept, and the file is not
     remembered as indexed; a file gone before it is read is a read_error."""
-    import flows.extract.warc as warc
+    from flows.extract import discover as warc
+    from flows.extract.warc import index
 
     recs = [response(f"https://i.example/{i}", page(f"I {i}")) for i in range(3)]
     path = write_warc(tmp_path / "i.warc.gz", recs)
-    real = warc._classify
+    real = index.classify
 
-    def classify(record, path_, source, offset):  # type: ignore[no-untyped-def]
+    def classify(record, path_, name, where):  # type: ignore[no-untyped-def]
         if "/1" in (record.headers.get("WARC-Target-URI") or ""):
             raise ValueError("a library bug on this record")
-        return real(record, path_, source, offset)
+        return real(record, path_, name, where)
 
-    monkeypatch.setattr(warc, "_classify", classify)
+    monkeypatch.setattr(index, "classify", classify)
     found = list(warc.discover_warc(str(path), "i", "fp", {}))
     units = [f for f in found if isinstance(f, WorkUnit)]
     bad = [f for f in found if isinstance(f, Rejection)]

@@ -6,6 +6,8 @@ import gzip
 import uuid
 from pathlib import Path
 
+from fastwarc.stream_io import ZstdWriter
+
 
 def page(title: str, words: str = "The council approved the new budget for the city") -> bytes:
     para = " ".join([words] * 4)
@@ -74,3 +76,26 @@ def write_warc(path: Path, records: list[bytes], *, gzipped: bool | None = None)
         for rec in records:
             fh.write(gzip.compress(rec, mtime=0) if gzipped else rec)
     return path
+
+
+def write_zstd_warc(path: Path, records: list[bytes], dictionary: bytes | None = None) -> Path:
+    """One zstd frame per record; with ``dictionary``, that dictionary in a skippable frame
+    first and every frame compressed with it (the zstd WARC layout of the IIPC proposal)."""
+    with open(path, "wb") as fh:
+        writer = ZstdWriter(fh, dictionary=dictionary) if dictionary else ZstdWriter(fh)
+        for rec in records:
+            writer.write(rec)
+            writer.finish()
+        writer.close()
+    return path
+
+
+def digested(rec: bytes) -> bytes:
+    """``rec`` with a WARC-Block-Digest of its block (sha1, base32, as crawlers write it)."""
+    import base64
+    import hashlib
+
+    head, sep, rest = rec.partition(b"\r\n\r\n")
+    block = rest[: int(head.rsplit(b"Content-Length: ", 1)[1])]
+    digest = base64.b32encode(hashlib.sha1(block).digest())
+    return head + b"\r\nWARC-Block-Digest: sha1:" + digest + sep + rest

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows.core.atomic import write_parquet
+from flows.core.dates import is_plausible, parse_iso
 from flows.core.schema import REJECT_SCHEMA, STAGING_SCHEMA
 from flows.core.settings import DOC_TIME_BUDGET_S
 from flows.core.units import (
@@ -35,7 +36,6 @@ from flows.core.units import (
     row,
 )
 from flows.extract.read import Unreadable, read_bytes
-from flows.extract.warc import crawled_at
 from flows.load.resume import RESUME_ARTICLES, RESUME_DIGEST, RESUME_REJECTS
 
 Progress = Callable[[int], None]
@@ -149,6 +149,13 @@ def transform_with_budget(
         )
     except Exception as exc:  # isolation: whatever one input raises rejects that input alone
         return internal_error(unit.source, exc, unit.seq, unit.fingerprint)
+
+
+def crawled_at(unit: WorkUnit) -> datetime | None:
+    """A WARC record's WARC-Date: when it was crawled (lineage, never the article's timestamp)."""
+    # The same parser and window as every other date: a WARC-Date in year 9999 is no crawl time
+    value = parse_iso(unit.meta.get("crawled_at"), naive_is_utc=True)
+    return value if value is not None and is_plausible(value) else None
 
 
 def articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> pa.Table:

@@ -3,26 +3,46 @@ background while the files are transformed)."""
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from flows.core.settings import WARC_BASE_URL
-from flows.core.units import Lookup, Rejection, WorkUnit
+from flows.core.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 from flows.extract.files import check_sources, count_files, discover_files
-from flows.extract.warc import (
-    FileEstimate,
-    FileIndexed,
-    FileUnchanged,
-    discover_warc,
-    is_warc_file,
-    is_warc_source,
-)
+from flows.extract.warc import Found, index_warc, is_warc_file
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.sources import is_web_source
 
 T = TypeVar("T")
+_WARC_URL = re.compile(r"\.warc(\.gz|\.zst)?$", re.IGNORECASE)
+LISTING = re.compile(r"\.paths(\.gz)?$", re.IGNORECASE)  # Common Crawl's warc.paths.gz
+
+
+class FileEstimate(NamedTuple):
+    """About how many inputs a WARC file holds, before it is indexed."""
+
+    source: str
+    records: int
+
+
+class FileUnchanged(NamedTuple):
+    """A WARC file loaded before and unchanged: its ``records`` inputs are skipped unread."""
+
+    source: str
+    records: int
+
+
+class FileIndexed(NamedTuple):
+    """A WARC file fully indexed: its state, written to source_state with its records."""
+
+    source: str
+    fingerprint: str
+
 
 # What earlier runs saw is asked of the warehouse per chunk of discovered inputs: what
 # discovery finds within CHUNK_S (at most MOST_CHUNK). Each question has a fixed cost, so
@@ -60,6 +80,14 @@ def chunked(
 Discovered = (
     WorkUnit | Rejection | NotModified | Validator | FileIndexed | FileUnchanged | FileEstimate
 )
+
+
+def is_warc_source(source: str) -> bool:
+    """An http(s) URL of a WARC file or of a paths listing, or a local paths listing."""
+    path = urlsplit(source).path if "://" in source else source
+    if "://" in source and not source.lower().startswith(("http://", "https://")):
+        return False
+    return bool(LISTING.search(path)) or ("://" in source and bool(_WARC_URL.search(path)))
 
 
 def split_sources(sources: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -147,3 +175,58 @@ def discover(
         from flows.extract.web.discover import discover_web  # the HTTP stack, only when needed
 
         yield from discover_web(web, options, validators)
+
+
+# --- a WARC file: skipped when unchanged, else indexed, then remembered -----------------
+
+_STATE = "warc:"  # prefix of a WARC file's fingerprint in source_state (with its count)
+
+
+def file_state(fingerprint: str, records: int) -> str:
+    """A WARC file's entry in source_state: its fingerprint and how many inputs it held."""
+    return f"{_STATE}{fingerprint}:{records}"
+
+
+def unchanged_records(known: Lookup[str], source: str, fingerprint: str) -> int | None:
+    """How many inputs a WARC file loaded before held, if it has not changed since."""
+    state, prefix = known.get(source) or "", file_state(fingerprint, 0)[:-1]
+    count = state[len(prefix) :] if state.startswith(prefix) else ""
+    return int(count) if count.isdigit() else None
+
+
+def discover_warc(
+    path: str, source: str, fingerprint: str, known: Lookup[str]
+) -> Iterator[Found | FileIndexed | FileUnchanged | FileEstimate]:
+    """A WARC file's inputs, then its state for source_state; or only its count, unchanged."""
+    count = unchanged_records(known, source, fingerprint)
+    if count is not None:
+        yield FileUnchanged(source, count)
+        return
+    count = 0
+    try:
+        yield FileEstimate(source, estimate_records(path, source))
+        for item in index_warc(path, source, fingerprint):
+            count += 1
+            yield item
+    except OSError as exc:  # the file itself went away or became unreadable
+        yield Rejection(source, RejectReason.READ_ERROR, f"{type(exc).__name__}: {exc}")
+        return
+    except Exception as exc:  # isolation: the records read so far stay inputs
+        yield internal_error(source, exc)
+        return  # not remembered: the next run indexes the file again
+    yield FileIndexed(source, file_state(fingerprint, count))
+
+
+def estimate_records(path: str, source: str, sample: int = 64) -> int:
+    """How many inputs a WARC file holds, from the spacing of its first ones (the batches'
+    tail is cut by it, so every core finishes at about the same time)."""
+    offsets = []
+    for item in index_warc(path, source):
+        if isinstance(item, WorkUnit):
+            offsets.append(int(item.meta["warc_offset"]))
+        if len(offsets) == sample:
+            break
+    if len(offsets) < sample:
+        return len(offsets)
+    spacing = (offsets[-1] - offsets[0]) / (len(offsets) - 1)
+    return max(len(offsets), round(os.path.getsize(path) / spacing)) if spacing else sample

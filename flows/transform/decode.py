@@ -66,7 +66,7 @@ def looks_binary(data: bytes) -> bool:
 
 # What a binary input most likely is, by its first bytes: a reject then says what was given.
 _MAGIC: tuple[tuple[bytes, str], ...] = (
-    (b"\x28\xb5\x2f\xfd", "zstd-compressed data (a .warc.zst? decompress it first)"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data (decompress it first)"),
     (b"\x04\x22\x4d\x18", "LZ4-compressed data (decompress it first)"),
     (b"BZh", "bzip2-compressed data (decompress it first)"),
     (b"\xfd7zXZ\x00", "xz-compressed data (decompress it first)"),

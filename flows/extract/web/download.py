@@ -24,7 +24,7 @@ from flows.core.atomic import real_dir, regular_file
 from flows.core.settings import WARC_MAX_BYTES
 from flows.core.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 from flows.extract.decompress import BadEncoding, TooLarge, read_bounded
-from flows.extract.warc import (
+from flows.extract.discover import (
     LISTING,
     FileEstimate,
     FileIndexed,
@@ -187,7 +187,7 @@ def discover_remote_warcs(
                 except Exception as exc:  # isolation: the listing's other files are still read
                     yield internal_error(url, exc)
                     continue
-                if not isinstance(found, tuple):
+                if isinstance(found, (Rejection, FileUnchanged)):  # FileUnchanged: a tuple too
                     yield found
                     continue
                 local, fingerprint = found
