@@ -16,10 +16,20 @@ STORAGE_VERSION = "v1.5.0"
 PARQUET_DIRNAME = "parquet"
 STAGING_DIRNAME = "staging"
 
-# Items per Prefect task. Every task run costs CPU in the flow process and the API server,
-# taken from the cores the extraction uses, so batches are large; the last rounds are cut
-# smaller anyway, so every core stays busy, and a batch's results in a worker stay small.
-BATCH_SIZE = 1000
+# What a unit whose size discovery does not know (a WARC record) is counted as: a news page.
+UNKNOWN_UNIT_BYTES = 100 * 1024
+# At most this many items per Prefect task. Every task run costs CPU in the flow process and
+# the API server, taken from the cores the extraction uses, so batches are large; the last
+# rounds are cut smaller anyway, so every core stays busy.
+BATCH_SIZE = 10_000
+# A batch also ends at this many bytes of input: the transform's cost follows a document's
+# size (a 4 KB archived item costs a small share of a 100 KB page), while a batch's own cost
+# (a task run, a log line, a Parquet part, a note) does not, so small inputs travel in more
+# per batch; and a batch's results in a worker stay small. A batch of 100 KB pages holds 1,000.
+BATCH_BYTES = 100 * 1000 * 1024
+# The smallest batch of a run's last rounds, in bytes: tail batches shorter than this cost
+# more in task runs than they save in idle cores at the end (25 pages, a few hundred items).
+TAIL_BATCH_BYTES = 1024 * 1024
 
 # DuckDB's memory limit for the load, in MB. Bodies spill past it, so a run's size does not
 # raise it; the primary-key indexes grow with the warehouse and cannot spill, so a load that
