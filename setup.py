@@ -1,6 +1,6 @@
 """The package is ``flows``; the SQL it runs lives in ``sql/`` at the top of the repository
 (the design's layout) and is installed inside the package as ``flows/sql`` (a build mapping),
-so that a wheel carries it. ``flows/sqlfiles.py`` finds it in either place."""
+so that a wheel carries it. ``flows/core/sqlfiles.py`` finds it in either place."""
 
 from setuptools import find_packages, setup
 

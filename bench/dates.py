@@ -4,7 +4,7 @@
 
 For every Zyte page (shared/corpus/zyte) and every HTML page we wrote (tests/data, examples/
 pages), three dates as YYYY-MM-DD:
-  pipeline     flows.transform.article.transform_unit: its timestamp's UTC date and source
+  pipeline     flows.executors.batch.transform_unit: its timestamp's UTC date and source
   trafilatura  bare_extraction(html, url=..., with_metadata=True).date (default settings)
   htmldate     find_date(html, url=..., extensive_search=True, original_date=True)
 Every page where they do not all agree is listed (all pages with --all). The pipeline keeps
@@ -52,8 +52,8 @@ def dates_of(page: tuple[str, str | None, bytes]) -> dict[str, object]:
     import trafilatura
     from htmldate import find_date
 
-    from flows.transform.article import transform_unit
-    from flows.units import Article, WorkUnit
+    from flows.core.units import Article, WorkUnit
+    from flows.executors.batch import transform_unit
 
     page_id, url, html = page
     out: dict[str, object] = {"id": page_id, "url": url}

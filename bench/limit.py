@@ -42,8 +42,8 @@ def _init(
 
 def transform_file(path_str: str) -> tuple[str, str, int, str | None]:
     """``extract_file``'s result for the pipeline's own per-input function."""
-    from flows.transform.article import transform_unit
-    from flows.units import Article, WorkUnit
+    from flows.core.units import Article, WorkUnit
+    from flows.executors.batch import transform_unit
 
     outcome = transform_unit(WorkUnit(source=path_str, path=path_str))
     if isinstance(outcome, Article):
@@ -59,7 +59,7 @@ def extract_file(path_str: str) -> tuple[str, str, int, str | None]:
     """``(url, status, text_length, text)``; text only for Zyte copies when texts are wanted."""
     import trafilatura
 
-    from flows.settings import TRAFILATURA_OPTIONS
+    from flows.core.settings import TRAFILATURA_OPTIONS
 
     path = Path(path_str)
     url = ""

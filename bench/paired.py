@@ -7,7 +7,7 @@ For every page of shared/corpus/zyte and shared/corpus/boilerplate (2,984 pages,
 on the same bytes:
   trafilatura  bare_extraction(html, url=..., with_metadata=True): body, title and date with
                the library's defaults, as a user of it gets them
-  pipeline     flows.transform.article.transform_unit: the whole per-page transform
+  pipeline     flows.executors.batch.transform_unit: the whole per-page transform
 The report gives, per subset and overall: body F1 (bench/score.py: mean precision and recall
 of 4-token shingles), the pages we reject that trafilatura extracts (250+ characters), titles
 against the truth where a subset has one, and every page where we are 0.1 F1 or more worse,
@@ -102,8 +102,8 @@ def trafilatura_page(page: dict[str, Any]) -> dict[str, Any]:
 
 def pipeline_page(page: dict[str, Any]) -> dict[str, Any]:
     """The pipeline's transform of one page, as the workers run it."""
-    from flows.transform.article import transform_unit
-    from flows.units import Article, WorkUnit
+    from flows.core.units import Article, WorkUnit
+    from flows.executors.batch import transform_unit
 
     url = page["url"] or PLACEHOLDER.format(page["id"])
     started = time.process_time()

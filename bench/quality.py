@@ -5,7 +5,7 @@
 On the Zyte pages (shared/corpus/zyte), in one run, alternating rounds over all cores:
   trafilatura  bare_extraction(html, url=..., with_metadata=True): title, date and body, as a
                user of the library gets them (default settings)
-  pipeline     flows.transform.article.transform_unit: decode, metadata, dates, body
+  pipeline     flows.executors.batch.transform_unit: decode, metadata, dates, body
 Each prints body F1 with precision and recall (bench/score.py) and pages/s of its best round
 (pool start-up excluded); the ratio pipeline / trafilatura is the throughput target.
 """
@@ -34,8 +34,8 @@ def trafilatura_body(page: Page) -> str | None:
 
 
 def pipeline_body(page: Page) -> str | None:
-    from flows.transform.article import transform_unit
-    from flows.units import Article, WorkUnit
+    from flows.core.units import Article, WorkUnit
+    from flows.executors.batch import transform_unit
 
     page_id, url, html = page
     outcome = transform_unit(WorkUnit(source=page_id, data=html, url=url))

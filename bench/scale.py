@@ -36,7 +36,7 @@ import duckdb
 
 from bench.corpus import ITEM_SUFFIX, generated_item
 from bench.run import BIN, DEFAULT_WORKDIR, REPO, Stage, _kill_group, _start_server, measure
-from flows.warehouse import connect, prepare_run
+from flows.load.warehouse import connect, prepare_run
 
 SIZES = (10_000, 1_000_000, 10_000_000)
 VIEWS = ("articles_per_day", "articles_per_host", "latest_articles")

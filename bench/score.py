@@ -7,7 +7,7 @@ is taken of the two averages, so figures compare with the published ones.
 
     .venv/bin/python -m bench.score            # trafilatura with_metadata=True (the README's call)
     .venv/bin/python -m bench.score --fast     # with_metadata=False, fast=True
-    .venv/bin/python -m bench.score --pipeline # flows.settings.TRAFILATURA_OPTIONS
+    .venv/bin/python -m bench.score --pipeline # flows.core.settings.TRAFILATURA_OPTIONS
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fast", action="store_true", help="with_metadata=False, fast=True")
     parser.add_argument(
-        "--pipeline", action="store_true", help="flows.settings.TRAFILATURA_OPTIONS"
+        "--pipeline", action="store_true", help="flows.core.settings.TRAFILATURA_OPTIONS"
     )
     parser.add_argument("--shared", type=Path, default=SHARED)
     args = parser.parse_args()
@@ -91,7 +91,7 @@ def main() -> None:
     if args.fast:
         options = {"with_metadata": False, "fast": True}
     if args.pipeline:
-        from flows.settings import TRAFILATURA_OPTIONS
+        from flows.core.settings import TRAFILATURA_OPTIONS
 
         options = dict(TRAFILATURA_OPTIONS)
 

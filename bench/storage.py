@@ -21,8 +21,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.schema import ARTICLE_SCHEMA
-from flows.warehouse import create_tables
+from flows.core.schema import ARTICLE_SCHEMA
+from flows.load.warehouse import create_tables
 
 FORMATS = ("v1.5.0", "v2.0.0")
 

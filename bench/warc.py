@@ -66,8 +66,8 @@ def build_warc(path: Path, n: int, shared: Path) -> Path:
 
 
 def _transform(unit: object) -> tuple[str, str]:
-    from flows.transform.article import transform_unit
-    from flows.units import Article
+    from flows.core.units import Article
+    from flows.executors.batch import transform_unit
 
     outcome = transform_unit(unit)  # type: ignore[arg-type]
     return ("ok", "") if isinstance(outcome, Article) else (outcome.reason, outcome.detail)
@@ -75,8 +75,8 @@ def _transform(unit: object) -> tuple[str, str]:
 
 def run_limit(warc: Path, workers: int, chunksize: int) -> dict[str, object]:
     """Index the records, then transform them all in a bare spawn pool."""
+    from flows.core.units import WorkUnit
     from flows.extract.warc import index_warc
-    from flows.units import WorkUnit
 
     started = time.perf_counter()
     units = [u for u in index_warc(str(warc), str(warc)) if isinstance(u, WorkUnit)]

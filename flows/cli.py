@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from flows import __version__
-from flows.settings import (
+from flows.core.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
     DOC_TIME_BUDGET_S,
@@ -467,8 +467,8 @@ class _Bar:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
+    from flows.core.params import validate_params
     from flows.extract.discover import check_all
-    from flows.params import validate_params
 
     # Fail in a line, before Prefect starts; the flow runs the same checks.
     params = {
@@ -481,7 +481,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         "max_internal_error_share": args.max_internal_error_share,
     }
     validate_params(params)
-    from flows.warehouse import require_writable
+    from flows.load.warehouse import require_writable
 
     require_writable(args.warehouse)
     check_all(args.sources)
@@ -534,7 +534,7 @@ def run_ingest(args: argparse.Namespace) -> int:
 
 
 def run_maintenance(args: argparse.Namespace) -> int:
-    from flows.params import validate_params
+    from flows.core.params import validate_params
 
     validate_params(
         {"lineage_retention_days": args.lineage_retention_days, "lock_wait_s": args.lock_wait}

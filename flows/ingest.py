@@ -10,7 +10,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 from prefect import flow, get_run_logger, task
@@ -21,16 +21,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 
 from flows import artifacts, progress
-from flows.executors.pool import PoolClosed, WorkerPool
-from flows.extract.discover import check_all
-from flows.extract.warc import DownloadedFiles
-from flows.extract.web.options import WebOptions
-from flows.known import Known
-from flows.load import RunRecord, load_run
-from flows.params import validate_params
-from flows.plan import Router, plan
-from flows.resume import Resume, note_batch, resume_key
-from flows.settings import (
+from flows.core.params import validate_params
+from flows.core.settings import (
     BATCH_SIZE,
     DEFAULT_WAREHOUSE,
     DOC_TIME_BUDGET_S,
@@ -41,9 +33,17 @@ from flows.settings import (
     hard_kill_s,
     worker_count,
 )
-from flows.sqlfiles import sql
-from flows.units import TRANSIENT_REASONS, BatchResult, RejectReason, WorkUnit
-from flows.warehouse import (
+from flows.core.sqlfiles import sql
+from flows.core.units import TRANSIENT_REASONS, BatchResult, RejectReason, WorkUnit
+from flows.executors.base import Executor
+from flows.executors.pool import PoolClosed, WorkerPool
+from flows.extract.discover import check_all
+from flows.extract.warc import DownloadedFiles
+from flows.extract.web.options import WebOptions
+from flows.load.known import Known
+from flows.load.merge import RunRecord, load_run
+from flows.load.resume import Resume, note_batch, resume_key
+from flows.load.warehouse import (
     WarehouseBusy,
     connect,
     point_to_staging,
@@ -52,6 +52,7 @@ from flows.warehouse import (
     run_lock,
     staging_dir,
 )
+from flows.plan import Router, plan
 
 SAMPLE_REJECTS = 50
 
@@ -61,18 +62,6 @@ SAMPLE_REJECTS = 50
 
 class SystemicFailure(RuntimeError):
     """Too many inputs failed with internal_error: the good ones are loaded, the run fails."""
-
-
-class Executor(Protocol):
-    """Where transform batches run: local worker processes or a Dask cluster."""
-
-    size: int
-
-    def start(self) -> None: ...
-
-    def run_batch(self, units: list[WorkUnit], staging_dir: str, batch_id: str) -> BatchResult: ...
-
-    def close(self, force: bool = False) -> None: ...
 
 
 def _raised(state: Any) -> Exception | None:
@@ -182,13 +171,19 @@ def _run_name() -> str:
     return f"ingest {label} -> {_short(str(params.get('warehouse', DEFAULT_WAREHOUSE)))}"
 
 
-def open_executor(workers: int | None, dask_address: str | None, budget_s: float) -> Executor:
+def open_executor(
+    workers: int | None, dask_address: str | None, budget_s: float, run_start: datetime
+) -> Executor:
+    """The run's executor: a Dask cluster when given its address, else local processes."""
     if dask_address:
         from flows.executors.dask import DaskExecutor
 
-        return DaskExecutor(dask_address, budget_s=budget_s)
+        return DaskExecutor(dask_address, budget_s=budget_s, run_start=run_start)
     return WorkerPool(
-        workers or worker_count(), budget_s=budget_s, hard_kill_s=hard_kill_s(budget_s)
+        workers or worker_count(),
+        budget_s=budget_s,
+        hard_kill_s=hard_kill_s(budget_s),
+        run_start=run_start,
     )
 
 
@@ -245,7 +240,7 @@ def ingest(
         require_writable(Path(warehouse))
         check_all(sources)
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-        executor = open_executor(workers, dask_address, time_budget_s)
+        executor = open_executor(workers, dask_address, time_budget_s, started)
         finished = False
         try:
             with run_lock(Path(warehouse), lock_wait_s):

@@ -14,11 +14,11 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.artifacts import artifact_key
-from flows.params import validate_params
-from flows.schema import ARTICLE_SCHEMA
-from flows.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME, STORAGE_VERSION
-from flows.sqlfiles import sql
-from flows.warehouse import (
+from flows.core.params import validate_params
+from flows.core.schema import ARTICLE_SCHEMA
+from flows.core.settings import DEFAULT_WAREHOUSE, PARQUET_DIRNAME, STORAGE_VERSION
+from flows.core.sqlfiles import sql
+from flows.load.warehouse import (
     COMPACTION_LOG,
     connect,
     convert_storage,

@@ -7,6 +7,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
+from flows.core.settings import (
+    BATCH_BYTES,
+    TAIL_BATCH_BYTES,
+    UNKNOWN_UNIT_BYTES,
+    WARC_BASE_URL,
+)
+from flows.core.units import TRANSIENT_REASONS, Lookup, Rejection, WorkUnit, row
 from flows.extract.discover import (
     Discovered,
     KnownStates,
@@ -17,14 +24,7 @@ from flows.extract.discover import (
 )
 from flows.extract.warc import FileEstimate, FileIndexed, FileUnchanged
 from flows.extract.web.options import NotModified, Validator, WebOptions
-from flows.resume import DOWNLOADS_DIRNAME
-from flows.settings import (
-    BATCH_BYTES,
-    TAIL_BATCH_BYTES,
-    UNKNOWN_UNIT_BYTES,
-    WARC_BASE_URL,
-)
-from flows.units import TRANSIENT_REASONS, Lookup, Rejection, WorkUnit, row
+from flows.load.resume import DOWNLOADS_DIRNAME
 
 TAIL_BATCH_MIN = 25
 
@@ -55,8 +55,8 @@ class PartWriter:
             # pyarrow in the flow process (its import costs start-up time and memory).
             import pyarrow as pa
 
-            from flows import schema
-            from flows.atomic import write_parquet
+            from flows.core import schema
+            from flows.core.atomic import write_parquet
 
             path = self.staging / f"{self.prefix}-{len(self.parts):04d}.parquet"
             table = pa.Table.from_pylist(self.rows, schema=getattr(schema, self.schema))

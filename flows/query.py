@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import duckdb
 
-from flows.warehouse import connect
+from flows.load.warehouse import connect
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -231,7 +231,7 @@ def export(
     """Write the current articles (``articles``, ordered by url), filtered by the SQL
     predicate ``where``, to ``out`` atomically, or streamed to standard output when ``out`` is
     ``-``; returns the number of rows written."""
-    from flows.atomic import write_atomic
+    from flows.core.atomic import write_atomic
 
     fmt = export_format(out, fmt)
     target = None if out == "-" else export_target(warehouse, Path(out))
@@ -260,7 +260,7 @@ def export(
 def _batches(reader: Any) -> Iterator[pa.Table]:
     import pyarrow as pa
 
-    from flows.schema import ARTICLE_SCHEMA
+    from flows.core.schema import ARTICLE_SCHEMA
 
     for batch in reader:
         yield pa.Table.from_batches([batch]).cast(ARTICLE_SCHEMA)
@@ -269,7 +269,7 @@ def _batches(reader: Any) -> Iterator[pa.Table]:
 def _write_parquet(tables: Iterator[pa.Table], fh: IO[bytes]) -> int:
     import pyarrow.parquet as pq
 
-    from flows.schema import ARTICLE_SCHEMA
+    from flows.core.schema import ARTICLE_SCHEMA
 
     rows = 0
     with pq.ParquetWriter(fh, ARTICLE_SCHEMA, compression="zstd") as writer:
@@ -301,7 +301,7 @@ def _write_csv(tables: Iterator[pa.Table], fh: IO[bytes]) -> int:
         writer.write_table(table)
         rows += table.num_rows
     if writer is None:  # no rows: the header alone
-        from flows.schema import ARTICLE_SCHEMA
+        from flows.core.schema import ARTICLE_SCHEMA
 
         empty = _as_text(ARTICLE_SCHEMA.empty_table())
         writer = pcsv.CSVWriter(fh, empty.schema)

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from flows.core.settings import MAX_INPUT_BYTES
+from flows.core.units import Article, Rejection, WorkUnit
+from flows.executors.batch import process_batch, transform_unit
 from flows.extract.files import count_files, discover_files
-from flows.known import known_fingerprints
-from flows.load import RunRecord, load_run
-from flows.settings import MAX_INPUT_BYTES
-from flows.transform.article import transform_unit
-from flows.transform.batch import process_batch
-from flows.units import Article, Rejection, WorkUnit
-from flows.warehouse import connect, prepare_run, staging_dir
+from flows.load.known import known_fingerprints
+from flows.load.merge import RunRecord, load_run
+from flows.load.warehouse import connect, prepare_run, staging_dir
 
 from .items import PARAGRAPHS, item_text
 

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
-from flows.transform.batch import process_batch
-from flows.units import WorkUnit
+from flows.core.schema import REJECT_SCHEMA, STAGING_SCHEMA
+from flows.core.units import WorkUnit
+from flows.executors.batch import process_batch
 
 from .items import write_item
 
@@ -32,6 +33,29 @@ def test_batch_writes_typed_parts(tmp_path: Path) -> None:
     assert not list(out.glob(".*"))  # no temporary files left visible or behind
 
 
+def test_the_runs_start_bounds_the_dates_of_every_document(tmp_path: Path) -> None:
+    """The run's start reaches the transform as a parameter: a date after it is not taken."""
+    page = tmp_path / "page.html"
+    page.write_text(
+        '<html><head><meta property="article:published_time" content="2020-05-01T10:00:00Z">'
+        "<title>Harbour bridge reopens</title></head><body><article><h1>Harbour bridge reopens"
+        "</h1><p>"
+        + "The harbour bridge reopened on Friday after two years of repairs. " * 8
+        + "</p></article></body></html>",
+        encoding="utf-8",
+    )
+    unit = WorkUnit(source=str(page), path=str(page), url="https://port.example/bridge")
+    stamps = {}
+    for name, run_start in (("now", None), ("2010", datetime(2010, 1, 1, tzinfo=UTC))):
+        out = tmp_path / name
+        out.mkdir()
+        result = process_batch([unit], str(out), "000001", run_start=run_start)
+        row = pq.read_table(result.articles_path).to_pylist()[0]
+        stamps[name] = (row["timestamp"], row["timestamp_source"])
+    assert stamps["now"][0] == datetime(2020, 5, 1, 10, tzinfo=UTC)
+    assert stamps["2010"][0] is None and stamps["2010"][1].startswith("implausible:")
+
+
 # --- the per-document budget counts CPU time, not the wall clock ----------------------------
 
 
@@ -46,7 +70,7 @@ def _spin_until_stopped() -> None:
 def _budget_outcomes(budget_s: float) -> dict[str, bool]:
     import time
 
-    from flows.transform.batch import DocumentTimeout, time_budget
+    from flows.executors.batch import DocumentTimeout, time_budget
 
     out: dict[str, bool] = {}
     try:
@@ -84,7 +108,7 @@ def test_the_budget_counts_cpu_time_in_another_thread() -> None:
 def test_a_batch_installs_the_budget_signal_once_and_restores_it() -> None:
     import signal
 
-    from flows.transform.batch import DocumentTimeout, budget_signal, time_budget
+    from flows.executors.batch import DocumentTimeout, budget_signal, time_budget
 
     before = signal.getsignal(signal.SIGPROF)
     with budget_signal():

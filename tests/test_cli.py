@@ -190,7 +190,7 @@ def test_export_writes_the_articles_only_to_out(
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
-    from flows.schema import ARTICLE_SCHEMA
+    from flows.core.schema import ARTICLE_SCHEMA
 
     before = _snapshot(loaded)
     out = tmp_path / f"articles.{fmt}"

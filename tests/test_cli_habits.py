@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from flows.settings import WARC_BASE_URL
+from flows.core.settings import WARC_BASE_URL
 
 from .conftest import REPO
 from .test_crash import article_etl

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from flows.warehouse import WarehouseLocked, connect, prepare_run
+from flows.load.warehouse import WarehouseLocked, connect, prepare_run
 
 from .conftest import REPO
 from .items import write_item
@@ -208,8 +208,8 @@ def test_busy_database_at_load_is_retried_and_waited_for(
     the first load attempt gives up after a short wait, the retry waits (bounded) and commits.
     """
     import flows.ingest as flow_module
-    from flows.load import load_run
-    from flows.warehouse import WarehouseBusy
+    from flows.load.merge import load_run
+    from flows.load.warehouse import WarehouseBusy
 
     src = tmp_path / "in"
     for i in range(3):

@@ -3,6 +3,7 @@ them, deployment entrypoints, reject codes, and the staging rows' columns."""
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 from dataclasses import fields
@@ -11,12 +12,12 @@ from pathlib import Path
 import yaml
 from prefect import Flow
 
-from flows import schema
+from flows.core import schema
+from flows.core.sqlfiles import SQL_DIR, files
+from flows.core.units import TRANSIENT_REASONS, Article, Rejection, RejectReason
 from flows.extract.web.options import Validator
-from flows.load import MERGE_STEPS
-from flows.sqlfiles import SQL_DIR, files
-from flows.units import TRANSIENT_REASONS, Article, Rejection, RejectReason
-from flows.warehouse import TABLES, VIEWS
+from flows.load.merge import MERGE_STEPS
+from flows.load.warehouse import TABLES, VIEWS
 
 from .conftest import REPO
 
@@ -80,3 +81,48 @@ def test_staging_rows_are_the_schemas_columns() -> None:
     assert [f.name for f in fields(Article)] == schema.STAGING_SCHEMA.names
     assert [f.name for f in fields(Rejection)] == schema.REJECT_SCHEMA.names
     assert [f.name for f in fields(Validator)] == schema.VALIDATOR_SCHEMA.names
+
+
+# The stages in the order the data flows; a module may import its own layer or an earlier one.
+LAYERS = ("core", "extract", "transform", "load", "executors", "")  # "": the flows, CLI, UI
+
+
+def _layer(module: str) -> int:
+    """The layer of a ``flows.…`` module: its sub-package, or the top for the flows' modules."""
+    name = module.split(".")[1] if "." in module else ""
+    return LAYERS.index(name) if name in LAYERS else LAYERS.index("")
+
+
+def _imports(path: Path) -> list[str]:
+    """Every ``flows…`` module the file imports, at any depth of the file (lazy imports too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            base = node.module
+            found += [
+                f"{base}.{a.name}" if base in ("flows", *_packages()) else base for a in node.names
+            ]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names]
+    return [m for m in found if m == "flows" or m.startswith("flows.")]
+
+
+def _packages() -> tuple[str, ...]:
+    return tuple(f"flows.{name}" for name in LAYERS if name)
+
+
+def test_no_stage_imports_a_later_one() -> None:
+    """The tree reads as the data flows: core, extract, transform, load, executors, the flows."""
+    backwards = []
+    for path in sorted((REPO / "flows").rglob("*.py")):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for imported in _imports(path):
+            if imported not in ("flows", "flows.__version__") and _layer(imported) > _layer(module):
+                backwards.append(f"{module} imports {imported}")
+    assert backwards == []
+
+
+def test_the_layer_rule_catches_a_backward_import() -> None:
+    assert _layer("flows.core.units") < _layer("flows.extract.files") < _layer("flows.ingest")
+    assert _layer("flows.transform.article") < _layer("flows.load.merge")
+    assert _layer("flows.executors.batch") < _layer("flows.cli") == _layer("flows.plan")

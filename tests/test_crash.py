@@ -6,7 +6,7 @@ ARTICLE_SCHEMA and no duplicated rows, and the next run completes the work.
 
 The subprocesses talk to the session's test Prefect API (PREFECT_API_URL), so none of them
 starts its own temporary server. The load-phase kills use the fault-injection hook of
-flows/load.py (ARTICLE_ETL_CRASH_AT), which SIGKILLs the process at that exact point.
+flows/load/merge.py (ARTICLE_ETL_CRASH_AT), which SIGKILLs the process at that exact point.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from flows.core.schema import ARTICLE_SCHEMA
+from flows.core.units import WorkUnit
+from flows.executors.batch import process_batch
 from flows.extract.files import discover_files
-from flows.load import RunRecord, load_run
-from flows.schema import ARTICLE_SCHEMA
-from flows.transform.batch import process_batch
-from flows.units import WorkUnit
-from flows.warehouse import CRASH_AT_ENV, connect, prepare_run, staging_dir
+from flows.load.merge import RunRecord, load_run
+from flows.load.warehouse import CRASH_AT_ENV, connect, prepare_run, staging_dir
 
 from .conftest import REPO
 from .items import item_text, write_item
@@ -129,7 +129,7 @@ def wait_for(
 
 
 def notes(warehouse: Path) -> list[Path]:
-    """The notes of a run's finished batches (flows/resume.py)."""
+    """The notes of a run's finished batches (flows/load/resume.py)."""
     return list((warehouse / "staging").glob("*/done-*.json"))
 
 

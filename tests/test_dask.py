@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.warehouse import connect
+from flows.load.warehouse import connect
 
 pytest.importorskip(
     "distributed", reason="Dask is an optional extra: pip install -e '.[dask]' (the lock has it)"

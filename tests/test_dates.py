@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from flows.core.dates import is_plausible, latest, parse_iso
+from flows.core.units import Article, WorkUnit
+from flows.executors.batch import transform_unit
 from flows.extract.archive import HeaderError, parse_archived
 from flows.extract.web.sitemaps import parse_w3c_datetime
-from flows.transform.article import transform_at, transform_unit
-from flows.transform.dates import is_plausible, latest, parse_iso
-from flows.units import Article, WorkUnit
 
 RUN_START = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 PAGE = (
@@ -80,7 +80,7 @@ def test_a_feed_date_outside_the_window_is_dropped_and_the_article_kept(
         published=published,
         published_source="feed",
     )
-    article = transform_at(unit, RUN_START)
+    article = transform_unit(unit, RUN_START)
     assert isinstance(article, Article)
     assert article.timestamp is None
     assert article.timestamp_source == "implausible:feed"
@@ -93,7 +93,7 @@ def test_an_implausible_page_date_gives_way_to_a_plausible_one() -> None:
         '<meta property="article:published_time" content="2099-05-01T10:00:00+00:00">'
         '<meta itemprop="datePublished" content="2024-05-01T10:00:00+02:00">'
     )
-    article = transform_at(WorkUnit(source="p", data=PAGE.format(meta=meta).encode()), RUN_START)
+    article = transform_unit(WorkUnit(source="p", data=PAGE.format(meta=meta).encode()), RUN_START)
     assert isinstance(article, Article)
     assert (article.timestamp, article.timestamp_source) == (
         datetime(2024, 5, 1, 8, tzinfo=UTC),
@@ -104,7 +104,7 @@ def test_an_implausible_page_date_gives_way_to_a_plausible_one() -> None:
 def test_the_run_start_moves_the_window() -> None:
     meta = '<meta property="article:published_time" content="2024-06-10T10:00:00+00:00">'
     unit = WorkUnit(source="p", data=PAGE.format(meta=meta).encode())
-    early = transform_at(unit, RUN_START)
+    early = transform_unit(unit, RUN_START)
     assert isinstance(early, Article)
     assert (early.timestamp, early.timestamp_source) == (None, "implausible:meta")
     now = transform_unit(unit)
@@ -125,7 +125,7 @@ def test_a_placeholder_date_in_json_ld_leaves_the_page_its_visible_date() -> Non
         '"datePublished": "0001-01-01T00:00:00Z"}</script>'
     )
     page = PAGE.format(meta=meta).replace("<h1>", "<p class=byline>Published May 3, 2024</p><h1>")
-    article = transform_at(WorkUnit(source="p", data=page.encode()), RUN_START)
+    article = transform_unit(WorkUnit(source="p", data=page.encode()), RUN_START)
     assert isinstance(article, Article)
     assert (article.timestamp, article.timestamp_source) == (
         datetime(2024, 5, 3, tzinfo=UTC),

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from flows.cli import main
-from flows.units import RejectReason
+from flows.core.units import RejectReason
 
 from .conftest import EXAMPLES, REPO
 

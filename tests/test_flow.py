@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.warehouse import connect
+from flows.load.warehouse import connect
 
 from .items import PARAGRAPHS, write_item
 
@@ -85,9 +85,9 @@ def test_maintenance_compacts_parquet_and_prunes_lineage(tmp_path: Path, warehou
     import duckdb
     import pyarrow.parquet as pq
 
+    from flows.core.schema import ARTICLE_SCHEMA
     from flows.ingest import ingest
     from flows.maintenance import maintenance
-    from flows.schema import ARTICLE_SCHEMA
 
     for run in range(3):  # three runs, three small Parquet files; the second updates url 0
         src = tmp_path / f"in{run}"

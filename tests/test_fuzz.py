@@ -14,13 +14,13 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flows.core.dates import EARLIEST, is_plausible, latest, parse_iso
+from flows.core.settings import MAX_INPUT_BYTES
+from flows.core.units import Article, Rejection, RejectReason, WorkUnit
+from flows.core.urls import BadURL, canonical_url
+from flows.executors.batch import transform_unit
 from flows.extract.archive import HeaderError, parse_archived
 from flows.extract.warc import RecordError, index_warc, read_payload
-from flows.settings import MAX_INPUT_BYTES
-from flows.transform.article import transform_unit
-from flows.transform.dates import EARLIEST, is_plausible, latest, parse_iso
-from flows.transform.urls import BadURL, canonical_url
-from flows.units import Article, Rejection, RejectReason, WorkUnit
 
 from .warcs import http_block, page, record
 

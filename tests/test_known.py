@@ -16,9 +16,9 @@ from flows.extract.discover import chunked
 from flows.extract.files import fingerprint
 from flows.extract.warc import file_state
 from flows.extract.web.options import Validator, WebOptions
-from flows.known import Known
+from flows.load.known import Known
+from flows.load.warehouse import INTERNAL_ERROR_ATTEMPTS, connect, prepare_run
 from flows.plan import plan
-from flows.warehouse import INTERNAL_ERROR_ATTEMPTS, connect, prepare_run
 
 from .items import write_item
 from .warcs import page, response, write_warc

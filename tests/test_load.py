@@ -8,15 +8,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import flows.load as load_module
+import flows.load.merge as load_module
+from flows.core.schema import ARTICLE_SCHEMA, STAGING_SCHEMA
+from flows.core.sqlfiles import sql
+from flows.core.units import WorkUnit
+from flows.executors.batch import process_batch
 from flows.extract.files import discover_files
-from flows.known import known_fingerprints
-from flows.load import RunRecord, load_run
-from flows.schema import ARTICLE_SCHEMA, STAGING_SCHEMA
-from flows.sqlfiles import sql
-from flows.transform.batch import process_batch
-from flows.units import WorkUnit
-from flows.warehouse import connect, prepare_run, staging_dir
+from flows.load.known import known_fingerprints
+from flows.load.merge import RunRecord, load_run
+from flows.load.warehouse import connect, prepare_run, staging_dir
 
 from .items import write_item
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from flows.core.units import WorkUnit
 from flows.plan import TAIL_BATCH_MIN, batches, unit_bytes
-from flows.units import WorkUnit
 
 
 def _units(n: int, seen: list[int] | None = None, size: int | None = None) -> Iterator[WorkUnit]:

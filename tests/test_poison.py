@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from flows.cli import main
-from flows.settings import MAX_INPUT_BYTES
-from flows.warehouse import connect
+from flows.core.settings import MAX_INPUT_BYTES
+from flows.load.warehouse import connect
 
 from .items import PARAGRAPHS, item_text, write_item
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from flows.core.units import BatchResult, WorkUnit
 from flows.executors.pool import PoolClosed, WorkerPool
-from flows.units import BatchResult, WorkUnit
 
 from .items import PARAGRAPHS, item_text
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.warehouse import WarehouseBusy, connect
+from flows.load.warehouse import WarehouseBusy, connect
 
 from .conftest import EXAMPLES, REPO
 from .test_crash import article_etl, cli_env

@@ -1,4 +1,4 @@
-"""Resume (flows/resume.py): a killed run's finished batches spare the next run their work."""
+"""Resume (flows/load/resume.py): a killed run's finished batches spare the next run their work."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from flows.core.settings import RESUME_DIRNAME
+from flows.core.units import Rejection, WorkUnit
+from flows.executors import batch
+from flows.executors.batch import process_batch
 from flows.extract.files import fingerprint
 from flows.extract.warc import index_warc
-from flows.resume import RESUME_DIRNAME, UNUSED_FOR_S, Resume, identity, note_batch, resume_key
-from flows.transform import batch
-from flows.transform.batch import process_batch
-from flows.units import Rejection, WorkUnit
-from flows.warehouse import point_to_staging, recover
+from flows.load.resume import UNUSED_FOR_S, Resume, identity, note_batch, resume_key
+from flows.load.warehouse import point_to_staging, recover
 
 from .items import write_item
 from .warcs import page, response, write_warc
@@ -44,7 +45,7 @@ def _dead_run(
 def _no_transform(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     called: list[str] = []
 
-    def refuse(unit: WorkUnit, budget_s: float) -> Rejection:
+    def refuse(unit: WorkUnit, budget_s: float, run_start: object = None) -> Rejection:
         called.append(unit.source)
         return Rejection(unit.source, "internal_error", "transformed again", unit.seq)
 

@@ -13,15 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 
 import flows.transform.article as article_module
+from flows.core.params import InvalidParameter, validate_params
+from flows.core.schema import STAGING_SCHEMA
+from flows.core.units import Article, Rejection, WorkUnit, printable, row
+from flows.executors.batch import articles_table, process_batch, transform_unit
 from flows.extract.files import discover_files
-from flows.known import known_fingerprints
-from flows.load import RunRecord, load_run
-from flows.params import InvalidParameter, validate_params
-from flows.schema import STAGING_SCHEMA
-from flows.transform.article import transform_unit
-from flows.transform.batch import articles_table, process_batch
-from flows.units import Article, Rejection, WorkUnit, printable, row
-from flows.warehouse import connect, prepare_run, staging_dir
+from flows.load.known import known_fingerprints
+from flows.load.merge import RunRecord, load_run
+from flows.load.warehouse import connect, prepare_run, staging_dir
 
 from .items import PARAGRAPHS, item_text
 

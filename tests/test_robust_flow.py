@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import flows.transform.article as article_module
-from flows.warehouse import connect
+from flows.load.warehouse import connect
 
 from .items import write_item
 

@@ -12,7 +12,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from flows.ingest import _short
-from flows.warehouse import WarehouseUnwritable
+from flows.load.warehouse import WarehouseUnwritable
 
 from .conftest import EXAMPLES, REPO
 from .test_crash import article_etl, run_cli

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.load import RunRecord, load_run
-from flows.sqlfiles import SQL_DIR, files
-from flows.warehouse import connect, prepare_run
+from flows.core.sqlfiles import SQL_DIR, files
+from flows.load.merge import RunRecord, load_run
+from flows.load.warehouse import connect, prepare_run
 
 
 def test_empty_run_loads_and_every_view_and_query_runs(warehouse: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.settings import STORAGE_VERSION
+from flows.core.settings import STORAGE_VERSION
 
 from .conftest import EXAMPLES
 from .test_crash import run_cli

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,10 +11,10 @@ import lxml.html
 import pytest
 from lxml import etree
 
+from flows.core.units import Article, Rejection, WorkUnit
+from flows.executors.batch import transform_unit
 from flows.transform import article as transform
 from flows.transform import metadata as transform_metadata
-from flows.transform.article import transform_unit
-from flows.units import Article, Rejection, WorkUnit
 
 from .conftest import DATA, EXAMPLES, shared_path
 
@@ -122,25 +121,6 @@ def test_oversize_and_gzip_bomb_are_rejected(tmp_path: Path) -> None:
     for path in (big, bomb):
         outcome = transform_unit(WorkUnit(source=str(path), path=str(path)))
         assert isinstance(outcome, Rejection) and outcome.reason == "too_large"
-
-
-def test_a_file_that_grows_while_read_is_read_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The read is sized by fstat; bytes added after it are read too, up to the limit."""
-    page = tmp_path / "page.html"
-    page.write_bytes(b"<p>" + b"y" * 5000)
-    real_fstat = transform.os.fstat
-
-    def stale_fstat(fd: int) -> os.stat_result:
-        st = real_fstat(fd)
-        return os.stat_result((*st[:6], 100, *st[7:]))  # st_size as it was, 100 bytes ago
-
-    monkeypatch.setattr(transform.os, "fstat", stale_fstat)
-    assert transform.read_bytes(WorkUnit(source=str(page), path=str(page))) == page.read_bytes()
-    with pytest.raises(transform.Reject) as too_large:  # and the limit still holds
-        transform.read_bytes(WorkUnit(source=str(page), path=str(page)), limit=1000)
-    assert too_large.value.reason == "too_large"
 
 
 FORM_PAGE = """<html><head><title>Forms and fields</title>

@@ -23,22 +23,23 @@ import pyarrow.parquet as pq
 import pytest
 from pytest_httpserver import HTTPServer
 
-import flows.known as known_module
-import flows.load as load_module
-import flows.transform.batch as batch_module
+import flows.executors.batch as batch_module
+import flows.load.known as known_module
+import flows.load.merge as load_module
 from flows import __version__
+from flows.core.schema import REJECT_SCHEMA, SOURCE_STATE_SCHEMA, STAGING_SCHEMA
+from flows.core.settings import RESUME_DIRNAME
+from flows.core.units import BatchResult, Rejection, WorkUnit
+from flows.core.urls import BadURL, absolute_http_url, canonical_url
+from flows.executors.batch import process_batch
 from flows.extract.files import count_files, discover_files, fingerprint
 from flows.extract.warc import crawled_at, index_warc
 from flows.extract.web.download import LISTING_MAX_BYTES, Downloader, warc_urls
 from flows.extract.web.options import WebOptions
-from flows.known import known_fingerprints
-from flows.load import RunRecord, load_run
-from flows.resume import RESUME_ARTICLES, RESUME_DIRNAME, Resume, note_batch, resume_key
-from flows.schema import REJECT_SCHEMA, SOURCE_STATE_SCHEMA, STAGING_SCHEMA
-from flows.transform.batch import process_batch
-from flows.transform.urls import BadURL, absolute_http_url, canonical_url
-from flows.units import BatchResult, Rejection, WorkUnit
-from flows.warehouse import connect, finish_compaction, prepare_run
+from flows.load.known import known_fingerprints
+from flows.load.merge import RunRecord, load_run
+from flows.load.resume import RESUME_ARTICLES, Resume, note_batch, resume_key
+from flows.load.warehouse import connect, finish_compaction, prepare_run
 
 from .conftest import REPO
 from .items import write_item
@@ -317,7 +318,9 @@ def test_an_internal_error_is_tried_again_by_the_next_runs_and_on_a_new_version(
     buggy = write_item(src, "buggy.txt", T0 + 1, "Buggy", "https://i.example/buggy")
     real = batch_module.transform_with_budget
 
-    def bug(unit: WorkUnit, budget_s: float) -> object:  # a library's bug on this one input
+    def bug(
+        unit: WorkUnit, budget_s: float, run_start: object = None
+    ) -> object:  # a library's bug on this one input
         if unit.source == str(buggy):
             return Rejection(
                 unit.source, "internal_error", "KeyError: a bug", unit.seq, unit.fingerprint

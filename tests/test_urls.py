@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.transform.urls import BadURL, absolute_http_url, canonical_url
+from flows.core.urls import BadURL, absolute_http_url, canonical_url
 
 
 @pytest.mark.parametrize(

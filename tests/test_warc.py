@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from flows.core.units import Rejection, WorkUnit
 from flows.extract.warc import RecordError, index_warc, read_payload, sniff_warc
-from flows.units import Rejection, WorkUnit
-from flows.warehouse import connect
+from flows.load.warehouse import connect
 
 from .warcs import chunked, encoded_response, http_block, page, record, response, write_warc
 
@@ -512,7 +512,7 @@ def test_http_block_helper_is_well_formed() -> None:
 def test_an_existing_warehouse_gains_the_crawled_at_column(tmp_path: Path) -> None:
     import duckdb
 
-    from flows.warehouse import create_tables
+    from flows.load.warehouse import create_tables
 
     con = duckdb.connect(str(tmp_path / "old.duckdb"))
     try:

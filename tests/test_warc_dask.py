@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.units import WorkUnit
-from flows.warehouse import connect
+from flows.core.units import WorkUnit
+from flows.load.warehouse import connect
 
 from .conftest import two_worker_cluster
 from .warcs import page, response, write_warc

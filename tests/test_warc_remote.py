@@ -134,9 +134,9 @@ def test_a_killed_runs_download_is_resumed_by_the_next_run(
     """A run killed while downloading leaves its partial file; the next run's recovery keeps
     it, and the next download of the same version of that file resumes it with a Range
     request instead of starting again. A partial file of another version is not used."""
+    from flows.core.units import WorkUnit
     from flows.extract.web.download import discover_remote_warcs, download_name
-    from flows.units import WorkUnit
-    from flows.warehouse import recover
+    from flows.load.warehouse import recover
 
     data = warc_bytes(tmp_path, "k.warc.gz", "k", 6)
     ranges = serve_files(httpserver, {"/k.warc.gz": data}, max_chunk=len(data))

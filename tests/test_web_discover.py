@@ -14,8 +14,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from flows.core.units import Rejection, WorkUnit
 from flows.extract.web import NotModified, Validator, WebOptions, WebStats, discover_web
-from flows.units import Rejection, WorkUnit
 
 pytestmark = pytest.mark.timeout(30)
 

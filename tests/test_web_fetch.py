@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 import flows.extract.web.netguard as netguard
+from flows.core.units import Rejection, WorkUnit
 from flows.extract.web import WebOptions, WebStats, discover_web
-from flows.units import Rejection, WorkUnit
 
 pytestmark = pytest.mark.timeout(30)
 

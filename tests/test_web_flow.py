@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from flows.cli import main
-from flows.warehouse import connect
+from flows.load.warehouse import connect
 
 from .items import PARAGRAPHS
 

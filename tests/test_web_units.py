@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.core.urls import url_problem
 from flows.extract.web.body import BoundedDecoder, TooLarge, gunzip
 from flows.extract.web.feeds import FeedError, parse_feed
 from flows.extract.web.fetch import parse_content_type, parse_retry_after
@@ -18,7 +19,6 @@ from flows.extract.web.sitemaps import parse_sitemap, parse_w3c_datetime
 from flows.extract.web.sniff import Kind, classify, root_element
 from flows.extract.web.sources import expand_sources, is_web_source
 from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
-from flows.transform.urls import url_problem
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE rss [
@@ -221,7 +221,7 @@ def test_sources(tmp_path: Path) -> None:
 
 def test_user_agent_names_the_contact_when_set() -> None:
     from flows import __version__
-    from flows.settings import user_agent
+    from flows.core.settings import user_agent
 
     assert user_agent("") == f"article-etl/{__version__}"
     contact = "mailto:ops@news.test"

@@ -51,7 +51,7 @@ def test_wheel_in_a_fresh_venv_runs_the_quick_start(tmp_path: Path) -> None:
     assert int(query.stdout.splitlines()[3].strip(" |")) > 0
     # the installed package, not the checkout, answered
     where = _run(
-        [venv / "bin" / "python", "-c", "import flows.sqlfiles as s; print(s.SQL_DIR)"],
+        [venv / "bin" / "python", "-c", "import flows.core.sqlfiles as s; print(s.SQL_DIR)"],
         cwd=elsewhere,
         env=env,
     )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
+from datetime import datetime
 
-from flows.settings import DOC_TIME_BUDGET_S
-from flows.transform.batch import BatchResult, process_batch
-from flows.units import WorkUnit
+from flows.core.settings import DOC_TIME_BUDGET_S
+from flows.core.units import WorkUnit
+from flows.executors.batch import BatchResult, process_batch
 
 
 class ClusterSetupError(RuntimeError):
@@ -22,7 +23,11 @@ class ClusterSetupError(RuntimeError):
 
 
 def run_on_worker(
-    units: Sequence[WorkUnit], staging_dir: str, batch_id: str, budget_s: float
+    units: Sequence[WorkUnit],
+    staging_dir: str,
+    batch_id: str,
+    budget_s: float,
+    run_start: datetime | None = None,
 ) -> BatchResult:
     """process_batch, once the worker has shown it sees the staging folder and the inputs."""
     missing = [staging_dir] if not os.path.isdir(staging_dir) else []
@@ -33,15 +38,24 @@ def run_on_worker(
             f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}: "
             "every worker needs the inputs and the staging folder at the same absolute paths"
         )
-    return process_batch(units, staging_dir, batch_id, budget_s=budget_s)
+    return process_batch(units, staging_dir, batch_id, budget_s=budget_s, run_start=run_start)
 
 
 class DaskExecutor:
-    def __init__(self, address: str, *, budget_s: float = DOC_TIME_BUDGET_S) -> None:
+    """Batches on a Dask cluster's workers."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        budget_s: float = DOC_TIME_BUDGET_S,
+        run_start: datetime | None = None,
+    ) -> None:
         from distributed import Client
 
         self.client = Client(address, set_as_default=False, timeout=30)
         self.budget_s = budget_s
+        self.run_start = run_start
         workers = self.client.scheduler_info().get("workers", {})
         self.size = max(1, sum(w.get("nthreads", 1) for w in workers.values()))
 
@@ -55,6 +69,7 @@ class DaskExecutor:
             staging_dir,
             batch_id,
             self.budget_s,
+            self.run_start,
             key=f"article-etl-batch-{batch_id}-{id(units):x}",
             pure=False,
         )

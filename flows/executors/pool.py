@@ -15,13 +15,14 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any
 
 import psutil
 
-from flows.settings import DOC_HARD_KILL_S, DOC_TIME_BUDGET_S, WORKER_MAX_DOCS, WORKER_MAX_RSS
-from flows.units import BatchResult, Rejection, RejectReason, WorkUnit
+from flows.core.settings import DOC_HARD_KILL_S, DOC_TIME_BUDGET_S, WORKER_MAX_DOCS, WORKER_MAX_RSS
+from flows.core.units import BatchResult, Rejection, RejectReason, WorkUnit
 
 _CTX = mp.get_context("spawn")  # never fork: a forked child inherits DuckDB and Prefect state
 
@@ -56,7 +57,7 @@ def _worker_main(conn: Connection, progress: Any) -> None:
     # Import the extractor now, while the parent is still preparing the run, so the first
     # batch finds the worker warm. (Only workers import the batch code and pyarrow.)
     import flows.transform.article  # noqa: F401
-    from flows.transform.batch import process_batch
+    from flows.executors.batch import process_batch
 
     tune_collector()
 
@@ -71,10 +72,16 @@ def _worker_main(conn: Connection, progress: Any) -> None:
             return
         if job is None:
             return
-        units, staging_dir, batch_id, budget_s, preset = job
+        units, staging_dir, batch_id, budget_s, run_start, preset = job
         try:
             result = process_batch(
-                units, staging_dir, batch_id, budget_s=budget_s, preset=preset, progress=report
+                units,
+                staging_dir,
+                batch_id,
+                budget_s=budget_s,
+                run_start=run_start,
+                preset=preset,
+                progress=report,
             )
             conn.send(("ok", result))
         except Exception as exc:  # reported to the parent, which fails the task (retryable)
@@ -122,9 +129,11 @@ class WorkerPool:
         hard_kill_s: float = DOC_HARD_KILL_S,
         max_docs: int = WORKER_MAX_DOCS,
         max_rss: int = WORKER_MAX_RSS,
+        run_start: datetime | None = None,
     ) -> None:
         self.size = workers
         self.budget_s = budget_s
+        self.run_start = run_start
         self.hard_kill_s = hard_kill_s
         self.max_docs = max_docs
         self.max_rss = max_rss
@@ -179,7 +188,9 @@ class WorkerPool:
                 raise PoolClosed("the worker pool is closed")
             while True:
                 worker.progress[0], worker.progress[1] = -1.0, time.monotonic()
-                worker.conn.send((list(units), staging_dir, batch_id, self.budget_s, preset))
+                worker.conn.send(
+                    (list(units), staging_dir, batch_id, self.budget_s, self.run_start, preset)
+                )
                 outcome = self._wait(worker, len(units))
                 if self._closed and not isinstance(outcome, BatchResult):
                     raise PoolClosed("the run ended while this batch was in a worker")

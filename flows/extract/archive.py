@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flows.transform.dates import is_plausible
-from flows.units import RejectReason
+from flows.core.dates import is_plausible
+from flows.core.units import RejectReason
 
 _STAMP = re.compile(r"\A\s*<!--\s*(.*?)\s*-->[ \t]*\r?\n")
 _RULE = re.compile(r"\A-{3,}\s*\Z")

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from flows.core.settings import WARC_BASE_URL
+from flows.core.units import Lookup, Rejection, WorkUnit
 from flows.extract.files import check_sources, count_files, discover_files
 from flows.extract.warc import (
     FileEstimate,
@@ -19,8 +21,6 @@ from flows.extract.warc import (
 )
 from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.sources import is_web_source
-from flows.settings import WARC_BASE_URL
-from flows.units import Lookup, Rejection, WorkUnit
 
 T = TypeVar("T")
 

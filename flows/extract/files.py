@@ -9,7 +9,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from flows.units import Rejection, RejectReason, WorkUnit, internal_error, printable
+from flows.core.units import Rejection, RejectReason, WorkUnit, internal_error, printable
 
 
 class SourceNotFound(FileNotFoundError):

@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 
 from fastwarc.warc import ArchiveIterator, WarcRecord, WarcRecordType
 
-from flows.settings import MAX_INPUT_BYTES
-from flows.transform.dates import is_plausible, parse_iso
-from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
+from flows.core.dates import is_plausible, parse_iso
+from flows.core.settings import MAX_INPUT_BYTES
+from flows.core.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 GZIP_MAGIC = b"\x1f\x8b"
 _INPUT_TYPES = WarcRecordType.response | WarcRecordType.resource | WarcRecordType.revisit

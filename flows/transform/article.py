@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import re
-from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
 import lxml.html
@@ -14,16 +12,15 @@ import trafilatura
 from htmldate import find_date
 from lxml import etree
 
-from flows.extract.archive import HeaderError, looks_archived, parse_archived
-from flows.extract.warc import RecordError, read_payload
-from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge, Truncated
-from flows.settings import (
-    MAX_INPUT_BYTES,
+from flows.core.dates import is_plausible
+from flows.core.settings import (
     MIN_BODY_CHARS,
     MIN_PARAGRAPH_CHARS,
     TRAFILATURA_OPTIONS,
 )
-from flows.transform.dates import is_plausible
+from flows.core.units import Article, Rejection, RejectReason, WorkUnit
+from flows.core.urls import BadURL, absolute_http_url, canonical_url
+from flows.extract.archive import HeaderError, looks_archived, parse_archived
 from flows.transform.decode import DecodeError, binary_kind, decode_html, looks_binary
 from flows.transform.metadata import (
     PageMeta,
@@ -34,8 +31,6 @@ from flows.transform.metadata import (
     remove_controls,
     title_tag,
 )
-from flows.transform.urls import BadURL, absolute_http_url, canonical_url
-from flows.units import Article, Rejection, RejectReason, WorkUnit
 
 # An HTML page, or a fragment of one (saved without <html> or <body>): any element of HTML's
 # own in its first 8 KB. JSON, CSV and plain text have none.
@@ -56,9 +51,6 @@ _DATE_ONLY = re.compile(
 _SHARE_LABEL = re.compile(
     r"^\s*(分享|分享到|share|partager|compartir|teilen|condividi)\s*[:：]?\s*$", re.I
 )
-# The run's start bounds plausible dates; transform_at sets it, so that transform_unit keeps
-# its one-argument form for every caller. None means now.
-_RUN_START: ContextVar[datetime | None] = ContextVar("run_start", default=None)
 _HEAD_CHARS = 8192  # where saved pages keep the comment that records their address
 _CONTENT_ROOTS = ('.//*[@itemprop="articleBody"]', ".//article", ".//main")
 _WEST, _EAST = timedelta(hours=12), timedelta(hours=14)  # the time zones' extremes
@@ -73,52 +65,6 @@ class Reject(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
-
-
-def read_bytes(unit: WorkUnit, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """The unit's raw bytes, gunzipped when gzip, refusing anything past ``limit``."""
-    if unit.data is not None:
-        data = unit.data
-    elif "warc_offset" in unit.meta:  # one record of a web archive: read only that
-        assert unit.path is not None
-        try:
-            data = read_payload(unit.path, unit.meta, limit)
-        except RecordError as exc:
-            raise Reject(exc.reason, exc.detail) from exc
-    else:
-        assert unit.path is not None
-        try:
-            with open(unit.path, "rb") as fh:
-                # Sized to the file: read(limit + 1) would allocate 10 MB for every page.
-                size = os.fstat(fh.fileno()).st_size
-                data = fh.read(min(size, limit) + 1)
-                if len(data) > size:  # the file grew since fstat: read the rest
-                    data += fh.read(limit + 1 - len(data))
-        except OSError as exc:
-            raise Reject(RejectReason.READ_ERROR, f"{type(exc).__name__}: {exc}") from exc
-    if len(data) > limit:
-        raise Reject(RejectReason.TOO_LARGE, f"more than {limit} bytes")
-    if data[:2] == b"\x1f\x8b":
-        # The one bounded decoder that web bodies and listings use: a bomb stops at the limit
-        # instead of filling memory, and every member of a concatenated gzip is read.
-        decoder = BoundedDecoder("gzip", limit)
-        try:
-            data = decoder.decode(data) + decoder.flush()
-        except TooLarge as exc:
-            raise Reject(RejectReason.TOO_LARGE, f"gzip expands past {limit} bytes") from exc
-        except Truncated as exc:
-            # A page cut short is not the page: what came out would load as a partial body.
-            if not decoder.size:
-                raise Reject(
-                    RejectReason.DECODE_ERROR, "truncated gzip data: nothing decompresses"
-                ) from exc
-            raise Reject(
-                RejectReason.READ_ERROR,
-                f"truncated gzip stream: ends after {decoder.size} bytes, before its end marker",
-            ) from exc
-        except BadEncoding as exc:
-            raise Reject(RejectReason.DECODE_ERROR, str(exc)) from exc
-    return data
 
 
 def content_hash(url: str, ts: datetime | None, title: str, body: str, image: str | None) -> str:
@@ -257,9 +203,7 @@ def _page_date(
     return datetime.strptime(found, "%Y-%m-%d").replace(tzinfo=UTC) if found else None
 
 
-def _transform(unit: WorkUnit) -> Article:
-    run_start = _RUN_START.get()
-    raw = read_bytes(unit)
+def _transform(unit: WorkUnit, raw: bytes, run_start: datetime | None) -> Article:
     if not raw.strip():
         raise Reject(RejectReason.EMPTY_FILE, "no bytes" if not raw else "only whitespace")
     if looks_binary(raw):
@@ -414,10 +358,16 @@ def fallback_title(tree: lxml.html.HtmlElement, url: str, body: str) -> tuple[st
     return first_sentence(body), "body"
 
 
-def transform_unit(unit: WorkUnit) -> Article | Rejection:
-    """Never raises for bad input: every failure becomes a Rejection with a stable reason."""
+def transform_document(
+    unit: WorkUnit, raw: bytes, run_start: datetime | None = None
+) -> Article | Rejection:
+    """The article in ``raw``, the bytes of ``unit``, or the reason there is none.
+
+    Never raises for bad input: every failure becomes a Rejection with a stable reason.
+    ``run_start`` (the run's start; None means now) bounds the plausible dates.
+    """
     try:
-        return _transform(unit)
+        return _transform(unit, raw, run_start)
     except Reject as exc:
         reason, detail = exc.reason, exc.detail
     except RecursionError:
@@ -425,13 +375,3 @@ def transform_unit(unit: WorkUnit) -> Article | Rejection:
     except MemoryError:
         reason, detail = RejectReason.TOO_LARGE, "out of memory while processing"
     return Rejection(unit.source, reason, detail[:500], unit.seq, unit.fingerprint)
-
-
-def transform_at(unit: WorkUnit, run_start: datetime | None) -> Article | Rejection:
-    """``transform_unit`` for a run that started at ``run_start``, which bounds the plausible
-    dates (``transform_unit`` alone takes now)."""
-    token = _RUN_START.set(run_start)
-    try:
-        return transform_unit(unit)
-    finally:
-        _RUN_START.reset(token)

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from lxml.html import HtmlElement
 
-from flows.transform.dates import is_plausible, parse_iso
-from flows.transform.urls import absolute_http_url
+from flows.core.dates import is_plausible, parse_iso
+from flows.core.urls import absolute_http_url
 
 _ARTICLE_TYPES = {
     "newsarticle",

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from flows.core.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
+from flows.core.urls import normalize_url, url_problem
 from flows.extract.web.body import BadEncoding, TooLarge, gunzip
 from flows.extract.web.bridge import Emit, iterate_in_thread
 from flows.extract.web.feeds import FeedError, FeedItem, parse_feed
@@ -27,8 +29,6 @@ from flows.extract.web.options import NotModified, Validator, WebOptions
 from flows.extract.web.sitemaps import SitemapError, parse_sitemap
 from flows.extract.web.sniff import GZIP_MAGIC, Kind, classify
 from flows.extract.web.sources import expand_sources, is_web_source
-from flows.transform.urls import normalize_url, url_problem
-from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 __all__ = [
     "NotModified",

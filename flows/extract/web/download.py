@@ -24,6 +24,9 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from flows.core.atomic import real_dir, regular_file
+from flows.core.settings import RESUME_DIRNAME, WARC_MAX_BYTES
+from flows.core.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 from flows.extract.warc import (
     LISTING,
     FileIndexed,
@@ -40,9 +43,6 @@ from flows.extract.web.body import (
 )
 from flows.extract.web.netguard import BlockedAddressError, make_transport
 from flows.extract.web.options import WebOptions
-from flows.resume import RESUME_DIRNAME, real_dir, regular_file
-from flows.settings import WARC_MAX_BYTES
-from flows.units import Lookup, Rejection, RejectReason, WorkUnit, internal_error
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 LISTING_MAX_BYTES = 64 * 1024 * 1024
@@ -201,7 +201,7 @@ def download_name(url: str, fingerprint: str | None) -> str:
 
 
 def adopt(kept: Path, dest: Path) -> None:
-    """Take over what a killed run downloaded of the same file (flows/resume.py keeps it), as
+    """Take over what a killed run downloaded of the same file (flows/load/resume.py keeps it), as
     the partial download that ``fetch`` resumes with a Range request."""
     if not real_dir(kept):
         return

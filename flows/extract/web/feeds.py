@@ -13,8 +13,8 @@ from urllib.parse import urljoin
 import feedparser
 import lxml.html
 
+from flows.core.dates import parse_iso
 from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
-from flows.transform.dates import parse_iso
 
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 

@@ -14,6 +14,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from flows.core.units import RejectReason
+from flows.core.urls import normalize_url, url_problem
 from flows.extract.web.body import BadEncoding, BoundedDecoder, TooLarge, Truncated
 from flows.extract.web.limiter import HostBackoff, HostLimiter
 from flows.extract.web.netguard import BlockedAddressError, make_transport
@@ -26,8 +28,6 @@ from flows.extract.web.robots import (
     disallow_all,
     parse_robots,
 )
-from flows.transform.urls import normalize_url, url_problem
-from flows.units import RejectReason
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flows import settings
+from flows.core import settings
 
 
 @dataclass

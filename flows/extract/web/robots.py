@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from flows.units import RejectReason
+from flows.core.units import RejectReason
 
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least the first 500 KiB
 MAX_CRAWL_DELAY_S = 60.0  # a larger crawl-delay is capped, or one site would stall a run

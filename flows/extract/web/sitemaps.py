@@ -11,8 +11,8 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
+from flows.core.dates import parse_iso
 from flows.extract.web.xmlsafe import UnsafeXML, ensure_safe_xml
-from flows.transform.dates import parse_iso
 
 MAX_SITEMAP_URLS = 50_000  # the protocol's limit per file; more are ignored
 

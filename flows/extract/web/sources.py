@@ -10,8 +10,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import ParseError
 from defusedxml.ElementTree import parse as parse_xml_file
 
-from flows.transform.urls import url_problem
-from flows.units import Rejection, RejectReason
+from flows.core.units import Rejection, RejectReason
+from flows.core.urls import url_problem
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _COMMENT = re.compile(r"(^|\s)#.*$")  # '#' inside a URL (a fragment) is not a comment

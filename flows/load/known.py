@@ -21,9 +21,9 @@ from typing import Any
 import duckdb
 
 from flows import __version__
+from flows.core.sqlfiles import sql
 from flows.extract.web.options import Validator
-from flows.sqlfiles import sql
-from flows.warehouse import INTERNAL_ERROR_ATTEMPTS, connect
+from flows.load.warehouse import INTERNAL_ERROR_ATTEMPTS, connect
 
 
 class Known:

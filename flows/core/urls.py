@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
-from flows.settings import TRACKING_PARAMS, TRACKING_PREFIXES
+from flows.core.settings import TRACKING_PARAMS, TRACKING_PREFIXES
 
 
 class BadURL(ValueError):

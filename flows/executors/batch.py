@@ -15,17 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows.atomic import write_parquet
-from flows.extract.warc import crawled_at
-from flows.resume import RESUME_ARTICLES, RESUME_DIGEST, RESUME_REJECTS
-from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
-from flows.settings import DOC_TIME_BUDGET_S
-from flows.units import (
+from flows.core.atomic import write_parquet
+from flows.core.schema import REJECT_SCHEMA, STAGING_SCHEMA
+from flows.core.settings import DOC_TIME_BUDGET_S
+from flows.core.units import (
     TRANSIENT_REASONS,
     Article,
     BatchResult,
@@ -35,6 +34,9 @@ from flows.units import (
     internal_error,
     row,
 )
+from flows.extract.read import Unreadable, read_bytes
+from flows.extract.warc import crawled_at
+from flows.load.resume import RESUME_ARTICLES, RESUME_DIGEST, RESUME_REJECTS
 
 Progress = Callable[[int], None]
 
@@ -116,12 +118,27 @@ def time_budget(seconds: float) -> Iterator[None]:
         watchdog.join()
 
 
-def transform_with_budget(unit: WorkUnit, budget_s: float) -> Article | Rejection:
-    from flows.transform.article import transform_unit  # heavy (trafilatura): workers only
+def transform_unit(unit: WorkUnit, run_start: datetime | None = None) -> Article | Rejection:
+    """Read one input (extract) and turn its bytes into an article or a reject (transform).
+
+    Never raises for bad input. ``run_start`` bounds the plausible dates (None: now).
+    """
+    from flows.transform.article import transform_document  # heavy (trafilatura): workers only
 
     try:
+        raw = read_bytes(unit)
+    except Unreadable as exc:
+        return Rejection(unit.source, exc.reason, exc.detail[:500], unit.seq, unit.fingerprint)
+    return transform_document(unit, raw, run_start)
+
+
+def transform_with_budget(
+    unit: WorkUnit, budget_s: float, run_start: datetime | None = None
+) -> Article | Rejection:
+    """``transform_unit`` within a CPU-time budget; whatever it raises rejects this unit only."""
+    try:
         with time_budget(budget_s):
-            return transform_unit(unit)
+            return transform_unit(unit, run_start)
     except DocumentTimeout:
         return Rejection(
             unit.source,
@@ -160,7 +177,7 @@ def articles_table(rows: list[dict[str, object]], rejects: list[Rejection]) -> p
 
 
 class _Earlier:
-    """Outcomes a killed run left for the batch's inputs (flows/resume.py), by part file."""
+    """Outcomes a killed run left for the batch's inputs (flows/load/resume.py), by part file."""
 
     def __init__(self) -> None:
         self.parts: dict[str, dict[str, dict[str, object]]] = {}
@@ -203,10 +220,14 @@ def process_batch(
     batch_id: str,
     *,
     budget_s: float = DOC_TIME_BUDGET_S,
+    run_start: datetime | None = None,
     preset: dict[int, Rejection] | None = None,
     progress: Progress | None = None,
 ) -> BatchResult:
-    """Transform every unit; ``preset`` holds outcomes already decided (a document that hung)."""
+    """Transform every unit; ``preset`` holds outcomes already decided (a document that hung).
+
+    ``run_start`` is the run's start, which bounds plausible dates in every document alike.
+    """
     started = time.perf_counter()
     result = BatchResult(
         batch_id=batch_id,
@@ -229,7 +250,7 @@ def process_batch(
                 else:
                     articles.append(kept)
                 continue
-            outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s)
+            outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s, run_start)
             if isinstance(outcome, Article):
                 outcome.crawled_at = crawled_at(unit)
                 articles.append(row(outcome))

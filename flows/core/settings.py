@@ -108,3 +108,6 @@ def worker_count() -> int:
     if env:
         return max(1, int(env))
     return max(1, os.cpu_count() or 1)
+
+
+RESUME_DIRNAME = ".resume"  # under the staging folder; a dot keeps it apart from runs' folders

@@ -28,7 +28,6 @@ import os
 import re
 import secrets
 import shutil
-import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from flows import __version__
-from flows.atomic import write_atomic
-from flows.units import TRANSIENT_REASONS, BatchResult, RejectReason, WorkUnit
+from flows.core.atomic import real_dir, regular_file, write_atomic
+from flows.core.settings import RESUME_DIRNAME
+from flows.core.units import TRANSIENT_REASONS, BatchResult, RejectReason, WorkUnit
 
 KEY_FILENAME = ".resume-key"  # in the warehouse folder, never in staging: signs the notes
-RESUME_DIRNAME = ".resume"  # under the staging folder; a dot keeps it apart from runs' folders
 NOTE_GLOB = "done-*.json"
 DOWNLOADS_DIRNAME = "downloads"  # a run's web archives, in its staging folder
 UNUSED_FOR_S = 7 * 86400  # a dead run's outcomes no run has asked for are dropped after this
@@ -48,7 +47,7 @@ UNUSED_FOR_S = 7 * 86400  # a dead run's outcomes no run has asked for are dropp
 RESUME_ARTICLES = "resume_articles"
 RESUME_REJECTS = "resume_rejects"
 RESUME_DIGEST = "sha256:"  # prefix of the meta key holding a part's digest
-# The only names a note may give its parts (flows/transform/batch.py writes them): a plain
+# The only names a note may give its parts (flows/executors/batch.py writes them): a plain
 # file name, no separator, no `..`, nothing absolute.
 _PART_NAME = {
     "articles": re.compile(r"articles-[A-Za-z0-9_-]{1,64}\.parquet"),
@@ -59,22 +58,6 @@ _DOWNLOAD_NAME = re.compile(r"[0-9a-f]{16}(-[0-9a-f]{16})?\.warc(\.gz)?(\.part)?
 _KNOWN_REASONS = frozenset(RejectReason)
 # Outcomes a later run must find again itself: what may pass now, and what a bug caused.
 _NOT_RESUMED = TRANSIENT_REASONS | {RejectReason.INTERNAL_ERROR}
-
-
-def regular_file(path: Path) -> bool:
-    """A regular file itself, not a symlink to one (that could lead anywhere)."""
-    try:
-        return stat.S_ISREG(os.lstat(path).st_mode)
-    except OSError:
-        return False
-
-
-def real_dir(path: Path) -> bool:
-    """A folder itself, not a symlink to one."""
-    try:
-        return stat.S_ISDIR(os.lstat(path).st_mode)
-    except OSError:
-        return False
 
 
 def identity(unit: WorkUnit) -> str | None:
@@ -307,7 +290,7 @@ def _outcomes(note: Note) -> dict[str, str] | None:
     None when anything fails (the whole note is then ignored)."""
     import pyarrow.parquet as pq
 
-    from flows.schema import REJECT_SCHEMA, STAGING_SCHEMA
+    from flows.core.schema import REJECT_SCHEMA, STAGING_SCHEMA
 
     outcomes: dict[str, str] = {}
     try:
@@ -337,9 +320,9 @@ def article_problem(row: dict[str, Any]) -> str | None:
     """Why a staged article row is not one the transform could have written, or None: the
     checks every fresh article passes (canonical http(s) url, a plausible timestamp or none,
     a title and a body without control characters, an image that is an http(s) URL)."""
-    from flows.transform.dates import is_plausible
+    from flows.core.dates import is_plausible
+    from flows.core.urls import BadURL, canonical_url, url_problem
     from flows.transform.metadata import collapse
-    from flows.transform.urls import BadURL, canonical_url, url_problem
 
     url, title, body = row.get("url"), row.get("title"), row.get("body")
     try:

@@ -15,7 +15,7 @@ V_co = TypeVar("V_co", covariant=True)
 
 class Lookup(Protocol[V_co]):
     """What earlier runs saw of one source or URL, asked one at a time: a dict in tests,
-    flows.known's DuckDB lookups in a run (so nothing holds the whole warehouse's state)."""
+    flows.load.known's DuckDB lookups in a run (so nothing holds the whole warehouse's state)."""
 
     def get(self, key: str, /) -> V_co | None: ...
 
@@ -45,7 +45,7 @@ class WorkUnit:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What a worker reports of one batch (flows/batch.py); its rows are in the Parquet parts."""
+    """What a worker reports of one batch (flows/executors/batch.py); its rows are in the Parquet parts."""
 
     batch_id: str
     items: int = 0
@@ -57,7 +57,7 @@ class BatchResult:
     seconds: float = 0.0
     worker: str = ""  # host:pid that ran the batch
     started_at: float = 0.0  # epoch seconds when the worker began it: the run's fixed cost ends
-    resumed: int = 0  # outcomes taken from a killed run's finished batches (flows/resume.py)
+    resumed: int = 0  # outcomes taken from a killed run's finished batches (flows/load/resume.py)
 
 
 @dataclass(slots=True)
@@ -155,7 +155,7 @@ TRANSIENT_REASONS = frozenset(
 
 def row(item: Any) -> dict[str, Any]:
     """A staging Parquet row: an Article, Rejection or Validator's fields are exactly the
-    columns of its schema (flows/schema.py; tests/test_consistency.py checks they match)."""
+    columns of its schema (flows/core/schema.py; tests/test_consistency.py checks they match)."""
     return {f.name: _cell(getattr(item, f.name)) for f in fields(item)}
 
 

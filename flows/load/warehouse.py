@@ -25,16 +25,17 @@ from pathlib import Path
 
 import duckdb
 
-from flows.atomic import write_atomic
-from flows.resume import RESUME_DIRNAME, keep, real_dir, regular_file, remove, resume_key
-from flows.settings import (
+from flows.core.atomic import real_dir, regular_file, write_atomic
+from flows.core.settings import (
     DB_FILENAME,
     LOAD_MEMORY_MB,
     PARQUET_DIRNAME,
+    RESUME_DIRNAME,
     STAGING_DIRNAME,
     STORAGE_VERSION,
 )
-from flows.sqlfiles import sql
+from flows.core.sqlfiles import sql
+from flows.load.resume import keep, remove, resume_key
 
 CRASH_AT_ENV = "ARTICLE_ETL_CRASH_AT"
 # An input that failed with internal_error is processed again until it failed so this many
@@ -284,7 +285,7 @@ def create_views(con: duckdb.DuckDBPyConnection) -> None:
 
 def prepare_run(warehouse: Path) -> None:
     """Create what is missing, finish what a crashed run left. What earlier runs saw stays in
-    DuckDB: a run asks for its own inputs' (flows/known.py), never for all of it."""
+    DuckDB: a run asks for its own inputs' (flows/load/known.py), never for all of it."""
     con = connect(warehouse)
     try:
         create_tables(con)

@@ -20,10 +20,10 @@ from typing import Any
 import duckdb
 
 from flows import __version__
-from flows.atomic import write_atomic
-from flows.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
-from flows.sqlfiles import sql
-from flows.warehouse import (
+from flows.core.atomic import write_atomic
+from flows.core.settings import LOAD_MEMORY_MAX_MB, LOAD_MEMORY_MB, PARQUET_DIRNAME
+from flows.core.sqlfiles import sql
+from flows.load.warehouse import (
     connect,
     crash_point,
     create_tables,
@@ -203,7 +203,7 @@ def _write_loaded(con: duckdb.DuckDBPyConnection, path: Path, parts: Sequence[st
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from flows.schema import ARTICLE_SCHEMA
+    from flows.core.schema import ARTICLE_SCHEMA
 
     query = con.sql(sql("load/loaded_rows.sql"), params={"parts": list(parts)})
     reader = query.to_arrow_reader(batch_size=2_000)

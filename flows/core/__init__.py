@@ -1,0 +1,1 @@
+"""Shared vocabulary both stages use: units, schema, settings, dates, URLs, files, SQL."""
