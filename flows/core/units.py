@@ -45,7 +45,8 @@ class WorkUnit:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What a worker reports of one batch (flows/executors/batch.py); its rows are in the Parquet parts."""
+    """What a worker reports of one batch (flows/executors/batch.py); its rows are in the
+    Parquet parts."""
 
     batch_id: str
     items: int = 0
