@@ -78,7 +78,7 @@ def test_version_and_defaults_in_help(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["ingest", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "(default: warehouse)" in text and "(default: 10000)" in text
+    assert "(default: warehouse)" in text and "(default: 1000)" in text
     kinds = ("folders", "globs", "archived feed items", ".gz", "RSS/Atom", "sitemaps", "WARC")
     for kind in (*kinds, "warc.paths.gz"):
         assert kind in text, kind
