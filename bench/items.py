@@ -169,7 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stage.fixed_s = stage.wall - work
                 stage.extra = {k: summary.get(k) for k in ("inputs", "new", "rejected", "batches")}
             stages[name] = stage
-            print(f"  {'ok' if stage.ok else 'FAILED'}: {stage.wall:.1f} s {stage.note}")
+            # Each stage's figures as it ends: a run cut short still says what it measured.
+            print(
+                f"  {'ok' if stage.ok else 'FAILED'}: {stage.wall:.1f} s, CPU {stage.cpu:.1f} s, "
+                f"server CPU {stage.server_cpu:.1f} s {stage.note}",
+                flush=True,
+            )
     finally:
         if server:
             _kill_group(server[0].pid)

@@ -148,8 +148,9 @@ class ProgressArtifact:
     def update(self, done: int, total: int) -> None:
         """Show ``done`` of ``total`` items transformed, at most every 5 % or 5 s."""
         pct = min(100.0 * done / total if total else 100.0, 100.0)
-        # Each update is an API call: every 5 % or 5 s at most, and always the final 100 %.
-        due = pct - self._last >= 5.0 or time.monotonic() - self._at >= 5.0
+        # Each update is an API call, which the server records too: at most one per 5 % and
+        # per 5 s, and always the final 100 % (a run of seconds shows its end, not each batch).
+        due = pct - self._last >= 5.0 and time.monotonic() - self._at >= 5.0
         if not ((due and pct > self._last) or (pct >= 100.0 > self._last)):
             return
         if self.id is None:

@@ -92,7 +92,8 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParse
         type=int,
         default=BATCH_SIZE,
         metavar="N",
-        help="items per Prefect task (default: %(default)s)",
+        help="at most N items per Prefect task; a batch also ends at 100 MB of input "
+        "(default: %(default)s)",
     )
     ing.add_argument(
         "--workers",

@@ -240,7 +240,8 @@ def ingest(
             pages, RSS/Atom feeds, XML sitemaps or WARC files; text files listing such URLs
             (one per line, # comments); Common Crawl warc.paths.gz listings.
         warehouse: Folder of the warehouse: articles.duckdb and the parquet/ dataset.
-        batch_size: Items per transform task; hundreds keep Prefect's overhead negligible.
+        batch_size: At most this many items per transform task; a batch also ends at 100 MB
+            of input, and the last rounds are smaller (at least 1 MB of input).
         workers: Worker processes for the CPU-bound transform (default: all cores).
         time_budget_s: CPU seconds one document may use before it is rejected as `timeout`.
         lock_wait_s: How long to wait for another ingest of the same warehouse to finish.

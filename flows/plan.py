@@ -3,13 +3,18 @@ feed validators written as staging parts, the rest cut into batches."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 from flows.core.atomic import real_dir
-from flows.core.settings import RESUME_DIRNAME, WARC_BASE_URL
+from flows.core.settings import (
+    BATCH_BYTES,
+    RESUME_DIRNAME,
+    TAIL_BATCH_BYTES,
+    UNKNOWN_UNIT_BYTES,
+    WARC_BASE_URL,
+)
 from flows.core.units import TRANSIENT_REASONS, Lookup, Rejection, WorkUnit, row
 from flows.extract.discover import (
     Discovered,
@@ -144,29 +149,54 @@ class Router:
         self.files.flush()
 
 
+def unit_bytes(unit: WorkUnit) -> int:
+    """What a unit weighs in a batch: its bytes when discovery knows them, else a page's."""
+    if unit.data is not None:
+        return max(1, len(unit.data))
+    return max(1, unit.size) if unit.size is not None else UNKNOWN_UNIT_BYTES
+
+
 def batches(
     units: Iterator[WorkUnit],
     size: int,
     expected: int | Callable[[], int],
     workers: int,
     on_first_unit: Callable[[], None] | None = None,
+    most_bytes: int = BATCH_BYTES,
+    tail_bytes: int = TAIL_BATCH_BYTES,
 ) -> Iterator[list[WorkUnit]]:
-    """Batches of ``size``; the last rounds smaller, so every worker finishes at about once.
-    ``expected`` may be a callable: the count grows as discovery estimates what a file holds.
-    ``on_first_unit`` is called once, when the run turns out to have work, before the first
-    batch is filled (a run with nothing to transform never calls it)."""
+    """Batches of ``size`` units or ``most_bytes`` of input, whichever comes first; the last
+    rounds smaller, so every worker finishes at about once, but no smaller than ``tail_bytes``
+    (or TAIL_BATCH_MIN units). ``expected`` may be a callable: the count grows as discovery
+    estimates what a file holds. ``on_first_unit`` is called once, when the run turns out to
+    have work, before the first batch is filled (a run with nothing to transform never calls
+    it)."""
     taken = 0
+    seen = seen_bytes = 0  # what discovery has given so far: the average unit's size
     while True:
         first = next(units, None)  # discovery has begun the next file: its estimate counts
         if first is None:
             return
         if taken == 0 and on_first_unit is not None:
             on_first_unit()
+        held = unit_bytes(first)
+        seen, seen_bytes = seen + 1, seen_bytes + held
+        average = seen_bytes / seen
         remaining = (expected() if callable(expected) else expected) - taken
-        n = size
-        if 0 < remaining < 2 * size * workers:
-            n = min(size, max(TAIL_BATCH_MIN, -(-remaining // (2 * workers))))
-        chunk = [first, *itertools.islice(units, n - 1)]
+        n = size  # or fewer: the batch ends at most_bytes
+        full = max(1, min(size, int(most_bytes // average)))  # a full batch's count, estimated
+        if 0 < remaining < 2 * full * workers:
+            least = max(TAIL_BATCH_MIN, int(tail_bytes // average))
+            n = min(full, max(least, -(-remaining // (2 * workers))))
+        chunk = [first]
+        while len(chunk) < n and held < most_bytes:
+            unit = next(units, None)
+            if unit is None:
+                break
+            chunk.append(unit)
+            weight = unit_bytes(unit)
+            held += weight
+            seen, seen_bytes = seen + 1, seen_bytes + weight
         taken += len(chunk)
         yield chunk
 

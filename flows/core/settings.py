@@ -17,10 +17,22 @@ PARQUET_DIRNAME = "parquet"
 STAGING_DIRNAME = "staging"
 SEARCH_DIRNAME = "search"  # the full-text index (flows/load/search/), rebuilt from articles at will
 
-# Items per Prefect task. Every task run costs CPU in the flow process and the API server,
-# taken from the cores the extraction uses, so batches are large; the last rounds are cut
-# smaller anyway, so every core stays busy, and a batch's results in a worker stay small.
+# What a unit whose size discovery does not know (a WARC record) is counted as: a news page.
+UNKNOWN_UNIT_BYTES = 100 * 1024
+# At most this many items per Prefect task. Every task run costs CPU in the flow process and
+# the API server, taken from the cores the extraction uses, so batches are large; the last
+# rounds are cut smaller anyway, so every core stays busy. Not larger: a worker's cost per
+# item grows with the rows its batch holds (one batch of 4,000 archived items cost 1.08 to
+# 1.18 times four of 1,000 in one process).
 BATCH_SIZE = 1000
+# A batch also ends at this many bytes of input, so a batch of large pages holds fewer than
+# BATCH_SIZE and its results in a worker stay small. A batch of 100 KB pages holds 1,000.
+BATCH_BYTES = 100 * 1000 * 1024
+# The smallest batch of a run's last rounds, in bytes: the transform's cost follows a
+# document's size, a batch's own (a task run, two log lines, a Parquet part, a note) does not,
+# so tail batches shorter than this cost more than they save in idle cores at the end
+# (25 pages of 100 KB, about 280 archived items of 3.7 KB).
+TAIL_BATCH_BYTES = 1024 * 1024
 
 # DuckDB's memory limit for the load, in MB. Bodies spill past it, so a run's size does not
 # raise it; the primary-key indexes grow with the warehouse and cannot spill, so a load that

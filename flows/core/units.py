@@ -41,6 +41,7 @@ class WorkUnit:
     fingerprint: str | None = None  # cheap change detector (size:mtime for files, ETag...)
     seq: int = 0  # discovery order: on equal timestamps the later ingest wins
     meta: dict[str, str] = field(default_factory=dict)
+    size: int | None = None  # bytes of a file, as discovery found it: batches are cut by size
 
 
 @dataclass(slots=True)

@@ -209,7 +209,9 @@ def _classify(found: Path | os.DirEntry[str], name: str) -> WorkUnit | Rejection
     if not stat.S_ISREG(st.st_mode):
         return Rejection(source, RejectReason.READ_ERROR, printable(_not_a_file(Path(name))))
     # The path absolute: workers may run in another folder (or on another machine).
-    return WorkUnit(source=source, path=os.path.abspath(name), fingerprint=fingerprint(st))
+    return WorkUnit(
+        source=source, path=os.path.abspath(name), fingerprint=fingerprint(st), size=st.st_size
+    )
 
 
 def _not_a_file(path: Path) -> str:
