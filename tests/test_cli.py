@@ -89,7 +89,7 @@ def test_maintenance_command(loaded: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["maintenance", "--warehouse", str(loaded)]) == 0
     out = capsys.readouterr().out
     assert "| files_after       | 1 " in out and "(7 rows)" in out
-    assert "| search_index   | current (" in out
+    assert "| search_index      | current (" in out
 
 
 def test_cjk_cells_keep_the_table_aligned(capsys: pytest.CaptureFixture[str]) -> None:

@@ -245,6 +245,9 @@ def process_batch(
     articles: list[dict[str, object]] = []
     rejects: list[Rejection] = []
     earlier = _Earlier()
+    from flows.transform.about import load_language_model  # heavy: workers only
+
+    load_language_model()  # once per process, outside every document's budget
     with budget_signal():  # once for the batch, not once per document
         for index, unit in enumerate(units):
             if progress is not None:

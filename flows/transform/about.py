@@ -131,6 +131,11 @@ def _identifier() -> Any:  # py3langid ships no types
     return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
+def load_language_model() -> None:
+    """Load py3langid's model now (a worker's start), not inside a document's CPU budget."""
+    _identifier()
+
+
 def detect_language(text: str) -> tuple[str | None, float]:
     """py3langid's language of the text's first LANG_SAMPLE_CHARS characters and its
     probability; None when it is no language (numbers, markup)."""
