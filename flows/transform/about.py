@@ -12,7 +12,12 @@ from typing import Any
 
 from lxml.html import HtmlElement
 
-from flows.core.settings import LANG_OVERRIDE_CONFIDENCE, LANG_SAMPLE_CHARS
+from flows.core.settings import (
+    LANG_GLANCE_CHARS,
+    LANG_GLANCE_CONFIDENCE,
+    LANG_OVERRIDE_CONFIDENCE,
+    LANG_SAMPLE_CHARS,
+)
 
 _CODE = re.compile(r"^([a-z]{2,3})(?:[-_][a-z0-9]{1,8})*$")
 # Old codes some pages still declare, as the detector names the language today.
@@ -136,19 +141,29 @@ def load_language_model() -> None:
     _identifier()
 
 
-def detect_language(text: str) -> tuple[str | None, float]:
-    """py3langid's language of the text's first LANG_SAMPLE_CHARS characters and its
-    probability; None when it is no language (numbers, markup)."""
-    code, probability = _identifier().classify(text[:LANG_SAMPLE_CHARS])
+def detect_language(text: str, chars: int = LANG_SAMPLE_CHARS) -> tuple[str | None, float]:
+    """py3langid's language of the text's first ``chars`` characters and its probability;
+    None when it is no language (numbers, markup)."""
+    code, probability = _identifier().classify(text[:chars])
     return language_code(code), float(probability)
 
 
 def choose_language(declared: str | None, body: str) -> str | None:
     """The page's stated language, unless it states none or the text is confidently another
-    language (a template's default ``lang="en"`` on a page in German)."""
-    detected, probability = detect_language(body)
+    language (a template's default ``lang="en"`` on a page in German).
+
+    A glance at the body's first LANG_GLANCE_CHARS characters settles most pages (it names the
+    stated language, or, where the page states none, one it is sure of); the others are read
+    on LANG_SAMPLE_CHARS. The detector's cost grows with the text it reads."""
+    glance, probability = detect_language(body, LANG_GLANCE_CHARS)
+    if glance is not None and (
+        glance == declared or (declared is None and probability >= LANG_GLANCE_CONFIDENCE)
+    ):
+        return glance
+    if len(body) > LANG_GLANCE_CHARS:
+        glance, probability = detect_language(body)
     if declared is None:
-        return detected
-    if detected is None or detected == declared or probability < LANG_OVERRIDE_CONFIDENCE:
+        return glance
+    if glance is None or glance == declared or probability < LANG_OVERRIDE_CONFIDENCE:
         return declared
-    return detected
+    return glance

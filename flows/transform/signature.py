@@ -25,7 +25,7 @@ def tokens(body: str) -> list[str]:
 
 def shingles(words: list[str], k: int = STORY_SHINGLE_WORDS) -> set[str]:
     """The distinct runs of ``k`` consecutive words."""
-    return {" ".join(words[i : i + k]) for i in range(len(words) - k + 1)}
+    return set(map(" ".join, zip(*(words[i:] for i in range(k)), strict=False)))
 
 
 def signature(body: str | list[str], k: int = STORY_SHINGLE_WORDS) -> list[int] | None:
@@ -36,7 +36,7 @@ def signature(body: str | list[str], k: int = STORY_SHINGLE_WORDS) -> list[int] 
     if len(grams) < STORY_MIN_SHINGLES:
         return None
     minhash = rensa.RMinHash(num_perm=STORY_PERMUTATIONS, seed=_SEED)
-    minhash.update(sorted(grams))
+    minhash.update(list(grams))  # a MinHash does not depend on the order
     return [int(v) for v in minhash.digest()]
 
 
