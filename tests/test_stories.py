@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from flows.core.settings import LANG_GLANCE_CHARS
 from flows.load.warehouse import connect
-from flows.transform.about import choose_language, language_code, read_about
+from flows.transform.about import choose_language, detect_language, language_code, read_about
 from flows.transform.article import parse_html
 from flows.transform.signature import signature, similarity
 
@@ -176,6 +177,11 @@ def test_the_language_a_page_states_and_when_the_text_overrules_it() -> None:
     assert choose_language("fr", "\n".join(GERMAN)) == "de"  # confidently another language
     assert choose_language("en", "OK") == "en"  # too little text to overrule the page
     assert choose_language(None, "\n".join(WIRE)) == "en"
+    assert choose_language("de", "\n".join(GERMAN)) == "de"  # settled at a glance
+    # A dateline of times first: the glance is unsure, the longer sample reads the German.
+    dateline = "Berlin, 07.12.2026 (AP) - " + "12:30 " * 30 + " ".join(GERMAN)
+    assert detect_language(dateline, LANG_GLANCE_CHARS)[0] != "de"
+    assert choose_language(None, dateline) == "de"
 
 
 def test_an_article_whose_signature_is_missing_or_damaged_still_loads_alone(
