@@ -11,10 +11,11 @@ With --with-metadata the call is trafilatura's own default with metadata instead
 With --transform each worker runs the pipeline's whole per-input function instead
 (``transform_unit``: read, decode, metadata, dates, trafilatura), with no Prefect, no
 staging files and no DuckDB: the same work in a bare process pool, which is what the
-pipeline's orchestration is measured against. Its output adds the side work's share of the
-transform's CPU time (``side_share``): each worker times transform_unit, then times the side
-columns' work again on the same page (bench.stories.side_cpu: read_about, the language, the
-signature), which transform_unit has already done once inside.
+pipeline's orchestration is measured against. With --side as well, its output adds the side
+work's share of the transform's CPU time (``side_share``): each worker times transform_unit,
+then times the side columns' work again on the same page (bench.stories.side_cpu: read_about,
+the language, the signature), which transform_unit has already done once inside. That second
+pass is extra work, so a --side run is not a bare pool to compare the pipeline with.
 """
 
 from __future__ import annotations
@@ -32,15 +33,20 @@ from bench.corpus import ITEM_SUFFIX, corpus_files, parse_zyte_name, source_url,
 _want_texts = False  # set in each worker by the pool initializer
 _options: dict[str, object] | None = None  # None: the pipeline's TRAFILATURA_OPTIONS
 _transform = False  # the pipeline's transform_unit instead of the trafilatura call
+_side = False  # time the side columns' work again after each transform
 
 
 def _init(
-    want_texts: bool, options: dict[str, object] | None = None, transform: bool = False
+    want_texts: bool,
+    options: dict[str, object] | None = None,
+    transform: bool = False,
+    side: bool = False,
 ) -> None:
-    global _want_texts, _options, _transform
+    global _want_texts, _options, _transform, _side
     _want_texts = want_texts
     _options = options
     _transform = transform
+    _side = side
 
 
 def transform_file(path_str: str) -> tuple[str, str, int, str | None]:
@@ -54,7 +60,7 @@ def transform_file(path_str: str) -> tuple[str, str, int, str | None]:
     outcome = transform_unit(WorkUnit(source=path_str, path=path_str))
     total = time.thread_time() - started
     if isinstance(outcome, Article):
-        side = side_cpu(Path(path_str).read_bytes(), outcome)
+        side = side_cpu(Path(path_str).read_bytes(), outcome) if _side else 0.0
         return outcome.url, "ok", len(outcome.body), f"{total} {side}"
     return path_str, "empty", 0, f"{total} 0"
 
@@ -92,6 +98,7 @@ def run_limit(
     texts: Path | None,
     options: dict[str, object] | None = None,
     transform: bool = False,
+    side: bool = False,
 ) -> dict[str, object]:
     """Extract every corpus file in a spawn pool; return the counts and timing."""
     paths = [str(p) for p in corpus_files(corpus)]
@@ -103,7 +110,7 @@ def run_limit(
     started = time.perf_counter()
     try:
         ctx = mp.get_context("spawn")
-        initargs = (texts is not None, options, transform)
+        initargs = (texts is not None, options, transform, side)
         with ctx.Pool(workers, initializer=_init, initargs=initargs) as pool:
             for url, status, length, text in pool.imap_unordered(_one, paths, chunksize=chunksize):
                 kind = status.split(":", 1)[0]
@@ -133,7 +140,7 @@ def run_limit(
         "first_errors": errors,
         **(
             {"side_share": round(cpu["side"] / cpu["transform"], 4) if cpu["transform"] else None}
-            if transform
+            if transform and side
             else {}
         ),
     }
@@ -151,12 +158,17 @@ def main() -> None:
     parser.add_argument(
         "--transform", action="store_true", help="the pipeline's transform_unit per input"
     )
+    parser.add_argument(
+        "--side",
+        action="store_true",
+        help="with --transform: time the side columns' work again, for its share",
+    )
     args = parser.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"bench.limit: {args.corpus} is not a directory")
     options = {"with_metadata": True} if args.with_metadata else None
     result = run_limit(
-        args.corpus, args.workers, args.chunksize, args.texts, options, args.transform
+        args.corpus, args.workers, args.chunksize, args.texts, options, args.transform, args.side
     )
     print(json.dumps(result))
     sys.exit(1 if result["error"] else 0)

@@ -7,6 +7,7 @@ Stages, each a subprocess timed by wall clock with the peak RSS of its whole pro
   limit    python -m bench.limit: the pipeline's trafilatura call in a spawn pool, all cores
   bare     python -m bench.limit --transform: the pipeline's own per-input function
            (transform_unit) in the same bare pool, without Prefect, staging or DuckDB
+  side     (once) bare with --side: the side columns' share of the transform's CPU time
   trafmeta python -m bench.limit --with-metadata: trafilatura's own bare_extraction with
            metadata (default settings) in the same pool, the throughput target's yardstick
   pipeline article-etl ingest CORPUS --warehouse WH, end to end with start-up
@@ -464,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds per stage (default 300 + n/5)")
     parser.add_argument(
         "--stages",
-        default="limit,bare,trafmeta,pipeline,peer,second,floor",
+        default="limit,bare,trafmeta,pipeline,peer,second,floor,side",
         help="comma-separated subset to run",
     )
     parser.add_argument(
@@ -504,6 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = {
         "limit": limit + (["--texts", str(texts_file)] if args.quality else []),
         "bare": [*limit, "--transform"],
+        "side": [*limit, "--transform", "--side"],
         "trafmeta": [*limit, "--with-metadata"],
         "pipeline": ingest,
         "peer": [
@@ -536,7 +538,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         order += [(f"floor.{r}", "floor", plan["floor"], extra_wh)]
     order += [
         (name, name, plan[name], run_dir / "cold" if name == "cold" else warehouse)
-        for name in ("limit", "bare", "trafmeta", "pipeline", "second", "floor", "peer", "cold")
+        for name in (
+            "limit",
+            "bare",
+            "trafmeta",
+            "pipeline",
+            "second",
+            "floor",
+            "peer",
+            "side",
+            "cold",
+        )
     ]
     stages: dict[str, Stage] = {}
     for name, kind, cmd, wh in order:
@@ -584,7 +596,7 @@ def _after(
     """Per-stage details: counts, task runs, and body F1 when --quality is on."""
     if not stage.ok:
         return
-    if stage.kind in ("limit", "bare") and stage.log:
+    if stage.kind in ("limit", "bare", "side") and stage.log:
         lines = stage.log.read_text().strip().splitlines()
         try:
             summary = json.loads(lines[-1])
@@ -592,7 +604,7 @@ def _after(
                 f"{summary['seconds']} s in the pool, {summary['pages_per_s']} pages/s; "
                 f"ok {summary['ok']}, empty {summary['empty']}, error {summary['error']}"
             )
-            if summary.get("side_share") is not None:  # bench.limit --transform
+            if summary.get("side_share") is not None:  # bench.limit --transform --side
                 stage.extra["signatures + metadata"] = (
                     f"{100 * summary['side_share']:.1f} % of the transform's CPU time"
                 )

@@ -58,7 +58,9 @@ def _worker_main(conn: Connection, progress: Any) -> None:
     # batch finds the worker warm. (Only workers import the batch code and pyarrow.)
     import flows.transform.article  # noqa: F401
     from flows.executors.batch import process_batch
+    from flows.transform.about import load_language_model
 
+    load_language_model()  # before the freeze: the model's tables are never garbage
     tune_collector()
 
     def report(index: int) -> None:
