@@ -297,6 +297,8 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     that creates it, so it never exists half filled. Story bands of a warehouse made before
     the story window (no day column) are rebuilt, dated, the same way."""
     existing = {row[0] for row in con.execute(sql("warehouse/table_names.sql")).fetchall()}
+    # Asked first, while no migration holds memory (one may leave its index in it).
+    undated_bands = "story_bands" in existing and not _dated_bands(con)
     for name in TABLES:
         if name == "current_versions" and name not in existing:
             _migrate(
@@ -309,7 +311,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
                     ("DROP TABLE expected_versions", {}),
                 ],
             )
-        elif name == "story_bands" and name in existing and not _dated_bands(con):
+        elif name == "story_bands" and undated_bands:
             bands = {"permutations": STORY_PERMUTATIONS, "band_rows": STORY_BAND_ROWS}
             _migrate(
                 con,
