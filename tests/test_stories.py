@@ -320,3 +320,59 @@ def test_a_warehouse_made_before_the_window_gets_dated_bands_in_place(
     after = _stories(warehouse)
     assert after[copy] == after[first] == before[first]
     assert _bands(warehouse) == [(copy, "2024-05-03", 64), (first, "2024-05-02", 64)]
+
+
+def test_an_undated_article_is_filed_under_the_day_of_the_run_that_loads_it(
+    warehouse: Path,
+) -> None:
+    """No publication date: the article's day is its run's (the run record's start, a date
+    given here, not the clock's), and the window counts from it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from flows.core.schema import STAGING_SCHEMA
+    from flows.load.merge import RunRecord, load_run
+    from flows.load.warehouse import prepare_run, staging_dir
+
+    good = signature("\n".join(WIRE))
+    runs = [
+        ("r1", "https://a.example/1", datetime(2024, 5, 2, 23, 0, tzinfo=UTC)),
+        (
+            "r2",
+            "https://b.example/1",
+            datetime(2024, 5, 2, 23, 0, tzinfo=UTC) + timedelta(days=STORY_WINDOW_DAYS + 1),
+        ),
+        (
+            "r3",
+            "https://c.example/1",
+            datetime(2024, 5, 2, 1, 0, tzinfo=UTC) + timedelta(days=STORY_WINDOW_DAYS),
+        ),
+    ]
+    prepare_run(warehouse)
+    for run_id, url, started in runs:
+        stage = staging_dir(warehouse, run_id)
+        stage.mkdir(parents=True)
+        row = {"url": url, "minhash": good, "title": "T", "body": "\n".join(WIRE)}
+        row |= {"source": f"/in/{run_id}", "seq": 0, "content_hash": f"{run_id:0>32}"}
+        row |= {"timestamp": None, "image": None}
+        part = stage / "articles-000001.parquet"
+        pq.write_table(pa.Table.from_pylist([row], schema=STAGING_SCHEMA), part)
+        counts, _ = load_run(
+            warehouse, RunRecord(run_id, None, started, "t", 1, 0, 1), [str(part)], []
+        )
+        assert counts.new == 1
+    stories = _stories(warehouse)
+    assert stories["https://b.example/1"] != stories["https://a.example/1"]  # 15 days after
+    assert stories["https://c.example/1"] == stories["https://a.example/1"]  # 14 days after
+    assert [day for _, day, _ in _bands(warehouse)] == ["2024-05-02", "2024-05-17", "2024-05-16"]
+
+
+def test_periods_gather_days_whose_windows_overlap() -> None:
+    from datetime import date
+
+    from flows.load.stories import periods
+
+    days = [date(2024, 1, 1), date(2024, 1, 29), date(2024, 1, 30), date(2024, 3, 1)]
+    assert periods(days, 14) == [(date(2024, 1, 1), date(2024, 1, 30)), (date(2024, 3, 1),) * 2]
+    assert periods(days, 0) == [(d, d) for d in days]
+    assert periods([], 14) == []
