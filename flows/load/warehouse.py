@@ -298,7 +298,7 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     the story window (no day column) are rebuilt, dated, the same way."""
     existing = {row[0] for row in con.execute(sql("warehouse/table_names.sql")).fetchall()}
     # Asked first, while no migration holds memory (one may leave its index in it).
-    undated_bands = "story_bands" in existing and not _dated_bands(con)
+    undated_stories = _undated_stories(con)
     for name in TABLES:
         if name == "current_versions" and name not in existing:
             _migrate(
@@ -311,14 +311,14 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
                     ("DROP TABLE expected_versions", {}),
                 ],
             )
-        elif name == "story_bands" and undated_bands:
+        elif name == "story_bands" and undated_stories:
             bands = {"permutations": STORY_PERMUTATIONS, "band_rows": STORY_BAND_ROWS}
             _migrate(
                 con,
                 "the dated story bands",
                 [
                     (sql("warehouse/date_signatures.sql"), {}),
-                    ("DROP TABLE story_bands", {}),
+                    ("DROP TABLE IF EXISTS story_bands", {}),
                     (sql("ddl/story_bands.sql"), {}),
                     (sql("warehouse/band_key.sql"), {}),
                     (sql("warehouse/fill_story_bands.sql"), bands),
@@ -328,10 +328,13 @@ def create_tables(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(sql(f"ddl/{name}.sql"))
 
 
-def _dated_bands(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether story_bands has its day column (a warehouse made before has none)."""
-    columns = {row[0] for row in con.execute(sql("warehouse/story_band_columns.sql")).fetchall()}
-    return "day" in columns
+def _undated_stories(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the story tables are a warehouse's made before the story window: a table of
+    theirs without its day column."""
+    columns: dict[str, set[str]] = {}
+    for table, column in con.execute(sql("warehouse/story_columns.sql")).fetchall():
+        columns.setdefault(table, set()).add(column)
+    return any("day" not in names for names in columns.values())
 
 
 def _migrate(
