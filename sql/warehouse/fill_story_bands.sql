@@ -4,4 +4,4 @@
 INSERT INTO story_bands
 SELECT day, band_key(minhash, band, $band_rows) AS key, url
 FROM story_signatures, range(0, $permutations // $band_rows) AS bands(band)
-ORDER BY day, key;
+ORDER BY day;
