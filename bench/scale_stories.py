@@ -3,7 +3,8 @@
 
     python -m bench.scale_stories [--sizes 10000,1000000] [--new 5000]
 
-Two runs per size, each in its own process (its peak RSS is the process's):
+Two runs per size, each staged first, then loaded in a process of its own (its peak RSS is
+that process's):
 
 - spread: the articles dated over 2020-2024, like bench.scale's generated items: every day of
   the warehouse lies within the window of some article of the run, so the bands of all of it
@@ -100,12 +101,14 @@ def staged(warehouse: Path, n: int, new: int, case: str) -> tuple[Path, dict[str
         )
     part = warehouse / f"staged-{case}.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=STAGING_SCHEMA), part)
+    part.with_suffix(".json").write_text(json.dumps(expected), encoding="utf-8")
     return part, expected
 
 
-def one(warehouse: Path, n: int, new: int, case: str) -> dict[str, Any]:
-    """The run ``case`` into ``warehouse`` (a copy, changed): seconds of each part."""
-    part, expected = staged(warehouse, n, new, case)
+def one(warehouse: Path, new: int, case: str) -> dict[str, Any]:
+    """The run ``case`` staged in ``warehouse`` (a copy, changed): seconds of each part."""
+    part = warehouse / f"staged-{case}.parquet"
+    expected = json.loads(part.with_suffix(".json").read_text(encoding="utf-8"))
     con = connect(warehouse)
     try:
         started = time.perf_counter()
@@ -158,13 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--new", type=int, default=5000)
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR / "scale")
-    parser.add_argument(
-        "--one", nargs=3, metavar=("WAREHOUSE", "N", "CASE"), help=argparse.SUPPRESS
-    )
+    parser.add_argument("--one", nargs=2, metavar=("WAREHOUSE", "CASE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        warehouse, n, case = args.one
-        print(json.dumps(one(Path(warehouse), int(n), args.new, case)))
+        warehouse, case = args.one
+        print(json.dumps(one(Path(warehouse), args.new, case)))
         return 0
     sizes = sorted(int(s) for s in args.sizes.split(","))
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -175,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(into, ignore_errors=True)
             # the prefix bench.scale builds with (a cached build is shared)
             cached_warehouse(args.workdir, n, str(args.workdir / "archive") + "/", into)
+            staged(into, n, args.new, case)  # here: its reads are not the load's memory
             out = subprocess.run(
                 [
                     sys.executable,
@@ -184,7 +186,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                     str(args.new),
                     "--one",
                     str(into),
-                    str(n),
                     case,
                 ],
                 check=True,
