@@ -4,7 +4,8 @@
     python -m bench.scale [--sizes 10000,1000000,10000000] [--new 5000] [--rerun 10000]
 
 Each warehouse is built with SQL (synthetic rows in articles, lineage and source_state, small
-bodies; current_versions by the migration that builds it in place), once per workdir (later
+bodies; the story side tables in the order of the articles' days, as runs append them;
+current_versions by the migration that builds it in place), once per workdir (later
 runs copy the built one), then takes real `article-etl ingest` runs against one
 `prefect server start`:
 
@@ -38,12 +39,14 @@ import duckdb
 
 from bench.corpus import ITEM_SUFFIX, generated_item
 from bench.run import BIN, DEFAULT_WORKDIR, REPO, Stage, _kill_group, _start_server, measure
+from flows.core.settings import STORY_BAND_ROWS, STORY_PERMUTATIONS
+from flows.core.sqlfiles import sql
 from flows.load.warehouse import connect, create_tables, prepare_run
 
 SIZES = (10_000, 1_000_000, 10_000_000)
 VIEWS = ("articles_per_day", "articles_per_host", "latest_articles")
 ROWS_PER_STEP = 1_000_000  # synthetic rows per INSERT: bounded memory while building
-BUILD_VERSION = 2  # of what build_warehouse writes: a cached build of another is not reused
+BUILD_VERSION = 3  # of what build_warehouse writes: a cached build of another is not reused
 _QUESTIONS = re.compile(r"inputs looked up in the warehouse: \d+ queries, ([0-9.]+) s")
 
 # Synthetic rows: urls on 500 hosts, a timestamp in 2020-2024, a body of ~200 characters;
@@ -79,6 +82,71 @@ FROM range($lo, $hi) AS t(i)
 """
 
 
+# The side tables of the same articles, filled in order of their timestamps, as runs append
+# them: FILL_ARTICLES gives article i the second (i * 7919) mod SECONDS of 2020-2024, so the
+# articles of seconds $first to $last are i = (second * $inverse) mod SECONDS, those below $n.
+# Each is its own story; its signature is random-looking but fixed (hash(i, k)); its bands and
+# signature are filed under the day of its timestamp.
+SECONDS = 157_680_000
+STEP_ARTICLES = """
+CREATE OR REPLACE TEMP TABLE step_articles AS
+SELECT
+    i,
+    'https://host' || (i % 500) || '.scale.example/a/' || i AS url,
+    (TIMESTAMPTZ '2020-01-01 00:00:00+00' + to_seconds(second))::DATE AS day,
+    list_transform(range($permutations), lambda k: (hash(i, k) % 4294967296)::UINTEGER) AS minhash
+FROM (
+    SELECT second, (second * $inverse) % $seconds AS i FROM range($first, $last) AS t(second)
+)
+WHERE i < $n
+"""
+FILL_META = """
+INSERT INTO article_meta
+SELECT url, 'en', 'Author ' || (i % 1000), 'Host ' || (i % 500), NULL, NULL, ['synthetic'], 30
+FROM step_articles
+"""
+FILL_SIGNATURES = """
+INSERT INTO story_signatures (url, minhash, day) SELECT url, minhash, day FROM step_articles
+"""
+FILL_BANDS = """
+INSERT INTO story_bands
+SELECT day, band_key(minhash, band, $band_rows), url
+FROM step_articles, range(0, $permutations // $band_rows) AS bands(band)
+"""
+FILL_STORIES = """
+INSERT INTO article_stories SELECT url, md5(url)[:16] FROM step_articles
+"""
+
+
+def fill_story_tables(con: duckdb.DuckDBPyConnection, n: int) -> None:
+    """article_meta, story_signatures, story_bands and article_stories for the ``n`` synthetic
+    articles, in steps of about ROWS_PER_STEP band rows, in order of the articles' days."""
+    con.execute(sql("warehouse/band_key.sql"))
+    bands = STORY_PERMUTATIONS // STORY_BAND_ROWS
+    steps = max(1, -(-n * bands // ROWS_PER_STEP))
+    inverse = pow(7919, -1, SECONDS)
+    for step in range(steps):
+        first, last = SECONDS * step // steps, SECONDS * (step + 1) // steps
+        con.execute("BEGIN TRANSACTION")
+        con.execute(
+            STEP_ARTICLES,
+            {
+                "first": first,
+                "last": last,
+                "inverse": inverse,
+                "seconds": SECONDS,
+                "n": n,
+                "permutations": STORY_PERMUTATIONS,
+            },
+        )
+        con.execute(FILL_META)
+        con.execute(FILL_SIGNATURES)
+        con.execute(FILL_BANDS, {"permutations": STORY_PERMUTATIONS, "band_rows": STORY_BAND_ROWS})
+        con.execute(FILL_STORIES)
+        con.execute("COMMIT")
+    con.execute("DROP TABLE step_articles")
+
+
 def build_warehouse(warehouse: Path, n: int, prefix: str) -> tuple[float, float]:
     """A warehouse of ``n`` synthetic articles (with lineage and source_state); seconds taken
     in all, and by the migration that builds current_versions from articles and lineage (as
@@ -94,6 +162,7 @@ def build_warehouse(warehouse: Path, n: int, prefix: str) -> tuple[float, float]
             con.execute(FILL_LINEAGE, {**params, "run": "synthetic", "prefix": prefix})
             con.execute(FILL_SOURCES, {**params, "run": "synthetic", "prefix": prefix})
             con.execute("COMMIT")
+        fill_story_tables(con, n)
         con.execute("DROP TABLE current_versions")
         migrated = time.perf_counter()
         create_tables(con)  # the real migration

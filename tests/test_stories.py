@@ -3,10 +3,12 @@ worker batch, the load into a real DuckDB file (tests/test_bad_input.py's helper
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from flows.core.settings import LANG_GLANCE_CHARS
+import pytest
+
+from flows.core.settings import LANG_GLANCE_CHARS, STORY_WINDOW_DAYS
 from flows.load.warehouse import connect
 from flows.transform.about import choose_language, detect_language, language_code, read_about
 from flows.transform.article import parse_html
@@ -215,3 +217,167 @@ def test_an_article_whose_signature_is_missing_or_damaged_still_loads_alone(
     assert counts.new == 3
     stories = _stories(warehouse)
     assert len(set(stories.values())) == 3  # the same body, but only one is signed
+
+
+def _bands(warehouse: Path) -> list[tuple[str, str, int]]:
+    """``(url, day, bands)`` per url of story_bands."""
+    con = connect(warehouse, read_only=True)
+    try:
+        return con.execute(
+            "SELECT url, day::VARCHAR, count(*) FROM story_bands GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+FIRST = datetime(2024, 5, 2, 8, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("published", "joins"),
+    [
+        # The window is what the feature promises: a copy whose day is up to STORY_WINDOW_DAYS
+        # from the first's joins its story, late in the day or early, after it or before it.
+        (FIRST.replace(hour=23, minute=30) + timedelta(days=STORY_WINDOW_DAYS), True),
+        (FIRST.replace(hour=0, minute=30) - timedelta(days=STORY_WINDOW_DAYS), True),
+        # A day further off, it starts its own story, though its text is the same.
+        (FIRST.replace(hour=0, minute=30) + timedelta(days=STORY_WINDOW_DAYS + 1), False),
+        (FIRST.replace(hour=23, minute=30) - timedelta(days=STORY_WINDOW_DAYS + 1), False),
+    ],
+    ids=["window-after", "window-before", "a-day-after", "a-day-before"],
+)
+def test_a_copy_joins_a_story_only_within_the_window_of_days(
+    tmp_path: Path, warehouse: Path, published: datetime, joins: bool
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    first = "https://valleypost.example/water"
+    stamp = FIRST.strftime("%Y-%m-%dT%H:%M:%SZ")
+    (src / "a.html").write_text(page(first, "Reservoirs low", WIRE, stamp), "utf-8")
+    assert run_like_the_flow(warehouse, src, "run1")["new"] == 1
+    copy = "https://daily.example/drought"
+    when = published.strftime("%Y-%m-%dT%H:%M:%SZ")
+    (src / "b.html").write_text(page(copy, "Save water", WIRE, when, site="Daily"), "utf-8")
+    assert run_like_the_flow(warehouse, src, "run2")["new"] == 1
+    stories = _stories(warehouse)
+    assert (stories[copy] == stories[first]) is joins
+    # Each signed article's 64 bands are filed under its own publication day.
+    assert _bands(warehouse) == sorted(
+        [(first, "2024-05-02", 64), (copy, published.date().isoformat(), 64)]
+    )
+
+
+def test_an_updated_article_keeps_its_story_and_its_bands_move_to_its_new_day(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    first = "https://valleypost.example/water"
+    (src / "a.html").write_text(
+        page(first, "Reservoirs low", WIRE, "2024-05-02T08:00:00Z"), "utf-8"
+    )
+    assert run_like_the_flow(warehouse, src, "run1")["new"] == 1
+    before = _stories(warehouse)
+    edited = (*WIRE[:3], "Residents can report leaks through the authority's phone line.")
+    (src / "a.html").write_text(
+        page(first, "Reservoirs low", edited, "2024-06-20T08:00:00Z"), "utf-8"
+    )
+    assert run_like_the_flow(warehouse, src, "run2")["updated"] == 1
+    assert _stories(warehouse) == before
+    assert _bands(warehouse) == [(first, "2024-06-20", 64)]  # the old day's bands are gone
+
+
+def test_a_warehouse_made_before_the_window_gets_dated_bands_in_place(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """A warehouse whose story_bands has no day (band, value, url) and whose signatures have
+    none: the next run dates the signatures from the articles, rebuilds the bands, and its
+    copies join the stories of the old articles."""
+    src = tmp_path / "in"
+    src.mkdir()
+    first = "https://valleypost.example/water"
+    (src / "a.html").write_text(
+        page(first, "Reservoirs low", WIRE, "2024-05-02T08:00:00Z"), "utf-8"
+    )
+    assert run_like_the_flow(warehouse, src, "run1")["new"] == 1
+    con = connect(warehouse)
+    try:  # back to the layout the warehouse had before (the old DDL)
+        con.execute("CREATE TEMP TABLE old AS SELECT url, minhash FROM story_signatures")
+        con.execute("DROP TABLE story_signatures")
+        con.execute("DROP TABLE story_bands")
+        con.execute(
+            "CREATE TABLE story_signatures (url VARCHAR PRIMARY KEY, minhash UINTEGER[] NOT NULL)"
+        )
+        con.execute("INSERT INTO story_signatures SELECT * FROM old")
+        con.execute(
+            "CREATE TABLE story_bands (band UTINYINT NOT NULL, value UHUGEINT NOT NULL, "
+            "url VARCHAR NOT NULL)"
+        )
+        con.execute("INSERT INTO story_bands VALUES (0, 1, ?)", [first])
+    finally:
+        con.close()
+    before = _stories(warehouse)
+    copy = "https://daily.example/drought"
+    (src / "b.html").write_text(
+        page(copy, "Save water", WIRE, "2024-05-03T08:00:00Z", site="Daily"), "utf-8"
+    )
+    assert run_like_the_flow(warehouse, src, "run2")["new"] == 1
+    after = _stories(warehouse)
+    assert after[copy] == after[first] == before[first]
+    assert _bands(warehouse) == [(copy, "2024-05-03", 64), (first, "2024-05-02", 64)]
+
+
+def test_an_undated_article_is_filed_under_the_day_of_the_run_that_loads_it(
+    warehouse: Path,
+) -> None:
+    """No publication date: the article's day is its run's (the run record's start, a date
+    given here, not the clock's), and the window counts from it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from flows.core.schema import STAGING_SCHEMA
+    from flows.load.merge import RunRecord, load_run
+    from flows.load.warehouse import prepare_run, staging_dir
+
+    good = signature("\n".join(WIRE))
+    runs = [
+        ("r1", "https://a.example/1", datetime(2024, 5, 2, 23, 0, tzinfo=UTC)),
+        (
+            "r2",
+            "https://b.example/1",
+            datetime(2024, 5, 2, 23, 0, tzinfo=UTC) + timedelta(days=STORY_WINDOW_DAYS + 1),
+        ),
+        (
+            "r3",
+            "https://c.example/1",
+            datetime(2024, 5, 2, 1, 0, tzinfo=UTC) + timedelta(days=STORY_WINDOW_DAYS),
+        ),
+    ]
+    prepare_run(warehouse)
+    for run_id, url, started in runs:
+        stage = staging_dir(warehouse, run_id)
+        stage.mkdir(parents=True)
+        row = {"url": url, "minhash": good, "title": "T", "body": "\n".join(WIRE)}
+        row |= {"source": f"/in/{run_id}", "seq": 0, "content_hash": f"{run_id:0>32}"}
+        row |= {"timestamp": None, "image": None}
+        part = stage / "articles-000001.parquet"
+        pq.write_table(pa.Table.from_pylist([row], schema=STAGING_SCHEMA), part)
+        counts, _ = load_run(
+            warehouse, RunRecord(run_id, None, started, "t", 1, 0, 1), [str(part)], []
+        )
+        assert counts.new == 1
+    stories = _stories(warehouse)
+    assert stories["https://b.example/1"] != stories["https://a.example/1"]  # 15 days after
+    assert stories["https://c.example/1"] == stories["https://a.example/1"]  # 14 days after
+    assert [day for _, day, _ in _bands(warehouse)] == ["2024-05-02", "2024-05-17", "2024-05-16"]
+
+
+def test_periods_gather_days_whose_windows_overlap() -> None:
+    from datetime import date
+
+    from flows.load.stories import periods
+
+    days = [date(2024, 1, 1), date(2024, 1, 29), date(2024, 1, 30), date(2024, 3, 1)]
+    assert periods(days, 14) == [(date(2024, 1, 1), date(2024, 1, 30)), (date(2024, 3, 1),) * 2]
+    assert periods(days, 0) == [(d, d) for d in days]
+    assert periods([], 14) == []

@@ -102,6 +102,14 @@ STORY_PERMUTATIONS = 128
 STORY_BAND_ROWS = 2  # 64 bands: a pair at the threshold is missed once in 4,000
 STORY_THRESHOLD = 0.35
 STORY_MIN_SHINGLES = 20  # a shorter body (a caption, a brief) is too little to match on
+# A story's copies appear within days of each other: an article is compared only with those
+# whose day (its publication date, the run's date when it has none) lies within this many
+# days of its own, so a run reads the bands of its own period and not the whole warehouse's.
+# A copy published further apart starts its own story. bench/stories.py (copies minutes
+# apart, a set spanning a week) keeps precision and recall at 1.0 with it (bench/README.md).
+STORY_WINDOW_DAYS = 14
+# A band's rows pack into one 64-bit key, its number mixed into the top 6 bits.
+assert STORY_BAND_ROWS * 32 <= 64 and STORY_PERMUTATIONS // STORY_BAND_ROWS <= 64
 
 # Language: a page's own statement wins unless py3langid, on the body's first characters,
 # names another language with at least this probability (bench/stories.py measures both).

@@ -196,7 +196,8 @@ def _merge(
             if step == "decide":
                 counts = LoadCounts(*run_sql(con, "load/counts.sql", {}).fetchone())
         if parts["articles"]:
-            load_side_tables(con, parts["articles"])  # article_meta and the stories
+            # article_meta and the stories; an undated article's day is the run's
+            load_side_tables(con, parts["articles"], run.started_at.astimezone(UTC).date())
         written = _write_loaded(con, pending, parts["articles"]) if parts["articles"] else 0
         duplicates = counts.transformed - (counts.new + counts.updated + counts.unchanged)
         run_sql(

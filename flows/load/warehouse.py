@@ -29,6 +29,8 @@ from flows.core.settings import (
     RESUME_DIRNAME,
     STAGING_DIRNAME,
     STORAGE_VERSION,
+    STORY_BAND_ROWS,
+    STORY_PERMUTATIONS,
 )
 from flows.core.sqlfiles import sql
 from flows.load.resume import keep, remove, resume_key
@@ -292,29 +294,66 @@ def convert_storage(warehouse: Path, memory_mb: int = LOAD_MEMORY_MB) -> str | N
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create the tables that are missing and migrate older ones in place; current_versions,
     new to a warehouse made before it, is built from articles and lineage in the transaction
-    that creates it, so it never exists half filled."""
+    that creates it, so it never exists half filled. Story bands of a warehouse made before
+    the story window (no day column) are rebuilt, dated, the same way."""
     existing = {row[0] for row in con.execute(sql("warehouse/table_names.sql")).fetchall()}
+    # Asked first, while no migration holds memory (one may leave its index in it).
+    undated_stories = _undated_stories(con)
     for name in TABLES:
         if name == "current_versions" and name not in existing:
-            _build_current_versions(con)
+            _migrate(
+                con,
+                "current_versions",
+                [
+                    (sql("ddl/current_versions.sql"), {}),
+                    (sql("warehouse/expected_versions.sql"), {}),
+                    (sql("warehouse/fill_current_versions.sql"), {}),
+                    ("DROP TABLE expected_versions", {}),
+                ],
+            )
+        elif name == "story_bands" and undated_stories:
+            bands = {"permutations": STORY_PERMUTATIONS, "band_rows": STORY_BAND_ROWS}
+            _migrate(
+                con,
+                "the dated story bands",
+                [
+                    (sql("warehouse/date_signatures.sql"), {}),
+                    ("DROP TABLE IF EXISTS story_bands", {}),
+                    (sql("ddl/story_bands.sql"), {}),
+                    (sql("warehouse/band_key.sql"), {}),
+                    (sql("warehouse/fill_story_bands.sql"), bands),
+                ],
+            )
         else:
             con.execute(sql(f"ddl/{name}.sql"))
 
 
-def _build_current_versions(con: duckdb.DuckDBPyConnection) -> None:
-    """The migration to current_versions: one transaction, so a crash leaves no empty table
-    (which the next start would take as built). Its key index is built whole in memory, so
-    a large warehouse gets a larger DuckDB memory limit for it, as the load does."""
+def _undated_stories(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the story tables are a warehouse's made before the story window: a table of
+    theirs without its day column."""
+    columns: dict[str, set[str]] = {}
+    for table, column in con.execute(sql("warehouse/story_columns.sql")).fetchall():
+        columns.setdefault(table, set()).add(column)
+    return any("day" not in names for names in columns.values())
+
+
+def _migrate(
+    con: duckdb.DuckDBPyConnection,
+    what: str,
+    statements: Sequence[tuple[str, dict[str, Any]]],
+) -> None:
+    """A migration in place: one transaction, so a crash leaves the warehouse as it was (and
+    no empty table, which the next start would take as built). Key indexes and sorts are
+    built in memory, so a large warehouse gets a larger DuckDB memory limit for it, as the
+    load does."""
     before = scalar(con, "SELECT current_setting('memory_limit')")
     memory_mb = LOAD_MEMORY_MB
     try:
         while True:
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(sql("ddl/current_versions.sql"))
-                con.execute(sql("warehouse/expected_versions.sql"))
-                con.execute(sql("warehouse/fill_current_versions.sql"))
-                con.execute("DROP TABLE expected_versions")
+                for text, params in statements:
+                    con.execute(text, params or None)
                 con.execute("COMMIT")
                 return
             except duckdb.OutOfMemoryException:
@@ -322,7 +361,7 @@ def _build_current_versions(con: duckdb.DuckDBPyConnection) -> None:
                 if memory_mb >= LOAD_MEMORY_MAX_MB:
                     raise
                 memory_mb = min(memory_mb * 4, LOAD_MEMORY_MAX_MB)
-                tell(f"building current_versions needs more memory: a {memory_mb} MB limit")
+                tell(f"building {what} needs more memory: a {memory_mb} MB limit")
                 con.execute(sql("warehouse/memory_limit.sql"), {"limit": f"{memory_mb}MB"})
             except BaseException:
                 with contextlib.suppress(duckdb.Error):

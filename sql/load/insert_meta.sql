@@ -1,7 +1,5 @@
--- The side table follows articles: a loaded url's row is replaced by its new version's (a
--- "new" url too: a row left behind when its article was removed by hand).
-DELETE FROM article_meta
-WHERE url IN (SELECT url FROM decided WHERE action IN ('new', 'updated'));
+-- The side table follows articles: each loaded url's row is its new version's (the old one
+-- went by load/delete_meta.sql).
 INSERT INTO article_meta
 SELECT
     part.url, part.language, part.author, part.sitename, part.description, part.categories,
