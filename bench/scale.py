@@ -4,9 +4,9 @@
     python -m bench.scale [--sizes 10000,1000000,10000000] [--new 5000] [--rerun 10000]
 
 Each warehouse is built with SQL (synthetic rows in articles, lineage and source_state, small
-bodies; current_versions by the migration that builds it in place), once per workdir (later
-runs copy the built one), then takes real `article-etl ingest` runs against one
-`prefect server start`:
+bodies; current_versions by the migration that builds it in place) and its search index in
+step (flows.load.search.index.build), once per workdir (later runs copy the built one), then
+takes real `article-etl ingest` runs against one `prefect server start`:
 
 - setup (not timed): RERUN generated archived items, so that they are known;
 - new: NEW other generated archived items (wall, peak RSS of the process tree, preparation:
@@ -38,12 +38,13 @@ import duckdb
 
 from bench.corpus import ITEM_SUFFIX, generated_item
 from bench.run import BIN, DEFAULT_WORKDIR, REPO, Stage, _kill_group, _start_server, measure
+from flows.load.search import index as search_index
 from flows.load.warehouse import connect, create_tables, prepare_run
 
 SIZES = (10_000, 1_000_000, 10_000_000)
 VIEWS = ("articles_per_day", "articles_per_host", "latest_articles")
 ROWS_PER_STEP = 1_000_000  # synthetic rows per INSERT: bounded memory while building
-BUILD_VERSION = 2  # of what build_warehouse writes: a cached build of another is not reused
+BUILD_VERSION = 3  # of what build_warehouse writes: a cached build of another is not reused
 _QUESTIONS = re.compile(r"inputs looked up in the warehouse: \d+ queries, ([0-9.]+) s")
 
 # Synthetic rows: urls on 500 hosts, a timestamp in 2020-2024, a body of ~200 characters;
@@ -101,7 +102,20 @@ def build_warehouse(warehouse: Path, n: int, prefix: str) -> tuple[float, float]
         con.execute("CHECKPOINT")
     finally:
         con.close()
+    build_search_index(warehouse, n)
     return time.perf_counter() - started, migrated
+
+
+def build_search_index(warehouse: Path, n: int) -> float:
+    """The warehouse's search index, in step as a real warehouse's is (the project's own
+    build: every article, state at the last run); seconds taken, printed."""
+    started = time.perf_counter()
+    result = search_index.build(warehouse)
+    seconds = time.perf_counter() - started
+    if result.documents != n:
+        raise RuntimeError(f"the search index holds {result.documents:,} of {n:,} articles")
+    print(f"  search index: {n:,} documents in {seconds:.0f} s ({seconds / n * 1e6:.0f} s/M)")
+    return seconds
 
 
 def cached_warehouse(workdir: Path, n: int, prefix: str, into: Path) -> None:
