@@ -118,6 +118,13 @@ def build_search_index(warehouse: Path, n: int) -> float:
     return seconds
 
 
+def check_search_in_step(warehouse: Path) -> None:
+    """The run left the search index in step (its update only says so when it fails)."""
+    state = search_index.read_state(search_index.search_dir(warehouse))
+    if state is None or state["run_id"] != search_index.current_run(warehouse):
+        raise RuntimeError(f"the search index of {warehouse} is not in step after the run")
+
+
 def cached_warehouse(workdir: Path, n: int, prefix: str, into: Path) -> None:
     """A copy of the built warehouse of ``n`` articles in ``into``; built once per workdir
     (remove ``built-N-vK`` to build again: K changes with what the build writes)."""
@@ -216,6 +223,7 @@ def measure_size(
     ingest = [str(BIN / "article-etl"), "ingest", "--warehouse", str(warehouse), "--json"]
     run_stage(f"setup-{n}", [*ingest, str(rerun)], run_dir, env)
     fresh = run_stage(f"new-{n}", [*ingest, str(new)], run_dir, env)
+    check_search_in_step(warehouse)
     tasks = task_seconds(warehouse, api_url)
     lookups = _QUESTIONS.search(fresh.log.read_text(errors="replace")) if fresh.log else None
     again = run_stage(f"unchanged-{n}", [*ingest, str(rerun)], run_dir, env)
