@@ -5,9 +5,9 @@
 
 Each warehouse is built with SQL (synthetic rows in articles, lineage and source_state, small
 bodies; the story side tables in the order of the articles' days, as runs append them;
-current_versions by the migration that builds it in place), once per workdir (later
-runs copy the built one), then takes real `article-etl ingest` runs against one
-`prefect server start`:
+current_versions by the migration that builds it in place) and its search index in step
+(flows.load.search.index.build), once per workdir (later runs copy the built one), then
+takes real `article-etl ingest` runs against one `prefect server start`:
 
 - setup (not timed): RERUN generated archived items, so that they are known;
 - new: NEW other generated archived items (wall, peak RSS of the process tree, preparation:
@@ -41,12 +41,13 @@ from bench.corpus import ITEM_SUFFIX, generated_item
 from bench.run import BIN, DEFAULT_WORKDIR, REPO, Stage, _kill_group, _start_server, measure
 from flows.core.settings import STORY_BAND_ROWS, STORY_PERMUTATIONS
 from flows.core.sqlfiles import sql
+from flows.load.search import index as search_index
 from flows.load.warehouse import connect, create_tables, prepare_run
 
 SIZES = (10_000, 1_000_000, 10_000_000)
 VIEWS = ("articles_per_day", "articles_per_host", "latest_articles")
 ROWS_PER_STEP = 1_000_000  # synthetic rows per INSERT: bounded memory while building
-BUILD_VERSION = 3  # of what build_warehouse writes: a cached build of another is not reused
+BUILD_VERSION = 4  # of what build_warehouse writes: a cached build of another is not reused
 _QUESTIONS = re.compile(r"inputs looked up in the warehouse: \d+ queries, ([0-9.]+) s")
 
 # Synthetic rows: urls on 500 hosts, a timestamp in 2020-2024, a body of ~200 characters;
@@ -170,7 +171,27 @@ def build_warehouse(warehouse: Path, n: int, prefix: str) -> tuple[float, float]
         con.execute("CHECKPOINT")
     finally:
         con.close()
+    build_search_index(warehouse, n)
     return time.perf_counter() - started, migrated
+
+
+def build_search_index(warehouse: Path, n: int) -> float:
+    """The warehouse's search index, in step as a real warehouse's is (the project's own
+    build: every article, state at the last run); seconds taken, printed."""
+    started = time.perf_counter()
+    result = search_index.build(warehouse)
+    seconds = time.perf_counter() - started
+    if result.documents != n:
+        raise RuntimeError(f"the search index holds {result.documents:,} of {n:,} articles")
+    print(f"  search index: {n:,} documents in {seconds:.0f} s ({seconds / n * 1e6:.0f} s/M)")
+    return seconds
+
+
+def check_search_in_step(warehouse: Path) -> None:
+    """The run left the search index in step (its update only says so when it fails)."""
+    state = search_index.read_state(search_index.search_dir(warehouse))
+    if state is None or state["run_id"] != search_index.current_run(warehouse):
+        raise RuntimeError(f"the search index of {warehouse} is not in step after the run")
 
 
 def cached_warehouse(workdir: Path, n: int, prefix: str, into: Path) -> None:
@@ -271,6 +292,7 @@ def measure_size(
     ingest = [str(BIN / "article-etl"), "ingest", "--warehouse", str(warehouse), "--json"]
     run_stage(f"setup-{n}", [*ingest, str(rerun)], run_dir, env)
     fresh = run_stage(f"new-{n}", [*ingest, str(new)], run_dir, env)
+    check_search_in_step(warehouse)
     tasks = task_seconds(warehouse, api_url)
     lookups = _QUESTIONS.search(fresh.log.read_text(errors="replace")) if fresh.log else None
     again = run_stage(f"unchanged-{n}", [*ingest, str(rerun)], run_dir, env)

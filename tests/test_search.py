@@ -325,3 +325,107 @@ def test_an_index_of_another_layout_is_rebuilt(loaded: Path, tmp_path: Path) -> 
     (folder / search_index.STATE_FILE).write_text(state)  # a state that says it is ours
     assert search_index.open_index(wh) is None
     assert urls(search(wh, "photosynthesis")) == [url_of("sea")]
+
+
+def _behind_by_one_run(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A warehouse whose second run (the tram article changed, the Japanese one new) is
+    committed and published while its index holds only the first run, as a run killed
+    between its publish and the index update leaves it; the index copy to restore, and the
+    second run's Parquet file."""
+    wh = tmp_path / "wh"
+    write_items(tmp_path / "first", ["tram", "zh"])
+    ingest(sources=[str(tmp_path / "first")], warehouse=str(wh), workers=1)
+    old = tmp_path / "old-index"
+    shutil.copytree(search_index.search_dir(wh), old)
+    day, title, url, _ = ITEMS["tram"]
+    body = ("A late amendment renamed the project the harbour line before the final vote.", FILLER)
+    write_item(tmp_path / "second", "tram.txt", epoch_ms(day), title, url, body)
+    write_items(tmp_path / "second", ["ja"])
+    summary = ingest(sources=[str(tmp_path / "second")], warehouse=str(wh), workers=1)
+    assert (summary["new"], summary["updated"]) == (1, 1), summary
+    con = connect(wh, read_only=True)
+    try:
+        row = con.execute(
+            "SELECT parquet_file, new + updated FROM runs WHERE run_id = $run_id",
+            {"run_id": search_index.current_run(wh)},
+        ).fetchone()
+    finally:
+        con.close()
+    assert row is not None
+    published = search_index.run_file(wh, row[0], row[1])
+    assert published is not None and published.parent == wh / "parquet"
+    return wh, old, published
+
+
+def _restore(wh: Path, old: Path) -> None:
+    shutil.rmtree(search_index.search_dir(wh))
+    shutil.copytree(old, search_index.search_dir(wh))
+
+
+def _assert_in_step(wh: Path) -> None:
+    assert urls(search(wh, "harbour")) == [url_of("tram")]
+    assert search(wh, "gallery") == []  # the replaced version is gone
+    assert urls(search(wh, "気候変動")) == [url_of("ja")]
+    assert urls(search(wh, "环境")) == [url_of("zh")]
+    assert search(wh, "forgery") == []
+
+
+def test_a_run_is_applied_from_its_own_parquet_file(prefect_api: None, tmp_path: Path) -> None:
+    wh, old, _ = _behind_by_one_run(tmp_path)
+    _assert_in_step(wh)  # the load applied it
+    _restore(wh, old)
+    opened = search_index.open_index(wh)
+    assert opened is not None
+    index, state = opened
+    con = connect(wh, read_only=True)
+    try:
+        pending = search_index.pending_runs(con, state["run_id"])  # type: ignore[arg-type]
+        assert pending == [search_index.current_run(wh)]
+        # from the file: the run's two versions, not a scan of articles
+        assert search_index.apply_runs(wh, index, con, pending) == 1
+    finally:
+        con.close()
+    index.reload()
+    assert index.searcher().num_docs == 3
+    _restore(wh, old)
+    assert search_index.sync(wh) == search_index.SyncResult("caught_up", 3, 1)
+    _assert_in_step(wh)
+
+
+def _forged(path: Path, into: Path) -> Path:
+    """A file like the run's (same schema, same row count) that says something else."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    bodies = ["A forgery that no run ever loaded."] * table.num_rows
+    forged = table.set_column(table.schema.get_field_index("body"), "body", [bodies])
+    pq.write_table(forged.cast(table.schema), into)
+    return into
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbled", "symlink", "extra row"])
+def test_a_run_file_that_cannot_be_trusted_falls_back_to_articles(
+    prefect_api: None, tmp_path: Path, damage: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    wh, old, published = _behind_by_one_run(tmp_path)
+    _restore(wh, old)
+    if damage == "missing":  # as compaction by maintenance leaves it
+        published.unlink()
+    elif damage == "truncated":
+        published.write_bytes(published.read_bytes()[:-40])
+    elif damage == "garbled":  # the footer intact, the column data not
+        data = bytearray(published.read_bytes())
+        data[4:200] = b"\xff" * 196
+        published.write_bytes(bytes(data))
+    elif damage == "symlink":  # never followed, whatever it points at
+        target = _forged(published, tmp_path / "elsewhere.parquet")
+        published.unlink()
+        published.symlink_to(target)
+    else:  # more rows than the run loaded
+        table = pq.read_table(_forged(published, tmp_path / "forged.parquet"))
+        pq.write_table(pa.concat_tables([pq.read_table(published), table]), published)
+    assert search_index.sync(wh) == search_index.SyncResult("caught_up", 3, 1)
+    _assert_in_step(wh)

@@ -1,5 +1,7 @@
-"""The search index in ``DIR/search/``: built from ``articles``, updated by url after each load,
-repaired when it is behind, rebuilt when it cannot be trusted.
+"""The search index in ``DIR/search/``: built from ``articles``, updated after each load with
+what the run loaded (read back from its own Parquet file, else from ``articles`` by key: never
+a scan of the table, so a run's cost follows the run), repaired when it is behind, rebuilt
+when it cannot be trusted.
 
 The index holds, per url, the terms of its title and body, its host and timestamp for the
 filters, and a copy of title, timestamp and body (for checks and snippets). Beside tantivy's
@@ -20,16 +22,19 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import tantivy
 
 from flows.core.atomic import write_atomic
-from flows.core.settings import SEARCH_DIRNAME
+from flows.core.schema import ARTICLE_SCHEMA
+from flows.core.settings import KEYS_PER_QUERY, PARQUET_DIRNAME, SEARCH_DIRNAME
 from flows.core.sqlfiles import sql
 from flows.load.search.tokenize import TOKENIZER_NAME, analyzer
 from flows.load.warehouse import connect, scalar, tell
@@ -37,7 +42,6 @@ from flows.load.warehouse import connect, scalar, tell
 STATE_FILE = "state.json"
 # What state.json must say: a folder written by another layout or schema is rebuilt.
 STATE_FORMAT = "article-etl-search/3"
-URL_CHUNK = 50_000  # urls bound per DuckDB query when updating by url
 WRITER_HEAP_BYTES = 96 * 1024 * 1024  # tantivy's indexing buffer, split between its threads
 WRITER_THREADS = 2
 
@@ -220,36 +224,110 @@ def latest_run(con: duckdb.DuckDBPyConnection) -> str | None:
     return row[0] if row else None
 
 
-def _chunks(rows: Iterable[tuple[object, ...]], size: int) -> Iterator[list[str]]:
-    chunk: list[str] = []
-    for (url,) in rows:
-        chunk.append(str(url))
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def run_file(warehouse: Path, name: object, rows: object) -> Path | None:
+    """The run's own Parquet file in ``parquet/``, if it can stand for what the run loaded: a
+    plain name, a regular file (a symlink is not followed) in a real folder, the article
+    schema and exactly the run's count of new and updated versions. None otherwise (missing:
+    compacted by maintenance, or the run was killed before publishing; damaged; not ours)."""
+    if not isinstance(name, str) or not isinstance(rows, int) or Path(name).name != name:
+        return None
+    if not name.endswith(".parquet"):
+        return None
+    folder = warehouse / PARQUET_DIRNAME
+    path = folder / name
+    try:
+        if not stat.S_ISDIR(folder.lstat().st_mode) or not stat.S_ISREG(path.lstat().st_mode):
+            return None
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
+    except (OSError, ValueError, pa.ArrowException):
+        return None
+    if meta.num_rows != rows or not schema.equals(ARTICLE_SCHEMA, check_metadata=False):
+        return None
+    return path
+
+
+def _run_sources(
+    warehouse: Path, con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]
+) -> list[tuple[str, Path | None]]:
+    """Per run, in order, where its versions are read: its Parquet file, or None (the
+    articles, by the run's urls); a run that loaded no version has nothing to apply."""
+    outputs = {
+        str(run_id): (name, rows)
+        for run_id, name, rows in con.execute(
+            sql("search/run_outputs.sql"), {"run_ids": list(run_ids)}
+        ).fetchall()
+    }
+    sources: list[tuple[str, Path | None]] = []
+    for run_id in run_ids:
+        name, rows = outputs.get(run_id, (None, None))
+        if name is None and rows == 0:
+            continue
+        sources.append((run_id, run_file(warehouse, name, rows)))
+    return sources
+
+
+def _take_file(writer: tantivy.IndexWriter, con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """The run's versions from its Parquet file: each url's old document goes (a delete
+    touches only what was added before it), its new version comes in."""
+    for row in _fetch(con.execute(sql("search/run_file_rows.sql"), {"path": str(path)})):
+        writer.delete_documents_by_term("url", str(row[0]))
+        writer.add_document(_document(row))
+
+
+def _take_articles(
+    writer: tantivy.IndexWriter, con: duckdb.DuckDBPyConnection, run_id: str
+) -> None:
+    """The run's urls (from lineage) taken again from ``articles`` by key: its old document
+    goes, its current row (if it still has one) comes in. Chunks of KEYS_PER_QUERY: DuckDB
+    answers each from the primary key's index, never a scan of the bodies."""
+    found = con.execute(sql("search/changed_urls.sql"), {"run_ids": [run_id]}).fetchall()
+    urls = [str(url) for (url,) in found]
+    for start in range(0, len(urls), KEYS_PER_QUERY):
+        keys = urls[start : start + KEYS_PER_QUERY]
+        for url in keys:
+            writer.delete_documents_by_term("url", url)
+        for row in _fetch(con.execute(sql("search/rows_by_key.sql"), {"keys": keys})):
+            writer.add_document(_document(row))
+
+
+def _take(
+    writer: tantivy.IndexWriter,
+    con: duckdb.DuckDBPyConnection,
+    sources: Sequence[tuple[str, Path | None]],
+) -> None:
+    for run_id, path in sources:
+        if path is None:
+            _take_articles(writer, con, run_id)
+        else:
+            _take_file(writer, con, path)
 
 
 def apply_runs(
-    index: tantivy.Index, con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]
-) -> None:
-    """Take again from ``articles`` every url these runs loaded: its old document goes, its
-    current row (if it still has one) comes in, in one tantivy commit."""
+    warehouse: Path,
+    index: tantivy.Index,
+    con: duckdb.DuckDBPyConnection,
+    run_ids: Sequence[str],
+) -> int:
+    """Apply these runs, in order, in one tantivy commit: what each loaded (new and updated
+    versions) replaces the url's old document. Read from the run's own Parquet file when it
+    checks out, else from ``articles`` by the run's urls; never a scan of ``articles``: the
+    cost follows the runs, not the warehouse. A file that fails while read is dropped with
+    all the writer took, and every run is taken from ``articles``. Returns how many runs came
+    from their files."""
+    sources = _run_sources(warehouse, con, run_ids)
     writer = index.writer(WRITER_HEAP_BYTES, WRITER_THREADS)
-    urls = con.execute(sql("search/changed_urls.sql"), {"run_ids": list(run_ids)}).fetchall()
-    reader = con.cursor()
     try:
-        # Large chunks: each is one scan of articles, which reads every body it passes.
-        for chunk in _chunks(urls, URL_CHUNK):
-            for url in chunk:
-                writer.delete_documents_by_term("url", url)
-            for row in _fetch(reader.execute(sql("search/rows_by_url.sql"), {"urls": chunk})):
-                writer.add_document(_document(row))
-        writer.commit()
-        writer.wait_merging_threads()
-    finally:
-        reader.close()
+        _take(writer, con, sources)
+    except (duckdb.Error, ValueError):
+        if all(path is None for _, path in sources):
+            raise
+        writer.rollback()
+        sources = [(run_id, None) for run_id, _ in sources]
+        _take(writer, con, sources)
+    writer.commit()
+    writer.wait_merging_threads()
+    return sum(path is not None for _, path in sources)
 
 
 def sync(warehouse: Path, progress: Progress | None = None, rebuild: bool = False) -> SyncResult:
@@ -267,7 +345,7 @@ def sync(warehouse: Path, progress: Progress | None = None, rebuild: bool = Fals
         in_step = False
         if pending is not None:
             if pending:
-                apply_runs(index, con, pending)
+                apply_runs(warehouse, index, con, pending)
                 _write_state(search_dir(warehouse), pending[-1])
             index.reload()
             documents = index.searcher().num_docs
