@@ -1,7 +1,7 @@
 """The "limit": the pipeline's trafilatura call over all cores, nothing else.
 
     .venv/bin/python -m bench.limit CORPUS [--workers N] [--chunksize 32] [--texts OUT.jsonl]
-                                           [--with-metadata]
+                                           [--with-metadata | --transform [--side-off]]
 
 Each worker reads a file from disk and calls ``trafilatura.bare_extraction(html_bytes, url=...,
 **TRAFILATURA_OPTIONS)``; archived items are fed their body HTML (after the header). Prints one
@@ -11,11 +11,10 @@ With --with-metadata the call is trafilatura's own default with metadata instead
 With --transform each worker runs the pipeline's whole per-input function instead
 (``transform_unit``: read, decode, metadata, dates, trafilatura), with no Prefect, no
 staging files and no DuckDB: the same work in a bare process pool, which is what the
-pipeline's orchestration is measured against. With --side as well, its output adds the side
-work's share of the transform's CPU time (``side_share``): each worker times transform_unit,
-then times the side columns' work again on the same page (bench.stories.side_cpu: read_about,
-the language, the signature), which transform_unit has already done once inside. That second
-pass is extra work, so a --side run is not a bare pool to compare the pipeline with.
+pipeline's orchestration is measured against. With --side-off as well, each worker switches
+the side columns off (``article_meta``'s page statements and language, the word count, the
+story signature; the language model is then never loaded): the transform without them, whose
+CPU beside the plain --transform run's is what they cost in a pool, caches and model included.
 """
 
 from __future__ import annotations
@@ -33,40 +32,57 @@ from bench.corpus import ITEM_SUFFIX, corpus_files, parse_zyte_name, source_url,
 _want_texts = False  # set in each worker by the pool initializer
 _options: dict[str, object] | None = None  # None: the pipeline's TRAFILATURA_OPTIONS
 _transform = False  # the pipeline's transform_unit instead of the trafilatura call
-_side = False  # time the side columns' work again after each transform
+
+
+_side_is_off = False
+
+
+def _side_off() -> None:
+    """Switch the side columns off in this worker (no page statements, language, word count
+    or signature): the transform as it was before them, for what they cost in a pool."""
+    global _side_is_off
+    import flows.transform.article as article
+    import flows.transform.metadata as metadata
+    from flows.transform.about import About
+
+    metadata.read_about = lambda tree, metas, jsonld: About()
+    article.describe = lambda art, about: None
+    _side_is_off = True
 
 
 def _init(
     want_texts: bool,
     options: dict[str, object] | None = None,
     transform: bool = False,
-    side: bool = False,
+    side_off: bool = False,
 ) -> None:
-    global _want_texts, _options, _transform, _side
+    global _want_texts, _options, _transform
     _want_texts = want_texts
     _options = options
     _transform = transform
-    _side = side
+    if side_off:
+        _side_off()
 
 
-def transform_file(path_str: str) -> tuple[str, str, int, str | None]:
-    """``extract_file``'s result for the pipeline's own per-input function; its "text" is
-    the CPU seconds of the transform and of the side work in it (``"total side"``)."""
-    from bench.stories import side_cpu
+def transform_files(paths: list[str]) -> list[tuple[str, str, int, str | None]]:
+    """``extract_file``'s results for the pipeline's own work on a batch of inputs (no text):
+    transform_unit on each, then the batch's signatures, as a pipeline batch does."""
     from flows.core.units import Article, WorkUnit
     from flows.executors.batch import transform_unit
+    from flows.transform.signature import sign_articles
 
-    started = time.thread_time()
-    outcome = transform_unit(WorkUnit(source=path_str, path=path_str))
-    total = time.thread_time() - started
-    if isinstance(outcome, Article):
-        side = side_cpu(Path(path_str).read_bytes(), outcome) if _side else 0.0
-        return outcome.url, "ok", len(outcome.body), f"{total} {side}"
-    return path_str, "empty", 0, f"{total} 0"
+    outcomes = [transform_unit(WorkUnit(source=p, path=p)) for p in paths]
+    articles = [a for a in outcomes if isinstance(a, Article)]
+    if not _side_is_off:
+        sign_articles(articles)
+    return [
+        (a.url, "ok", len(a.body), None) if isinstance(a, Article) else (p, "empty", 0, None)
+        for p, a in zip(paths, outcomes, strict=True)
+    ]
 
 
-def _one(path_str: str) -> tuple[str, str, int, str | None]:
-    return transform_file(path_str) if _transform else extract_file(path_str)
+def _chunk(paths: list[str]) -> list[tuple[str, str, int, str | None]]:
+    return transform_files(paths) if _transform else [extract_file(p) for p in paths]
 
 
 def extract_file(path_str: str) -> tuple[str, str, int, str | None]:
@@ -98,29 +114,26 @@ def run_limit(
     texts: Path | None,
     options: dict[str, object] | None = None,
     transform: bool = False,
-    side: bool = False,
+    side_off: bool = False,
 ) -> dict[str, object]:
     """Extract every corpus file in a spawn pool; return the counts and timing."""
     paths = [str(p) for p in corpus_files(corpus)]
     counts = {"ok": 0, "empty": 0, "error": 0}
     errors: list[str] = []
     chars = 0
-    cpu = {"transform": 0.0, "side": 0.0}
     out = texts.open("w", encoding="utf-8") if texts else None
     started = time.perf_counter()
     try:
         ctx = mp.get_context("spawn")
-        initargs = (texts is not None, options, transform, side)
+        initargs = (texts is not None, options, transform, side_off)
         with ctx.Pool(workers, initializer=_init, initargs=initargs) as pool:
-            for url, status, length, text in pool.imap_unordered(_one, paths, chunksize=chunksize):
+            chunks = [paths[i : i + chunksize] for i in range(0, len(paths), chunksize)]
+            for url, status, length, text in (
+                one for done in pool.imap_unordered(_chunk, chunks) for one in done
+            ):
                 kind = status.split(":", 1)[0]
                 counts[kind] += 1
                 chars += length
-                if transform and text:
-                    total, side = map(float, text.split())
-                    cpu["transform"] += total
-                    cpu["side"] += side
-                    continue
                 if kind == "error" and len(errors) < 5:
                     errors.append(f"{url}: {status}")
                 if out is not None and text is not None:
@@ -138,11 +151,6 @@ def run_limit(
         "seconds": round(seconds, 3),
         "pages_per_s": round(len(paths) / seconds, 1) if seconds else None,
         "first_errors": errors,
-        **(
-            {"side_share": round(cpu["side"] / cpu["transform"], 4) if cpu["transform"] else None}
-            if transform and side
-            else {}
-        ),
     }
 
 
@@ -159,16 +167,22 @@ def main() -> None:
         "--transform", action="store_true", help="the pipeline's transform_unit per input"
     )
     parser.add_argument(
-        "--side",
+        "--side-off",
         action="store_true",
-        help="with --transform: time the side columns' work again, for its share",
+        help="with --transform: without the side columns (language, byline, signature)",
     )
     args = parser.parse_args()
     if not args.corpus.is_dir():
         sys.exit(f"bench.limit: {args.corpus} is not a directory")
     options = {"with_metadata": True} if args.with_metadata else None
     result = run_limit(
-        args.corpus, args.workers, args.chunksize, args.texts, options, args.transform, args.side
+        args.corpus,
+        args.workers,
+        args.chunksize,
+        args.texts,
+        options,
+        args.transform,
+        args.side_off,
     )
     print(json.dumps(result))
     sys.exit(1 if result["error"] else 0)

@@ -7,7 +7,8 @@ Stages, each a subprocess timed by wall clock with the peak RSS of its whole pro
   limit    python -m bench.limit: the pipeline's trafilatura call in a spawn pool, all cores
   bare     python -m bench.limit --transform: the pipeline's own per-input function
            (transform_unit) in the same bare pool, without Prefect, staging or DuckDB
-  side     (once) bare with --side: the side columns' share of the transform's CPU time
+  side     bare with --side-off: the transform without its side columns (article_meta's
+           language and byline, the story signature), so that bare / side is their whole cost
   trafmeta python -m bench.limit --with-metadata: trafilatura's own bare_extraction with
            metadata (default settings) in the same pool, the throughput target's yardstick
   pipeline article-etl ingest CORPUS --warehouse WH, end to end with start-up
@@ -359,6 +360,31 @@ def cpu_line(stages: dict[str, Stage], yardstick: str) -> str:
     )
 
 
+def side_line(stages: dict[str, Stage]) -> str:
+    """What the side columns cost: the bare pool's CPU and wall against the same pool with
+    them switched off, round by round (each pair ran one after the other)."""
+    pairs = [
+        (st, other)
+        for st in stages.values()
+        if st.kind == "bare"
+        and st.ok
+        and (other := stages.get(st.name.replace("bare", "side")))
+        and other.ok
+        and other.cpu
+        and other.wall
+    ]
+    if not pairs:
+        return "side columns (bare / side): n/a"
+    cpu = [a.cpu / b.cpu for a, b in pairs]
+    wall = [b.wall / a.wall for a, b in pairs]
+    return (
+        f"side columns, bare / side CPU round by round: {', '.join(f'{r:.3f}' for r in cpu)} "
+        f"(median {median(cpu):.3f}: they cost {100 * (median(cpu) - 1):+.1f} % CPU); "
+        f"throughput with them {', '.join(f'{r:.3f}' for r in wall)} (median "
+        f"{median(wall):.3f}×)"
+    )
+
+
 def _fmt_rate(n: int, st: Stage) -> str:
     return f"{n / st.wall:8.1f}" if st.ok and st.wall else "       -"
 
@@ -418,6 +444,7 @@ def report(n: int, stages: dict[str, Stage], started: datetime) -> None:
                 f"{', '.join(f'{r:.2f}' for r in per_round)} (median {median(per_round):.2f})"
             )
     print(cpu_line(stages, "bare"))
+    print(side_line(stages))
     ratio(pipe, peer, "pipeline / peer ")
     ratio(pipe, best("trafmeta"), "pipeline / trafilatura with metadata")
     ratio(second, pipe, "second run / first run")
@@ -505,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = {
         "limit": limit + (["--texts", str(texts_file)] if args.quality else []),
         "bare": [*limit, "--transform"],
-        "side": [*limit, "--transform", "--side"],
+        "side": [*limit, "--transform", "--side-off"],
         "trafmeta": [*limit, "--with-metadata"],
         "pipeline": ingest,
         "peer": [
@@ -532,6 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         round_ingest = [*ingest[:3], "--warehouse", str(extra_wh), "--json"]
         order += [(f"limit.{r}", "limit", plan["limit"], warehouse)]
         order += [(f"bare.{r}", "bare", plan["bare"], warehouse)]
+        order += [(f"side.{r}", "side", plan["side"], warehouse)]
         order += [(f"trafmeta.{r}", "trafmeta", plan["trafmeta"], warehouse)]
         order += [(f"pipeline.{r}", "pipeline", round_ingest, extra_wh)]
         order += [(f"second.{r}", "second", round_ingest, extra_wh)]
@@ -541,12 +569,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name in (
             "limit",
             "bare",
+            "side",
             "trafmeta",
             "pipeline",
             "second",
             "floor",
             "peer",
-            "side",
             "cold",
         )
     ]
@@ -604,10 +632,6 @@ def _after(
                 f"{summary['seconds']} s in the pool, {summary['pages_per_s']} pages/s; "
                 f"ok {summary['ok']}, empty {summary['empty']}, error {summary['error']}"
             )
-            if summary.get("side_share") is not None:  # bench.limit --transform --side
-                stage.extra["signatures + metadata"] = (
-                    f"{100 * summary['side_share']:.1f} % of the transform's CPU time"
-                )
         except (IndexError, ValueError, KeyError):
             pass
         if ids and stage.kind == "limit":

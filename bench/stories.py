@@ -24,7 +24,7 @@ inLanguage, og:locale, Content-Language) is that language; the target is the sha
 pages whose article_meta.language is right. Pages that declare nothing or something else are
 counted apart.
 
-Cost: ``side_cpu`` is what bench.limit --transform times per page (bench.run's bare stage).
+Cost: bench.run's ``side`` stage (the bare pool with the side columns switched off).
 """
 
 from __future__ import annotations
@@ -54,32 +54,6 @@ ADDED = (
     "The story was first published by a partner agency and is republished with permission.",
     "Readers can contact the newsroom with tips and corrections at any time.",
 )
-
-
-def side_cpu(raw: bytes, article: object) -> float:
-    """CPU seconds of the side columns' work on one page (read_about on its metas, the
-    language, the word count and the signature); parsing again is not counted."""
-    from flows.extract.archive import looks_archived, parse_archived
-    from flows.transform.about import choose_language, read_about
-    from flows.transform.article import parse_html
-    from flows.transform.decode import decode_html
-    from flows.transform.signature import signature, tokens
-
-    text, _ = decode_html(raw, None)
-    if looks_archived(text):
-        text = parse_archived(text, None).body_html
-    tree = parse_html(text)
-    metas = {}
-    for el in tree.iter("meta"):
-        key = el.get("property") or el.get("name") or el.get("itemprop")
-        if key and el.get("content"):
-            metas.setdefault(key, el.get("content"))
-    body = article.body  # type: ignore[attr-defined]
-    started = time.thread_time()
-    about = read_about(tree, metas, {})
-    choose_language(about.language, body)
-    signature(tokens(body))
-    return time.thread_time() - started
 
 
 def _bases(shared: Path, n: int, rng: random.Random) -> list[tuple[str, str]]:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +19,10 @@ EXAMPLES = REPO / "examples"
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("ARTICLE_ETL_WORKERS", "2")
+if "ARTICLE_ETL_CACHE_DIR" not in os.environ:  # the unpacked language model: not the user's
+    _CACHE = tempfile.mkdtemp(prefix="article-etl-cache-")
+    os.environ["ARTICLE_ETL_CACHE_DIR"] = _CACHE
+    atexit.register(shutil.rmtree, _CACHE, True)
 
 
 def shared_path(*parts: str) -> Path:

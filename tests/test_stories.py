@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from flows.core.settings import LANG_GLANCE_CHARS, STORY_WINDOW_DAYS
+from flows.core.units import Article
 from flows.load.warehouse import connect
 from flows.transform.about import choose_language, detect_language, language_code, read_about
 from flows.transform.article import parse_html
-from flows.transform.signature import signature, similarity
+from flows.transform.signature import SIGN_CHUNK, sign_articles, signature, similarity, tokens
 
 from .test_bad_input import run_like_the_flow
 
@@ -163,6 +164,28 @@ def test_signature_is_the_body_only_and_short_bodies_have_none() -> None:
     assert similarity(signature(text), signature(text.replace("Monday", "Sunday"))) > 0.8
     assert similarity(signature(text), signature("\n".join(OTHER))) < 0.2
     assert signature("Too short to tell one story from another.") is None
+
+
+def test_a_batch_is_signed_as_each_body_alone() -> None:
+    """sign_articles (one MinHash call per SIGN_CHUNK articles) gives every article the value
+    signature gives its body alone, across chunk boundaries; a lone surrogate, which the
+    library cannot encode, is no word and never reaches it."""
+    bodies = [
+        f"{i} " + "\n".join(WIRE).replace("Monday", f"day {i}") for i in range(SIGN_CHUNK + 5)
+    ]
+    bodies[3] = "Too short to tell one story from another."
+    bodies[SIGN_CHUNK + 1] = "\n".join(OTHER) + " \ud800"
+
+    def article(i: int, body: str) -> Article:
+        return Article(f"https://e.example/{i}", None, "t", body, None, str(i), "h", None)
+
+    articles = [article(i, b) for i, b in enumerate(bodies)]
+    sign_articles(articles)
+    for one, body in zip(articles, bodies, strict=True):
+        assert one.word_count == len(tokens(body))
+        assert one.minhash == signature(body)
+    assert articles[3].minhash is None
+    assert all(one.minhash is not None for one in articles[SIGN_CHUNK - 1 :])
 
 
 def test_the_language_a_page_states_and_when_the_text_overrules_it() -> None:

@@ -242,10 +242,11 @@ def process_batch(
         worker=f"{socket.gethostname()}:{os.getpid()}",
         started_at=time.time(),
     )
-    articles: list[dict[str, object]] = []
+    articles: list[Article | dict[str, object]] = []  # new, or kept from a killed run
     rejects: list[Rejection] = []
     earlier = _Earlier()
     from flows.transform.about import load_language_model  # heavy: workers only
+    from flows.transform.signature import sign_articles
 
     load_language_model()  # once per process, outside every document's budget
     with budget_signal():  # once for the batch, not once per document
@@ -263,21 +264,23 @@ def process_batch(
             outcome = (preset or {}).get(index) or transform_with_budget(unit, budget_s, run_start)
             if isinstance(outcome, Article):
                 outcome.crawled_at = crawled_at(unit)
-                articles.append(row(outcome))
+                articles.append(outcome)
             else:
                 rejects.append(outcome)
+    sign_articles([a for a in articles if isinstance(a, Article)])
     if progress is not None:
         progress(len(units))
 
     out = Path(staging_dir)
-    table = articles_table(articles, rejects) if articles else None
+    rows = [row(a) if isinstance(a, Article) else a for a in articles]
+    table = articles_table(rows, rejects) if rows else None
     if table is not None and table.num_rows:
         result.articles_path = str(out / f"articles-{batch_id}.parquet")
         write_parquet(table, Path(result.articles_path))
     if rejects:
         result.rejects_path = str(out / f"rejects-{batch_id}.parquet")
-        rows = [row(r) for r in rejects]
-        write_parquet(pa.Table.from_pylist(rows, schema=REJECT_SCHEMA), Path(result.rejects_path))
+        lost = [row(r) for r in rejects]
+        write_parquet(pa.Table.from_pylist(lost, schema=REJECT_SCHEMA), Path(result.rejects_path))
     result.articles = table.num_rows if table is not None else 0
     result.rejected = len(rejects)
     for r in rejects:

@@ -130,10 +130,10 @@ def read_about(tree: HtmlElement, metas: dict[str, str], jsonld: dict) -> About:
 
 @functools.cache
 def _identifier() -> Any:  # py3langid ships no types
-    """py3langid's model, loaded once per worker process (it takes a few hundred ms)."""
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    """py3langid's model, mapped once per worker process from the unpacked cache."""
+    from flows.transform.language_model import load_identifier
 
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return load_identifier()
 
 
 def load_language_model() -> None:

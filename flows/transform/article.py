@@ -33,7 +33,6 @@ from flows.transform.metadata import (
     remove_controls,
     title_tag,
 )
-from flows.transform.signature import signature, tokens
 
 log = logging.getLogger(__name__)
 
@@ -317,15 +316,13 @@ _SIDE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, Ari
 
 
 def describe(article: Article, about: About) -> None:
-    """Fill the article's side columns (article_meta, the story signature) from what its page
-    says and its body. A failure here leaves them empty and keeps the article."""
+    """Fill the article's article_meta columns from what its page says and its body (the word
+    count and story signature are its batch's: flows/transform/signature.py). A failure here
+    leaves them empty and keeps the article."""
     try:
         article.language = choose_language(about.language, article.body)
-        words = tokens(article.body)
-        article.word_count = len(words)
-        article.minhash = signature(words)
     except _SIDE_ERRORS as exc:
-        log.warning("no language or signature for %s: %s", article.url, exc)
+        log.warning("no language for %s: %s", article.url, exc)
     article.author, article.sitename = about.author, about.sitename
     article.description = about.description
     article.categories, article.tags = about.categories or None, about.tags or None
