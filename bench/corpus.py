@@ -123,10 +123,16 @@ def _sentence(rng: random.Random) -> str:
     return " ".join(words).capitalize() + rng.choice((".", ".", ".", "?", "!"))
 
 
-def generated_item(i: int, seed: int = DEFAULT_SEED) -> bytes:
-    """Archived item ``i``: header, then a dated div, image, 4-8 paragraphs, a share block."""
+ITEM_SPAN_MS = (1_577_836_800_000, 1_735_689_599_999)  # 2020-01-01 .. 2024-12-31, UTC
+
+
+def generated_item(
+    i: int, seed: int = DEFAULT_SEED, span_ms: tuple[int, int] = ITEM_SPAN_MS
+) -> bytes:
+    """Archived item ``i``: header, then a dated div, image, 4-8 paragraphs, a share block;
+    published at a random instant of ``span_ms`` (epoch milliseconds, UTC, both included)."""
     rng = random.Random(f"{seed}:item:{i}")
-    ms = rng.randint(1_577_836_800_000, 1_735_689_599_999)  # 2020-01-01 .. 2024-12-31, UTC
+    ms = rng.randint(*span_ms)
     when = datetime.fromtimestamp(ms / 1000, tz=UTC)
     title = " ".join(rng.choices(_WORDS, k=rng.randint(5, 10))).capitalize()
     slug = "-".join(title.lower().split()[:6])

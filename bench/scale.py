@@ -10,7 +10,8 @@ current_versions by the migration that builds it in place) and its search index 
 takes real `article-etl ingest` runs against one `prefect server start`:
 
 - setup (not timed): RERUN generated archived items, so that they are known;
-- new: NEW other generated archived items (wall, peak RSS of the process tree, preparation:
+- new: NEW other generated archived items, a news run's (published over three days after the
+  warehouse's last; NEWS_SPAN_MS) (wall, peak RSS of the process tree, preparation:
   the prepare-warehouse task plus the run's lookups of its inputs, load: the load task);
 - unchanged: the RERUN items again, all skipped unchanged;
 - then the views articles_per_day, articles_per_host and latest_articles, a point lookup by
@@ -207,8 +208,16 @@ def cached_warehouse(workdir: Path, n: int, prefix: str, into: Path) -> None:
     shutil.copytree(built, into)
 
 
+# A run's items are a news crawl's: published over the three days after the warehouse's last
+# (its synthetic articles end on 2024-12-31), as a daily run brings them. The story match reads
+# the bands of those days and of the window around them; a backfill dated over years reads the
+# bands of all those years (bench.scale_stories measures both).
+NEWS_SPAN_MS = (1_735_689_600_000, 1_735_948_799_999)  # 2025-01-01 .. 2025-01-03, UTC
+
+
 def write_items(folder: Path, first: int, n: int) -> Path:
-    """``n`` generated archived items, numbered from ``first`` (cached by the folder's name)."""
+    """``n`` generated archived items, numbered from ``first``, dated over NEWS_SPAN_MS
+    (cached by the folder's name)."""
     if folder.exists():
         return folder
     tmp = folder.with_name(folder.name + ".partial")
@@ -216,7 +225,7 @@ def write_items(folder: Path, first: int, n: int) -> Path:
     for i in range(first, first + n):
         path = tmp / f"{i // 1000:04d}" / f"{i:07d}-item{ITEM_SUFFIX}"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(generated_item(i))
+        path.write_bytes(generated_item(i, span_ms=NEWS_SPAN_MS))
     tmp.rename(folder)
     return folder
 
@@ -357,8 +366,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_dir = args.workdir / time.strftime("run-%Y%m%dT%H%M%S")
     run_dir.mkdir()
     items = (
-        write_items(args.workdir / f"new-{args.new}", 10_000_000, args.new),
-        write_items(args.workdir / f"rerun-{args.rerun}", 20_000_000, args.rerun),
+        write_items(args.workdir / f"new-news-{args.new}", 10_000_000, args.new),
+        write_items(args.workdir / f"rerun-news-{args.rerun}", 20_000_000, args.rerun),
     )
     env = {**os.environ, "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "NO_COLOR": "1"}
     env["PREFECT_HOME"] = str(run_dir / "prefect-home")
