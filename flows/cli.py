@@ -604,11 +604,6 @@ def run_ingest(args: argparse.Namespace) -> int:
 
     require_writable(args.warehouse)
     check_all(args.sources)
-    if not args.dask:  # the workers start while Prefect does (flows/executors/pool.py)
-        from flows.core.settings import worker_count
-        from flows.executors.pool import prestart
-
-        prestart(args.workers or worker_count())
     interactive = sys.stderr.isatty() and not args.json
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", _log_level(args, interactive))
     from prefect import tags

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from flows.core.units import BatchResult, WorkUnit
-from flows.executors.pool import PoolClosed, WorkerPool, prestart
+from flows.executors.pool import PoolClosed, WorkerPool
 
 from .items import PARAGRAPHS, item_text
 
@@ -99,25 +99,6 @@ def test_workers_are_recycled_after_max_docs(tmp_path: Path) -> None:
 def test_a_pool_with_nothing_to_do_spawns_nothing() -> None:
     with WorkerPool(2) as pool:
         assert pool.pids == [] and pool.restarts == 0
-
-
-def test_workers_started_ahead_are_the_pools_first_and_a_dead_one_is_not_taken(
-    tmp_path: Path,
-) -> None:
-    """``article-etl ingest`` starts its workers before Prefect (prestart): the run's pool
-    takes them as they are, and replaces one that died while it waited."""
-    (tmp_path / "stage").mkdir()
-    ahead = prestart(2)
-    os.kill(ahead[1], signal.SIGKILL)
-    while not gone(ahead[1]):  # a zombie until multiprocessing reaps it (the hang guard: timeout)
-        time.sleep(0.01)
-    with WorkerPool(2) as pool:
-        pool.start()
-        assert ahead[0] in pool.pids and ahead[1] not in pool.pids and len(pool.pids) == 2
-        result = pool.run_batch(_units(tmp_path, heavy_first=False), str(tmp_path / "stage"), "b")
-        assert result.articles == 2
-    assert prestart(0) == []  # none left over for the next pool
-    assert gone(ahead[0])
 
 
 def test_a_forced_close_ends_a_running_batch_at_once(tmp_path: Path) -> None:

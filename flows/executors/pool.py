@@ -113,45 +113,6 @@ class _Worker:
         self.conn.close()
 
 
-def _spawn() -> _Worker:
-    parent, child = _CTX.Pipe()
-    progress = _CTX.Array("d", [-1.0, time.monotonic()], lock=False)
-    process = _CTX.Process(
-        target=_worker_main, args=(child, progress), daemon=True, name="article-etl-worker"
-    )
-    process.start()
-    child.close()
-    return _Worker(process, parent, progress)
-
-
-# Workers started ahead of the run's pool (``prestart``); the pool takes them first.
-_SPARES: list[_Worker] = []
-_SPARES_LOCK = threading.Lock()
-
-
-def prestart(count: int) -> list[int]:
-    """Start ``count`` worker processes now, before there is a pool, and return their pids.
-
-    ``article-etl ingest`` calls it before it imports Prefect, so the workers' own start (an
-    interpreter, the extractor's imports, the language model: about a second) runs while
-    Prefect starts, not after it. The run's pool takes them as its first workers; a run that
-    transforms nothing leaves them to end with the process (they are daemons)."""
-    with _SPARES_LOCK:
-        while len(_SPARES) < count:
-            _SPARES.append(_spawn())
-        return [int(w.process.pid) for w in _SPARES]
-
-
-def _take_spare() -> _Worker | None:
-    with _SPARES_LOCK:
-        while _SPARES:
-            worker = _SPARES.pop(0)
-            if worker.process.is_alive():
-                return worker
-            worker.stop(kill=True)
-    return None
-
-
 def _rss(worker: _Worker) -> int:
     try:
         return psutil.Process(worker.process.pid).memory_info().rss
@@ -206,9 +167,16 @@ class WorkerPool:
         return int(self._live[pid].progress[0])
 
     def _start(self) -> _Worker:
-        worker = _take_spare() or _spawn()
-        assert worker.process.pid is not None  # typed optional for a process not started yet
-        self._live[worker.process.pid] = worker
+        parent, child = _CTX.Pipe()
+        progress = _CTX.Array("d", [-1.0, time.monotonic()], lock=False)
+        process = _CTX.Process(
+            target=_worker_main, args=(child, progress), daemon=True, name="article-etl-worker"
+        )
+        process.start()
+        child.close()
+        worker = _Worker(process, parent, progress)
+        assert process.pid is not None  # typed optional for a process not started yet
+        self._live[process.pid] = worker
         return worker
 
     def _retire(self, worker: _Worker, kill: bool) -> None:
