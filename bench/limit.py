@@ -66,14 +66,17 @@ def _init(
 
 def transform_files(paths: list[str]) -> list[tuple[str, str, int, str | None]]:
     """``extract_file``'s results for the pipeline's own work on a batch of inputs (no text):
-    transform_unit on each, then the batch's signatures, as a pipeline batch does."""
+    transform_unit on each, then the batch's languages and signatures, as a pipeline batch
+    does."""
     from flows.core.units import Article, WorkUnit
     from flows.executors.batch import transform_unit
+    from flows.transform.about import settle_languages
     from flows.transform.signature import sign_articles
 
     outcomes = [transform_unit(WorkUnit(source=p, path=p)) for p in paths]
     articles = [a for a in outcomes if isinstance(a, Article)]
     if not _side_is_off:
+        settle_languages(articles)
         sign_articles(articles)
     return [
         (a.url, "ok", len(a.body), None) if isinstance(a, Article) else (p, "empty", 0, None)

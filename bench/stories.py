@@ -16,7 +16,8 @@ added as they are. The pages go through the real pipeline (discovery, transform_
 worker batches, the load into a fresh DuckDB file) in two runs, the first copies then the
 later ones, and every pair of loaded articles is scored: precision and recall of "same story".
 
-Language: every Zyte page and every 4th page of boilerplate/, through transform_document.
+Language: every Zyte page and every 4th page of boilerplate/, through transform_document and
+settle_languages (a batch's language step).
 The truth: English for boilerplate/ (English test sets; pages whose truth text is mostly CJK
 are left out), and for Zyte the detector's verdict on the human-checked article text (a text
 without template). A page "declares correctly" when its own statement (<html lang>, JSON-LD
@@ -268,9 +269,10 @@ def margins(labels: dict[str, str], signatures: dict[str, list[int]]) -> dict[st
 
 
 def _language_page(args: tuple[str, str | None]) -> tuple[str, str | None, str | None]:
-    """``(id, declared, chosen)`` for one corpus page through transform_document."""
+    """``(id, declared, chosen)`` for one corpus page through transform_document and its
+    batch's language step."""
     from flows.core.units import Article, WorkUnit
-    from flows.transform.about import read_about
+    from flows.transform.about import read_about, settle_languages
     from flows.transform.article import parse_html, transform_document
     from flows.transform.decode import decode_html
 
@@ -279,6 +281,7 @@ def _language_page(args: tuple[str, str | None]) -> tuple[str, str | None, str |
     article = transform_document(WorkUnit(source=path, url=url or "https://x.example/p"), raw)
     if not isinstance(article, Article):
         return path, None, None
+    settle_languages([article])
     try:
         declared = read_about(parse_html(decode_html(raw, None)[0]), {}, {}).language
     except Exception:  # a page the transform read but this second look cannot: no statement

@@ -245,7 +245,7 @@ def process_batch(
     articles: list[Article | dict[str, object]] = []  # new, or kept from a killed run
     rejects: list[Rejection] = []
     earlier = _Earlier()
-    from flows.transform.about import load_language_model  # heavy: workers only
+    from flows.transform.about import load_language_model, settle_languages  # workers only
     from flows.transform.signature import sign_articles
 
     load_language_model()  # once per process, outside every document's budget
@@ -267,7 +267,9 @@ def process_batch(
                 articles.append(outcome)
             else:
                 rejects.append(outcome)
-    sign_articles([a for a in articles if isinstance(a, Article)])
+    new = [a for a in articles if isinstance(a, Article)]
+    settle_languages(new)  # the side columns a batch computes together, after its transforms
+    sign_articles(new)
     if progress is not None:
         progress(len(units))
 

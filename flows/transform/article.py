@@ -22,7 +22,7 @@ from flows.core.settings import (
 from flows.core.units import Article, Rejection, RejectReason, WorkUnit
 from flows.core.urls import BadURL, absolute_http_url, canonical_url
 from flows.extract.archive import HeaderError, looks_archived, parse_archived
-from flows.transform.about import About, choose_language
+from flows.transform.about import About
 from flows.transform.decode import DecodeError, binary_kind, decode_html, looks_binary
 from flows.transform.metadata import (
     PageMeta,
@@ -310,19 +310,11 @@ def _transform(unit: WorkUnit, raw: bytes, run_start: datetime | None) -> Articl
     return article
 
 
-# What a library may raise on odd text; a timeout or an out-of-memory error still ends the
-# document as it would anywhere else in the transform.
-_SIDE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, IndexError, ArithmeticError)
-
-
 def describe(article: Article, about: About) -> None:
-    """Fill the article's article_meta columns from what its page says and its body (the word
-    count and story signature are its batch's: flows/transform/signature.py). A failure here
-    leaves them empty and keeps the article."""
-    try:
-        article.language = choose_language(about.language, article.body)
-    except _SIDE_ERRORS as exc:
-        log.warning("no language for %s: %s", article.url, exc)
+    """Fill the article's article_meta columns from what its page says. The language is the
+    page's statement here; its batch confirms or overrules it, and signs the body
+    (``settle_languages``, ``sign_articles``)."""
+    article.language = about.language
     article.author, article.sitename = about.author, about.sitename
     article.description = about.description
     article.categories, article.tags = about.categories or None, about.tags or None
