@@ -11,7 +11,13 @@ import pytest
 from flows.core.settings import LANG_GLANCE_CHARS, STORY_WINDOW_DAYS
 from flows.core.units import Article
 from flows.load.warehouse import connect
-from flows.transform.about import choose_language, detect_language, language_code, read_about
+from flows.transform.about import (
+    choose_language,
+    detect_language,
+    language_code,
+    read_about,
+    settle_languages,
+)
 from flows.transform.article import parse_html
 from flows.transform.signature import SIGN_CHUNK, sign_articles, signature, similarity, tokens
 
@@ -186,6 +192,18 @@ def test_a_batch_is_signed_as_each_body_alone() -> None:
         assert one.minhash == signature(body)
     assert articles[3].minhash is None
     assert all(one.minhash is not None for one in articles[SIGN_CHUNK - 1 :])
+
+
+def test_one_articles_failure_in_the_batch_steps_costs_only_its_own_side_columns() -> None:
+    """Languages and signatures run after a batch's transforms, outside each document's
+    isolation: a body neither step can read (here not text at all) loses its own side
+    columns, and its neighbours keep theirs."""
+    good = Article("https://e.example/g", None, "t", "\n".join(WIRE), None, "g", "h", None)
+    bad = Article("https://e.example/b", None, "t", None, None, "b", "h", None, language="de")  # type: ignore[arg-type]
+    settle_languages([bad, good])
+    sign_articles([bad, good])
+    assert (bad.language, bad.minhash, bad.word_count) == ("de", None, None)
+    assert good.language == "en" and good.minhash == signature(good.body)
 
 
 def test_the_language_a_page_states_and_when_the_text_overrules_it() -> None:

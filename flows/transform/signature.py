@@ -25,8 +25,9 @@ _SEED = 20261207  # fixed for ever: signatures from different runs must be compa
 # Under the library's threshold for starting a thread pool (256 documents a call): a worker
 # has one core, which the other workers' cores must not share.
 SIGN_CHUNK = 128
-# What the library or odd text may raise: the article then has no signature, and stays.
-_SIDE_ERRORS = (ValueError, TypeError, OverflowError, MemoryError)
+# Signing runs after the batch's transforms, outside each document's isolation: whatever one
+# article's text makes the library raise costs that article its signature, never the batch.
+_SIDE_ERRORS = (Exception,)
 
 
 def tokens(body: str) -> list[str]:
